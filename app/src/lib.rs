@@ -1,0 +1,1 @@
+//! deltadrop front ends.

@@ -1,0 +1,2 @@
+//! Control files.
+pub struct ControlFile;

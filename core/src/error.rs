@@ -1,0 +1,121 @@
+//! The engine's one error type.
+//!
+//! Policy: every error says what happened *and* names the thing it happened to (a URL, a
+//! path, a line of the control file), and [`Error::hint`] says what the user can do next.
+//! Errors are `Clone` so the final event can carry them to every front end.
+//! [`Error::is_verification`] marks the one failure zsync reports with exit code 2.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The control file is malformed; `line` is 1-based where a header is at fault.
+    #[error("{}control file {source_name}: {problem}", line.map(|l| format!("line {l} of the ")).unwrap_or_default())]
+    Control {
+        source_name: String,
+        line: Option<usize>,
+        problem: String,
+    },
+
+    /// The network or the server failed us (connection, status, TLS...).
+    #[error("{url}: {problem}")]
+    Http { url: String, problem: String },
+
+    /// The server sent data that does not match the control file, even after retries.
+    #[error("{url} sent data that does not match the control file: {problem}")]
+    BadData { url: String, problem: String },
+
+    /// A local file operation failed.
+    #[error("could not {action} {}: {message}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+
+    /// The assembled file's SHA-1 is not the one the control file promises.
+    #[error("the downloaded file does not match the control file's SHA-1 (expected {expected}, got {actual}); the data was kept in {}", part.display())]
+    Verification {
+        expected: String,
+        actual: String,
+        part: PathBuf,
+    },
+
+    /// The request or arguments cannot be acted on.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The job was cancelled by the user.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: &Path, err: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            kind: err.kind(),
+            message: err.to_string(),
+        }
+    }
+
+    pub(crate) fn control(
+        source_name: &str,
+        line: Option<usize>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::Control {
+            source_name: source_name.to_string(),
+            line,
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn http(url: impl ToString, problem: impl Into<String>) -> Self {
+        Error::Http {
+            url: url.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// True for a whole-file checksum mismatch (zsync's exit code 2).
+    pub fn is_verification(&self) -> bool {
+        matches!(self, Error::Verification { .. })
+    }
+
+    /// What the user can do about it, in one sentence.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::Control { .. } => {
+                "Check that the URL points at a .zsync file made by zsyncmake, not at the target itself or an HTML page."
+            }
+            Error::Http { .. } => {
+                "Check the URL, your network connection and proxy settings, then try again; blocks already downloaded are kept."
+            }
+            Error::BadData { .. } => {
+                "The file on the server has probably changed since the .zsync was made: fetch a fresh .zsync, or tell the publisher."
+            }
+            Error::Io {
+                kind: std::io::ErrorKind::StorageFull,
+                ..
+            } => {
+                "Free some disk space (or choose another output folder) and start again; verified blocks are kept in the .part file."
+            }
+            Error::Io { .. } => {
+                "Check that the path exists and that you may read (seeds) or write (output folder) it."
+            }
+            Error::Verification { .. } => {
+                "The server's file does not match its .zsync: fetch a fresh .zsync or tell the publisher. Your old output was not touched."
+            }
+            Error::Invalid(_) => "Check the command line or the form and try again.",
+            Error::Cancelled => {
+                "Start again to resume: verified blocks are kept in the .part file."
+            }
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,171 @@
+//! Typed events a running job reports, and the sink they are sent to.
+//!
+//! Front ends never look inside the engine: they fold this stream into their own view
+//! state. Block states travel as *runs* of blocks (`BlockRange`), so a front end can keep
+//! one byte per block and draw a 150,000-block map without the engine sending, or the UI
+//! copying, 150,000 values per frame.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What is known about one block of the target. `repr(u8)` so a front end can keep a
+/// compact `Vec<BlockState>` (one byte per block) for drawing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum BlockState {
+    /// Not yet found anywhere.
+    #[default]
+    Unknown = 0,
+    /// Found in a local file (a seed, the old output or the `.part`).
+    Local = 1,
+    /// Requested from the server, not yet received.
+    InFlight = 2,
+    /// Received from the server and verified.
+    Fetched = 3,
+    /// The server's data for it did not verify, or the request failed for good.
+    Failed = 4,
+}
+
+/// Where a block's data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockSource {
+    /// The seed with this index in `JobSpec::seeds`.
+    Seed(usize),
+    /// The `<out>.part` file left by an earlier, interrupted run.
+    PartFile,
+    /// The existing output file (the previous version).
+    OldOutput,
+    /// The network.
+    Network,
+}
+
+/// The stages of a job, in order. A job may skip some (nothing to fetch, plan only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// Downloading or reading and parsing the `.zsync` control file.
+    LoadingControl,
+    /// Looking for the target's blocks in local files.
+    ScanningSeeds,
+    /// Fetching the missing blocks over HTTP.
+    Fetching,
+    /// Checking the whole-file SHA-1.
+    Verifying,
+    /// Moving the verified file into place.
+    Finishing,
+    /// Finished (successfully or not: see `Event::Finished`).
+    Done,
+}
+
+/// What the control file says about the target, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub filename: String,
+    pub length: u64,
+    pub block_size: u32,
+    pub block_count: u64,
+    /// Where the target's data will be fetched from (absolute URLs), plain or compressed.
+    pub urls: Vec<String>,
+    /// True when the data comes from a gzip-compressed copy (`Z-URL`).
+    pub compressed: bool,
+    pub sha1_hex: String,
+    /// `MTime` as written in the control file.
+    pub mtime: Option<String>,
+}
+
+/// Byte counters; all totals since the job started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Target bytes found in local files.
+    pub local_bytes: u64,
+    /// Target bytes received from the network and verified.
+    pub fetched_bytes: u64,
+    /// Bytes received on the wire (bodies, including multipart framing and waste).
+    pub wire_bytes: u64,
+    /// HTTP requests sent for target data.
+    pub requests: u64,
+    /// The target's length.
+    pub total_bytes: u64,
+}
+
+/// The cost of a download, known after seeds are scanned and before anything is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub total_bytes: u64,
+    pub local_bytes: u64,
+    pub missing_blocks: u64,
+    /// Byte ranges (after merging adjacent blocks) to fetch.
+    pub ranges: u64,
+    /// Target bytes to fetch (for a compressed target: compressed bytes, an estimate).
+    pub bytes_to_fetch: u64,
+}
+
+/// How a job ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The verified output file (None for a plan-only job).
+    pub output: Option<PathBuf>,
+    pub plan: Plan,
+    pub progress: Progress,
+    pub sha1_hex: String,
+    pub elapsed: Duration,
+}
+
+/// One thing that happened in a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Phase(Phase),
+    ControlLoaded(TargetInfo),
+    /// A local file is about to be scanned.
+    SeedStarted {
+        source: BlockSource,
+        path: PathBuf,
+        size: u64,
+    },
+    /// A local file was scanned; `blocks` of the target were taken from it.
+    SeedFinished {
+        source: BlockSource,
+        blocks: u64,
+        bytes: u64,
+    },
+    /// A local file could not be used (unreadable, missing); the job goes on without it.
+    SeedSkipped {
+        source: BlockSource,
+        path: PathBuf,
+        reason: String,
+    },
+    /// Blocks `blocks` changed to `state`.
+    Blocks {
+        blocks: Range<u64>,
+        state: BlockState,
+        source: BlockSource,
+    },
+    Planned(Plan),
+    /// Byte counters, sent at most a few times a second, and once at the end of each phase.
+    Progress(Progress),
+    /// Something the user should know that does not stop the job.
+    Notice(String),
+    /// The last event of every job.
+    Finished(Result<Summary, crate::Error>),
+}
+
+/// Receives a job's events. Called from the job's threads: keep it cheap (send to a
+/// channel, wake a UI).
+pub trait EventSink: Send + Sync + 'static {
+    fn emit(&self, event: Event);
+}
+
+impl EventSink for mpsc::Sender<Event> {
+    fn emit(&self, event: Event) {
+        // A receiver that went away only means nobody watches; the job goes on.
+        let _ = self.send(event);
+    }
+}
+
+/// A sink that drops everything, for callers that only want the result.
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&self, _event: Event) {}
+}

@@ -1,0 +1,216 @@
+//! The one public entry: a [`Job`] built from a [`JobSpec`], run on a background thread,
+//! reporting [`Event`]s to an [`EventSink`] and stoppable through its [`JobHandle`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventSink, Summary};
+
+/// Where the control file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlSource {
+    /// An http(s) URL of a `.zsync` file.
+    Url(String),
+    /// A `.zsync` file on disk (its relative URLs then need `JobOptions::base_url`).
+    File(PathBuf),
+}
+
+impl ControlSource {
+    /// Reads a command-line argument: anything with a scheme is a URL, the rest a path.
+    pub fn parse(arg: &str) -> Self {
+        if arg.starts_with("http://") || arg.starts_with("https://") {
+            ControlSource::Url(arg.to_string())
+        } else {
+            ControlSource::File(PathBuf::from(arg))
+        }
+    }
+}
+
+/// What the job should do once the seeds are scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Fetch what is missing, verify, and put the file in place.
+    #[default]
+    Download,
+    /// Stop after the plan: report what would be reused and fetched, write nothing.
+    PlanOnly,
+}
+
+/// Basic-auth credentials for one host (zsync's `-A host=user:pass`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::str::FromStr for Credentials {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Invalid(format!("'{s}' is not of the form host=user:password"));
+        let (host, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (user, password) = rest.split_once(':').ok_or_else(bad)?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Credentials {
+            host: host.into(),
+            user: user.into(),
+            password: password.into(),
+        })
+    }
+}
+
+/// Tunables; `Default` is what a user gets without flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOptions {
+    pub mode: Mode,
+    /// The URL the control file was originally fetched from (zsync's `-u`): relative
+    /// URLs in a local control file are resolved against it.
+    pub base_url: Option<String>,
+    /// A saved copy of the control file (zsync's `-k`): used if the server says it has
+    /// not changed, and updated when it has.
+    pub saved_control: Option<PathBuf>,
+    pub credentials: Vec<Credentials>,
+    /// Keep the replaced output as `<out>.zs-old`, as zsync does.
+    pub keep_old: bool,
+    /// HTTP requests in flight at once.
+    pub parallel_requests: usize,
+    /// The most byte ranges asked for in one request (the adaptive ladder starts here).
+    pub max_ranges_per_request: usize,
+    /// Proxy URL for all requests; `None` uses the environment (`http_proxy`, ...).
+    pub proxy: Option<String>,
+    /// Threads used to scan seeds; 0 means one per core.
+    pub scan_threads: usize,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            mode: Mode::Download,
+            base_url: None,
+            saved_control: None,
+            credentials: Vec::new(),
+            keep_old: true,
+            parallel_requests: 4,
+            max_ranges_per_request: 128,
+            proxy: None,
+            scan_threads: 0,
+        }
+    }
+}
+
+/// Everything a job needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    pub control: ControlSource,
+    /// Local files that may hold parts of the target. Only ever read.
+    pub seeds: Vec<PathBuf>,
+    /// Where the target goes; `None` takes the control file's `Filename` in the current
+    /// directory. A directory means "that file name in this directory".
+    pub output: Option<PathBuf>,
+    pub options: JobOptions,
+}
+
+impl JobSpec {
+    pub fn new(control: ControlSource) -> Self {
+        JobSpec {
+            control,
+            seeds: Vec::new(),
+            output: None,
+            options: JobOptions::default(),
+        }
+    }
+}
+
+/// Shared flags a running job polls; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    cancelled: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+}
+
+impl Control {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Called by the engine between units of work: waits while paused, fails if cancelled.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        while self.is_paused() && !self.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A started job.
+pub struct JobHandle {
+    control: Control,
+    thread: JoinHandle<Result<Summary>>,
+}
+
+impl JobHandle {
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.control.set_paused(paused);
+    }
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+    /// Waits for the job; the same result was also sent as `Event::Finished`.
+    pub fn join(self) -> Result<Summary> {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid("the job's thread panicked".into())))
+    }
+}
+
+/// Starts jobs.
+pub struct Job;
+
+impl Job {
+    /// Starts `spec` on a new thread. Every job ends with exactly one `Event::Finished`.
+    pub fn start(spec: JobSpec, sink: impl EventSink) -> JobHandle {
+        let control = Control::default();
+        let job_control = control.clone();
+        let thread = std::thread::Builder::new()
+            .name("deltadrop-job".into())
+            .spawn(move || {
+                let result = crate::engine::run(&spec, &sink, &job_control);
+                sink.emit(Event::Finished(result.clone()));
+                result
+            })
+            .expect("spawning the job thread");
+        JobHandle { control, thread }
+    }
+
+    /// Runs `spec` on the calling thread (for callers that already are a worker).
+    pub fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+        let result = crate::engine::run(spec, sink, control);
+        sink.emit(Event::Finished(result.clone()));
+        result
+    }
+}
