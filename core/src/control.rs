@@ -1,2 +1,601 @@
-//! Control files.
-pub struct ControlFile;
+//! The `.zsync` control file: parsing (every file Debian's zsyncmake 0.6.2 writes) and
+//! writing (for `make`).
+//!
+//! The format is a block of `Name: value` header lines, an empty line, then a binary table
+//! with one `(weak sum, strong sum)` record per block. A `Z-Map2: N` header is followed by
+//! `N * 4` raw bytes *inside* the header block, so the parser reads lines and raw bytes from
+//! one stream. Everything here comes from the network: sizes are bounded before anything is
+//! allocated, and every problem is reported with its line number.
+
+use std::io::{BufRead, Read, Write};
+
+use crate::error::{Error, Result};
+use crate::rsum::Rsum;
+
+/// The zsync version we write and claim compatibility with.
+pub const ZSYNC_VERSION: &str = "0.6.2";
+
+/// Longest header line we accept; zsync itself reads lines into a 1 KiB buffer, but URLs
+/// (signed, expiring ones especially) get longer.
+const MAX_LINE: usize = 64 * 1024;
+/// Block tables beyond this many blocks (2^26 blocks = 128 GiB at 2 KiB) are refused
+/// before allocation rather than trusted.
+const MAX_BLOCKS: u64 = 1 << 26;
+
+/// `Hash-Lengths: seq_matches,rsum_bytes,checksum_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLengths {
+    /// How many consecutive blocks must match before a match is trusted (1 or 2).
+    pub seq_matches: u8,
+    /// Bytes of the weak sum stored per block (1..=4): the *last* bytes of `[a_hi a_lo b_hi b_lo]`.
+    pub rsum_bytes: u8,
+    /// Bytes of the MD4 stored per block (3..=16): the *first* bytes.
+    pub checksum_bytes: u8,
+}
+
+impl Default for HashLengths {
+    /// What a control file without a `Hash-Lengths` header means.
+    fn default() -> Self {
+        HashLengths {
+            seq_matches: 1,
+            rsum_bytes: 4,
+            checksum_bytes: 16,
+        }
+    }
+}
+
+impl HashLengths {
+    /// zsyncmake 0.6.2's choice for a file of `length` bytes (its arithmetic, including its
+    /// integer division and its float-to-int truncations).
+    pub fn for_file(length: u64, block_size: u32) -> Self {
+        let seq_matches: u8 = if length > u64::from(block_size) { 2 } else { 1 };
+        let len = length as f64;
+        let blocks_div = (length / u64::from(block_size)) as f64;
+        let seq = f64::from(seq_matches);
+        let rsum = (((len.ln() + f64::from(block_size).ln()) / 2f64.ln() - 8.6) / seq / 8.0).ceil();
+        let rsum_bytes = saturating_int(rsum).clamp(2, 4) as u8;
+        let checksum =
+            ((20.0 + (len.ln() + (1.0 + blocks_div).ln()) / 2f64.ln()) / seq / 8.0).ceil();
+        let checksum2 = ((7.9 + (20.0 + (1.0 + blocks_div).ln() / 2f64.ln())) / 8.0) as i64;
+        let checksum_bytes = saturating_int(checksum).max(checksum2).min(16) as u8;
+        HashLengths {
+            seq_matches,
+            rsum_bytes,
+            checksum_bytes,
+        }
+    }
+
+    /// Mask selecting the stored bytes of a packed `(a << 16) | b` weak sum.
+    pub fn rsum_mask(&self) -> u32 {
+        u32::MAX >> (8 * (4 - u32::from(self.rsum_bytes)))
+    }
+
+    fn record_len(&self) -> usize {
+        usize::from(self.rsum_bytes) + usize::from(self.checksum_bytes)
+    }
+}
+
+/// zsyncmake converts `-inf` (the log of an empty file) to an int; x86 gives `INT_MIN`.
+fn saturating_int(x: f64) -> i64 {
+    if x.is_nan() { i64::MIN } else { x as i64 }
+}
+
+/// A parsed control file. Immutable once read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlFile {
+    /// The `zsync:` version line.
+    pub version: String,
+    pub filename: Option<String>,
+    pub z_filename: Option<String>,
+    /// `MTime` as written (RFC 2822).
+    pub mtime: Option<String>,
+    pub block_size: u32,
+    pub length: u64,
+    pub hash_lengths: HashLengths,
+    /// `URL` lines, as written (possibly relative).
+    pub urls: Vec<String>,
+    /// `Z-URL` lines, as written (possibly relative).
+    pub z_urls: Vec<String>,
+    pub sha1: [u8; 20],
+    /// `Recompress: <hex gzip header> <gzip options>`, as written.
+    pub recompress: Option<String>,
+    /// The raw `Z-Map2` entries (4 bytes each), undecoded.
+    pub z_map: Option<Vec<u8>>,
+    /// Per block: the stored weak sum (masked by `hash_lengths.rsum_mask()`).
+    rsums: Vec<u32>,
+    /// Per block: `checksum_bytes` bytes of MD4, back to back.
+    strong: Vec<u8>,
+}
+
+impl ControlFile {
+    /// Parses a control file. `source_name` (a URL or path) is used in error messages.
+    pub fn parse(reader: &mut dyn BufRead, source_name: &str) -> Result<ControlFile> {
+        let err = |line: Option<usize>, problem: String| Error::control(source_name, line, problem);
+        let mut version = None;
+        let mut filename = None;
+        let mut z_filename = None;
+        let mut mtime = None;
+        let mut block_size: Option<u32> = None;
+        let mut length: Option<u64> = None;
+        let mut hash_lengths = HashLengths::default();
+        let mut urls = Vec::new();
+        let mut z_urls = Vec::new();
+        let mut sha1 = None;
+        let mut safe = String::new();
+        let mut recompress = None;
+        let mut z_map = None;
+        let mut unknown: Vec<(usize, String)> = Vec::new();
+
+        let mut line_no = 0;
+        loop {
+            line_no += 1;
+            let raw =
+                read_line(reader).map_err(|e| err(Some(line_no), format!("read failed: {e}")))?;
+            let Some(raw) = raw else {
+                return Err(err(
+                    Some(line_no),
+                    "the file ends before the end of the headers".into(),
+                ));
+            };
+            let line = String::from_utf8_lossy(&raw);
+            let line = line.trim_end_matches(['\r', '\n', ' ']);
+            if line.is_empty() {
+                break;
+            }
+            let Some((name, value)) = line.split_once(": ") else {
+                let shown: String = line.chars().take(60).collect();
+                let problem = if line_no == 1 {
+                    format!("this is not a zsync control file (it starts with \"{shown}\")")
+                } else {
+                    format!("\"{shown}\" is not a \"Name: value\" header")
+                };
+                return Err(err(Some(line_no), problem));
+            };
+            let here = Some(line_no);
+            match name {
+                "zsync" => {
+                    if value == "0.0.4" {
+                        return Err(err(
+                            here,
+                            "zsync 0.0.4 control files are not supported".into(),
+                        ));
+                    }
+                    version = Some(value.to_string());
+                }
+                "Min-Version" => {
+                    if compare_versions(value, ZSYNC_VERSION).is_gt() {
+                        return Err(err(
+                            here,
+                            format!(
+                                "needs a zsync {value} compatible client; we read {ZSYNC_VERSION}"
+                            ),
+                        ));
+                    }
+                }
+                "Filename" => filename = Some(value.to_string()),
+                "Z-Filename" => z_filename = Some(value.to_string()),
+                "MTime" => mtime = Some(value.to_string()),
+                "Blocksize" => {
+                    let bs: u32 = value
+                        .parse()
+                        .map_err(|_| err(here, format!("Blocksize \"{value}\" is not a number")))?;
+                    if !bs.is_power_of_two() || !(16..=1 << 24).contains(&bs) {
+                        return Err(err(
+                            here,
+                            format!("Blocksize {bs} is not a power of two between 16 and 16 MiB"),
+                        ));
+                    }
+                    block_size = Some(bs);
+                }
+                "Length" => {
+                    let len: u64 = value
+                        .parse()
+                        .map_err(|_| err(here, format!("Length \"{value}\" is not a number")))?;
+                    length = Some(len);
+                }
+                "Hash-Lengths" => {
+                    hash_lengths = parse_hash_lengths(value).map_err(|p| err(here, p))?
+                }
+                "URL" => urls.push(value.to_string()),
+                "Z-URL" => z_urls.push(value.to_string()),
+                "SHA-1" => {
+                    let mut digest = [0u8; 20];
+                    hex::decode_to_slice(value, &mut digest)
+                        .map_err(|_| err(here, "SHA-1 is not 40 hexadecimal digits".into()))?;
+                    sha1 = Some(digest);
+                }
+                "Safe" => safe = value.to_string(),
+                "Recompress" => recompress = Some(value.to_string()),
+                "Z-Map2" => {
+                    let entries: u64 = value
+                        .parse()
+                        .map_err(|_| err(here, format!("Z-Map2 \"{value}\" is not a count")))?;
+                    if entries > MAX_BLOCKS * 4 {
+                        return Err(err(
+                            here,
+                            format!("Z-Map2 claims {entries} entries, more than any real file has"),
+                        ));
+                    }
+                    let mut map = vec![0u8; entries as usize * 4];
+                    reader.read_exact(&mut map).map_err(|_| {
+                        err(
+                            here,
+                            format!("the file ends inside the {entries}-entry Z-Map2"),
+                        )
+                    })?;
+                    z_map = Some(map);
+                }
+                // Unknown headers are fatal unless `Safe` names them, and `Safe` may come later.
+                _ => unknown.push((line_no, name.to_string())),
+            }
+        }
+        if let Some((line, name)) = unknown
+            .into_iter()
+            .find(|(_, name)| !safe.contains(name.as_str()))
+        {
+            return Err(err(
+                Some(line),
+                format!("unknown header \"{name}\": it needs a newer client"),
+            ));
+        }
+
+        let version = version.ok_or_else(|| {
+            err(
+                Some(1),
+                "no \"zsync:\" line: this is not a zsync control file".into(),
+            )
+        })?;
+        let block_size = block_size.ok_or_else(|| err(None, "no Blocksize header".into()))?;
+        let length = length.ok_or_else(|| err(None, "no Length header".into()))?;
+        let sha1 = sha1.ok_or_else(|| err(None, "no SHA-1 header".into()))?;
+        if urls.is_empty() && z_urls.is_empty() {
+            return Err(err(
+                None,
+                "no URL or Z-URL header: nowhere to fetch the file from".into(),
+            ));
+        }
+        let blocks = length.div_ceil(u64::from(block_size));
+        if blocks > MAX_BLOCKS {
+            return Err(err(
+                None,
+                format!("{blocks} blocks is more than this client handles"),
+            ));
+        }
+
+        let record = hash_lengths.record_len();
+        let mut rsums = Vec::with_capacity(blocks as usize);
+        let mut strong =
+            Vec::with_capacity(blocks as usize * usize::from(hash_lengths.checksum_bytes));
+        let mut buf = [0u8; 20];
+        for block in 0..blocks {
+            reader.read_exact(&mut buf[..record]).map_err(|_| {
+                err(None, format!("the block table ends after {block} of {blocks} blocks: the file is truncated"))
+            })?;
+            let (weak, sum) = buf[..record].split_at(usize::from(hash_lengths.rsum_bytes));
+            rsums.push(weak.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+            strong.extend_from_slice(sum);
+        }
+        // zsyncmake -z leaves a few stray bytes after the table: ignored on purpose.
+
+        Ok(ControlFile {
+            version,
+            filename,
+            z_filename,
+            mtime,
+            block_size,
+            length,
+            hash_lengths,
+            urls,
+            z_urls,
+            sha1,
+            recompress,
+            z_map,
+            rsums,
+            strong,
+        })
+    }
+
+    /// Parses a control file held in memory.
+    pub fn from_bytes(bytes: &[u8], source_name: &str) -> Result<ControlFile> {
+        Self::parse(&mut &bytes[..], source_name)
+    }
+
+    /// Builds a control file from computed sums (for `make`). `rsums` are full packed sums;
+    /// `strong` holds 16 bytes per block; both are cut down to `hash_lengths` here.
+    pub(crate) fn from_sums(
+        header: MakeHeader,
+        full_rsums: &[u32],
+        full_strong: &[[u8; 16]],
+    ) -> ControlFile {
+        let hl = header.hash_lengths;
+        let mask = hl.rsum_mask();
+        let take = usize::from(hl.checksum_bytes);
+        ControlFile {
+            version: ZSYNC_VERSION.to_string(),
+            filename: header.filename,
+            z_filename: None,
+            mtime: header.mtime,
+            block_size: header.block_size,
+            length: header.length,
+            hash_lengths: hl,
+            urls: header.urls,
+            z_urls: Vec::new(),
+            sha1: header.sha1,
+            recompress: None,
+            z_map: None,
+            rsums: full_rsums.iter().map(|r| r & mask).collect(),
+            strong: full_strong
+                .iter()
+                .flat_map(|s| s[..take].iter().copied())
+                .collect(),
+        }
+    }
+
+    /// Writes the control file in zsyncmake's header order.
+    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "zsync: {}", self.version)?;
+        if let Some(name) = &self.z_filename {
+            writeln!(out, "Safe: Z-Filename Recompress MTime\nZ-Filename: {name}")?;
+        }
+        if let Some(name) = &self.filename {
+            writeln!(out, "Filename: {name}")?;
+        }
+        if let Some(mtime) = &self.mtime {
+            writeln!(out, "MTime: {mtime}")?;
+        }
+        writeln!(out, "Blocksize: {}", self.block_size)?;
+        writeln!(out, "Length: {}", self.length)?;
+        let hl = self.hash_lengths;
+        writeln!(
+            out,
+            "Hash-Lengths: {},{},{}",
+            hl.seq_matches, hl.rsum_bytes, hl.checksum_bytes
+        )?;
+        for url in &self.z_urls {
+            writeln!(out, "Z-URL: {url}")?;
+        }
+        for url in &self.urls {
+            writeln!(out, "URL: {url}")?;
+        }
+        writeln!(out, "SHA-1: {}", hex::encode(self.sha1))?;
+        if let Some(recompress) = &self.recompress {
+            writeln!(out, "Recompress: {recompress}")?;
+        }
+        if let Some(map) = &self.z_map {
+            writeln!(out, "Z-Map2: {}", map.len() / 4)?;
+            out.write_all(map)?;
+        }
+        writeln!(out)?;
+        let rsum_bytes = usize::from(hl.rsum_bytes);
+        for block in 0..self.rsums.len() {
+            out.write_all(&self.rsums[block].to_be_bytes()[4 - rsum_bytes..])?;
+            out.write_all(self.strong_sum(block as u64))?;
+        }
+        Ok(())
+    }
+
+    pub fn block_count(&self) -> u64 {
+        self.rsums.len() as u64
+    }
+
+    /// The stored (masked) weak sum of `block`.
+    pub fn weak_sum(&self, block: u64) -> u32 {
+        self.rsums[block as usize]
+    }
+
+    /// The stored prefix of `block`'s MD4.
+    pub fn strong_sum(&self, block: u64) -> &[u8] {
+        let n = usize::from(self.hash_lengths.checksum_bytes);
+        &self.strong[block as usize * n..][..n]
+    }
+
+    /// True when the data comes from a gzip-compressed copy.
+    pub fn is_compressed(&self) -> bool {
+        self.z_map.is_some() && !self.z_urls.is_empty()
+    }
+
+    /// Whether `data` (one block, zero-padded to the block size) is block `block`.
+    pub fn block_matches(&self, block: u64, data: &[u8]) -> bool {
+        let mask = self.hash_lengths.rsum_mask();
+        Rsum::of_block(data).packed() & mask == self.weak_sum(block)
+            && crate::rsum::strong_sum(data)[..usize::from(self.hash_lengths.checksum_bytes)]
+                == *self.strong_sum(block)
+    }
+}
+
+/// Header values `make` computes.
+pub(crate) struct MakeHeader {
+    pub filename: Option<String>,
+    pub mtime: Option<String>,
+    pub block_size: u32,
+    pub length: u64,
+    pub hash_lengths: HashLengths,
+    pub urls: Vec<String>,
+    pub sha1: [u8; 20],
+}
+
+fn read_line(reader: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    let n = Read::take(&mut *reader, MAX_LINE as u64).read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n == MAX_LINE && line.last() != Some(&b'\n') {
+        return Err(std::io::Error::other(format!(
+            "a header line is longer than {MAX_LINE} bytes"
+        )));
+    }
+    Ok(Some(line))
+}
+
+fn parse_hash_lengths(value: &str) -> std::result::Result<HashLengths, String> {
+    let bad = || {
+        format!(
+            "Hash-Lengths \"{value}\" must be seq,rsum,checksum with seq 1-2, rsum 1-4, checksum 3-16"
+        )
+    };
+    let parts: Vec<u8> = value
+        .split(',')
+        .map(|p| p.trim().parse::<u8>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [seq_matches, rsum_bytes, checksum_bytes] = parts[..] else {
+        return Err(bad());
+    };
+    if !(1..=2).contains(&seq_matches)
+        || !(1..=4).contains(&rsum_bytes)
+        || !(3..=16).contains(&checksum_bytes)
+    {
+        return Err(bad());
+    }
+    Ok(HashLengths {
+        seq_matches,
+        rsum_bytes,
+        checksum_bytes,
+    })
+}
+
+/// Compares dotted version numbers numerically ("0.10" > "0.6.2").
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let nums = |v: &str| {
+        v.split('.')
+            .map(|p| p.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    nums(a).cmp(&nums(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(extra: &str, hash_lengths: &str, length: u64) -> Vec<u8> {
+        format!(
+            "zsync: 0.6.2\nFilename: f.bin\nMTime: Sat, 21 Nov 2026 15:45:58 +0000\nBlocksize: 2048\nLength: {length}\n{hash_lengths}URL: f.bin\nURL: http://mirror/f.bin\nSHA-1: 186ec9ce4cad7d8bff7e8c36c3f455834ee2df3e\n{extra}\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn parses_every_hash_length_combination() {
+        for seq in 1..=2u8 {
+            for rsum in 1..=4u8 {
+                for checksum in 3..=16u8 {
+                    let mut file = header(
+                        "",
+                        &format!("Hash-Lengths: {seq},{rsum},{checksum}\n"),
+                        5000,
+                    );
+                    let record = usize::from(rsum + checksum);
+                    for block in 0..3u8 {
+                        file.extend(
+                            (0..record).map(|i| block.wrapping_mul(31).wrapping_add(i as u8)),
+                        );
+                    }
+                    let cf = ControlFile::from_bytes(&file, "t").unwrap();
+                    assert_eq!(
+                        cf.hash_lengths,
+                        HashLengths {
+                            seq_matches: seq,
+                            rsum_bytes: rsum,
+                            checksum_bytes: checksum
+                        }
+                    );
+                    assert_eq!(cf.block_count(), 3);
+                    let expected_weak = (0..usize::from(rsum))
+                        .fold(0u32, |a, i| (a << 8) | u32::from(62 + i as u8));
+                    assert_eq!(cf.weak_sum(2), expected_weak);
+                    assert_eq!(cf.strong_sum(2)[0], 62 + rsum);
+                    let mut written = Vec::new();
+                    cf.write(&mut written).unwrap();
+                    assert_eq!(ControlFile::from_bytes(&written, "t").unwrap(), cf);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn default_hash_lengths_and_urls() {
+        let mut file = header("", "", 2048);
+        file.extend([7u8; 20]);
+        let cf = ControlFile::from_bytes(&file, "t").unwrap();
+        assert_eq!(cf.hash_lengths, HashLengths::default());
+        assert_eq!(cf.urls, ["f.bin", "http://mirror/f.bin"]);
+        assert_eq!(cf.filename.as_deref(), Some("f.bin"));
+        assert_eq!(cf.weak_sum(0), 0x07070707);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let file = header("Frobnicate: yes\n", "", 10);
+        let e = ControlFile::from_bytes(&file, "x.zsync").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 9 of the control file x.zsync: unknown header \"Frobnicate\": it needs a newer client"
+        );
+        let file = header("Safe: Frobnicate Other\nFrobnicate: yes\n", "", 10);
+        let mut file = file;
+        file.extend([0u8; 20]);
+        assert!(ControlFile::from_bytes(&file, "x").is_ok());
+        let e = ControlFile::from_bytes(&header("", "Hash-Lengths: 3,2,4\n", 10), "x").unwrap_err();
+        assert!(e.to_string().starts_with("line 6 of"), "{e}");
+        let e = ControlFile::from_bytes(b"<html>\n<body>\n", "x").unwrap_err();
+        assert!(e.to_string().contains("not a zsync control file"), "{e}");
+        let e = ControlFile::from_bytes(&header("Min-Version: 0.10\n", "", 10), "x").unwrap_err();
+        assert!(e.to_string().contains("0.10"), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_hostile_files_fail_cleanly() {
+        let full = {
+            let mut f = header("", "Hash-Lengths: 2,2,4\n", 10000);
+            f.extend([1u8; 30]);
+            f
+        };
+        for cut in 0..full.len() {
+            assert!(
+                ControlFile::from_bytes(&full[..cut], "x").is_err(),
+                "accepted a file cut at {cut}"
+            );
+        }
+        assert!(ControlFile::from_bytes(&full, "x").is_ok());
+        let huge = header("", "", u64::MAX);
+        assert!(ControlFile::from_bytes(&huge, "x").is_err());
+        let map = header("Z-Map2: 99999999999\n", "", 10);
+        assert!(ControlFile::from_bytes(&map, "x").is_err());
+        assert!(ControlFile::from_bytes(&header("", "", 10).repeat(0), "x").is_err());
+    }
+
+    #[test]
+    fn stray_bytes_after_the_table_are_ignored() {
+        let mut file = header("", "Hash-Lengths: 1,2,3\n", 100);
+        file.extend([9u8; 5]);
+        file.extend(b"stray");
+        let cf = ControlFile::from_bytes(&file, "x").unwrap();
+        assert_eq!(cf.block_count(), 1);
+    }
+
+    #[test]
+    fn hash_lengths_match_what_debian_zsyncmake_wrote() {
+        let seen = [
+            (0, 2048, (1, 2, 3)),
+            (5, 2048, (1, 2, 3)),
+            (1000, 2048, (1, 2, 4)),
+            (100_000, 2048, (2, 2, 4)),
+            (300_000, 2048, (2, 2, 4)),
+            (10_000_000, 2048, (2, 2, 5)),
+            (600_000_000, 4096, (2, 3, 5)),
+        ];
+        for (len, bs, (s, r, c)) in seen {
+            assert_eq!(
+                HashLengths::for_file(len, bs),
+                HashLengths {
+                    seq_matches: s,
+                    rsum_bytes: r,
+                    checksum_bytes: c
+                },
+                "length {len}"
+            );
+        }
+    }
+}

@@ -1,8 +1,373 @@
-//! Runs a job from start to end.
-use crate::error::{Error, Result};
-use crate::event::{EventSink, Summary};
-use crate::job::{Control, JobSpec};
+//! Runs a job from start to end: load the control file, check the `.part`, scan the old
+//! output and the seeds, plan, fetch, verify, put the file in place.
 
-pub(crate) fn run(_spec: &JobSpec, _sink: &dyn EventSink, _control: &Control) -> Result<Summary> {
-    Err(Error::Invalid("the engine is being written".into()))
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Instant, SystemTime};
+
+use url::Url;
+
+use crate::control::ControlFile;
+use crate::error::{Error, Result};
+use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
+use crate::fetch::Fetcher;
+use crate::http::Http;
+use crate::index::{AtomicBitmap, BlockIndex};
+use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::output::{PartFile, part_path};
+use crate::ranges::{Geometry, runs};
+use crate::report::Reporter;
+use crate::seed::Scan;
+
+pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+    let started = Instant::now();
+    let reporter = Reporter::new(sink);
+    let options = &spec.options;
+    reporter.emit(Event::Phase(Phase::LoadingControl));
+    let http = Http::new(options)?;
+    let (cf, base) = load_control(spec, &http)?;
+    let urls = resolve_urls(&cf.urls, base.as_ref())?;
+    if urls.is_empty() {
+        return Err(Error::Invalid(
+            "this control file only offers a gzip-compressed copy (Z-URL), which this version cannot fetch yet".into(),
+        ));
+    }
+    let sha1_hex = hex::encode(cf.sha1);
+    reporter.emit(Event::ControlLoaded(TargetInfo {
+        filename: cf.filename.clone().unwrap_or_default(),
+        length: cf.length,
+        block_size: cf.block_size,
+        block_count: cf.block_count(),
+        urls: urls.iter().map(Url::to_string).collect(),
+        compressed: false,
+        sha1_hex: sha1_hex.clone(),
+        mtime: cf.mtime.clone(),
+    }));
+    control.checkpoint()?;
+
+    let output = output_path(spec, &cf, urls.first())?;
+    let geometry = Geometry::new(cf.block_size, cf.length);
+    reporter.set_total(cf.length);
+    let index = BlockIndex::new(&cf);
+    let found = AtomicBitmap::new(geometry.block_count());
+    let part = match options.mode {
+        Mode::Download => {
+            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
+            }
+            Some(PartFile::open(&output, cf.length)?)
+        }
+        Mode::PlanOnly => None,
+    };
+
+    reporter.emit(Event::Phase(Phase::ScanningSeeds));
+    let scan = Scan {
+        index: &index,
+        geometry,
+        found: &found,
+        output: part.as_ref(),
+        reporter: &reporter,
+        control,
+    };
+    // Verified blocks an interrupted run left in the .part stay where they are.
+    let part_file = part_path(&output);
+    match &part {
+        Some(part) => check_part(&scan, part.file(), part.path())?,
+        None => {
+            if let Ok(file) = File::open(&part_file) {
+                check_part(&scan, &file, &part_file)?;
+            }
+        }
+    }
+    let mut scanned: HashSet<PathBuf> = [canonical(&part_file)].into_iter().collect();
+    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
+    if output.is_file() {
+        seeds.push((output.clone(), BlockSource::OldOutput));
+    }
+    seeds.extend(
+        spec.seeds
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.clone(), BlockSource::Seed(i))),
+    );
+    for (path, source) in seeds {
+        if found.count() == geometry.block_count() {
+            break;
+        }
+        if !scanned.insert(canonical(&path)) {
+            continue;
+        }
+        match scan.scan_path(&path, source) {
+            Ok(_) => {}
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(
+                e @ Error::Io {
+                    action: "write", ..
+                },
+            ) => return Err(e),
+            Err(e) => reporter.emit(Event::SeedSkipped {
+                source,
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    reporter.progress_now();
+
+    let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
+    let plan = Plan {
+        total_bytes: cf.length,
+        local_bytes: reporter.snapshot().local_bytes,
+        missing_blocks: missing.iter().map(|r| r.end - r.start).sum(),
+        ranges: missing.len() as u64,
+        bytes_to_fetch: missing
+            .iter()
+            .map(|r| geometry.byte_range(r.clone()))
+            .map(|r| r.end - r.start)
+            .sum(),
+    };
+    reporter.emit(Event::Planned(plan));
+    let summary = |output| Summary {
+        output,
+        plan,
+        progress: reporter.snapshot(),
+        sha1_hex: sha1_hex.clone(),
+        elapsed: started.elapsed(),
+    };
+    let Some(part) = part else {
+        reporter.emit(Event::Phase(Phase::Done));
+        return Ok(summary(None));
+    };
+
+    if plan.missing_blocks > 0 {
+        reporter.emit(Event::Phase(Phase::Fetching));
+        let fetcher = Fetcher {
+            http: &http,
+            urls,
+            control_file: &cf,
+            geometry,
+            part: &part,
+            found: &found,
+            reporter: &reporter,
+            control,
+            parallel: options.parallel_requests.max(1),
+            ranges_per_request: AtomicUsize::new(options.max_ranges_per_request.max(1)),
+            url_index: AtomicUsize::new(0),
+            bad_blocks: Mutex::new(HashMap::new()),
+            whole_file_done: Mutex::new(false),
+        };
+        fetcher.run()?;
+        reporter.progress_now();
+    }
+
+    reporter.emit(Event::Phase(Phase::Verifying));
+    let actual = part.sha1()?;
+    if actual != cf.sha1 {
+        return Err(Error::Verification {
+            expected: sha1_hex,
+            actual: hex::encode(actual),
+            part: part.path().to_path_buf(),
+        });
+    }
+    reporter.emit(Event::Phase(Phase::Finishing));
+    part.finish(
+        &output,
+        options.keep_old,
+        cf.mtime.as_deref().and_then(parse_mtime),
+    )?;
+    reporter.emit(Event::Phase(Phase::Done));
+    Ok(summary(Some(output)))
+}
+
+fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size == 0 {
+        return Ok(());
+    }
+    scan.reporter.emit(Event::SeedStarted {
+        source: BlockSource::PartFile,
+        path: path.to_path_buf(),
+        size,
+    });
+    let blocks = scan.check_in_place(file, path)?;
+    let bytes = (blocks * u64::from(scan.geometry.block_size)).min(scan.geometry.length);
+    scan.reporter.emit(Event::SeedFinished {
+        source: BlockSource::PartFile,
+        blocks,
+        bytes,
+    });
+    Ok(())
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Reads the control file; returns it and the URL its relative URLs are relative to.
+fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>)> {
+    let base_option = match &spec.options.base_url {
+        Some(base) => Some(parse_url(base)?),
+        None => None,
+    };
+    match &spec.control {
+        ControlSource::Url(url) => {
+            let url = parse_url(url)?;
+            let (bytes, final_url) =
+                http.get_control(&url, spec.options.saved_control.as_deref())?;
+            let cf = ControlFile::from_bytes(&bytes, final_url.as_str())?;
+            Ok((cf, Some(base_option.unwrap_or(final_url))))
+        }
+        ControlSource::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+            let cf = ControlFile::from_bytes(&bytes, &path.display().to_string())?;
+            Ok((cf, base_option))
+        }
+    }
+}
+
+fn parse_url(text: &str) -> Result<Url> {
+    let url = Url::parse(text)
+        .map_err(|e| Error::Invalid(format!("\"{text}\" is not a valid URL ({e})")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(Error::Invalid(format!(
+            "\"{text}\": only http and https URLs are supported, not {other}"
+        ))),
+    }
+}
+
+/// Resolves the control file's URLs (absolute, or relative to where it came from).
+pub(crate) fn resolve_urls(urls: &[String], base: Option<&Url>) -> Result<Vec<Url>> {
+    urls.iter()
+        .map(|u| match (Url::parse(u), base) {
+            (Ok(url), _) => Ok(url),
+            (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => {
+                base.join(u).map_err(|e| Error::Invalid(format!("URL \"{u}\" in the control file: {e}")))
+            }
+            (Err(url::ParseError::RelativeUrlWithoutBase), None) => Err(Error::Invalid(format!(
+                "the control file's URL \"{u}\" is relative: give the URL the .zsync was downloaded from with -u"
+            ))),
+            (Err(e), _) => Err(Error::Invalid(format!("URL \"{u}\" in the control file: {e}"))),
+        })
+        .map(|r| r.and_then(|url| parse_url(url.as_str())))
+        .collect()
+}
+
+/// Where the output goes: the user's choice, or the control file's `Filename` (checked:
+/// it comes from the network) in the current directory.
+fn output_path(spec: &JobSpec, cf: &ControlFile, url: Option<&Url>) -> Result<PathBuf> {
+    if let Some(out) = &spec.output
+        && !out.is_dir()
+    {
+        return Ok(out.clone());
+    }
+    let from_url = url.and_then(|u| u.path_segments()?.next_back().map(str::to_string));
+    let name = cf
+        .filename
+        .as_deref()
+        .filter(|n| is_safe_file_name(n))
+        .or(from_url.as_deref().filter(|n| is_safe_file_name(n)))
+        .ok_or_else(|| {
+            Error::Invalid(
+                "the control file names no usable file name: choose the output file (-o)".into(),
+            )
+        })?;
+    let dir = spec.output.clone().unwrap_or_default();
+    Ok(dir.join(name))
+}
+
+/// A file name from the network is safe if it cannot leave the output folder or name a
+/// device on any platform.
+pub fn is_safe_file_name(name: &str) -> bool {
+    const RESERVED: [&str; 22] = [
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+        "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    ];
+    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.ends_with(['.', ' '])
+        && !name.chars().any(|c| {
+            c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        })
+        && !RESERVED.contains(&stem.as_str())
+}
+
+fn parse_mtime(text: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc2822(text)
+        .ok()
+        .map(SystemTime::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_from_the_network_are_checked() {
+        for ok in ["image.wic", "a b.iso", "x.tar.gz", "über"] {
+            assert!(is_safe_file_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/etc/passwd",
+            "a\\b",
+            "C:x",
+            "con",
+            "NUL.txt",
+            "lpt1",
+            "a\nb",
+            "trailing.",
+            "x ",
+        ] {
+            assert!(!is_safe_file_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn urls_resolve_against_the_control_file() {
+        let base = Url::parse("https://h.example/dir/f.zsync").unwrap();
+        let urls = resolve_urls(
+            &[
+                "f.img".into(),
+                "../other/f.img".into(),
+                "http://m.example/f".into(),
+            ],
+            Some(&base),
+        )
+        .unwrap();
+        let urls: Vec<String> = urls.iter().map(Url::to_string).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://h.example/dir/f.img",
+                "https://h.example/other/f.img",
+                "http://m.example/f"
+            ]
+        );
+        assert!(
+            resolve_urls(&["f.img".into()], None)
+                .unwrap_err()
+                .to_string()
+                .contains("-u")
+        );
+        assert!(resolve_urls(&["ftp://x/y".into()], None).is_err());
+    }
+
+    #[test]
+    fn mtime_is_read_as_utc() {
+        let t = parse_mtime("Sat, 21 Nov 2026 15:45:58 +0000").unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+            1_795_275_958
+        );
+    }
 }

@@ -27,12 +27,23 @@
 //! ```
 
 pub mod control;
-pub mod engine;
+mod engine;
 pub mod error;
 pub mod event;
+mod fetch;
+mod http;
+pub mod index;
 pub mod job;
+pub mod make;
+pub mod multipart;
+pub mod output;
+pub mod ranges;
+mod report;
+pub mod rsum;
+mod seed;
 
 pub use control::ControlFile;
+pub use engine::is_safe_file_name;
 pub use error::{Error, Result};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,

@@ -1,0 +1,249 @@
+//! HTTP transport: one reqwest client (rustls; HTTP/2 where offered; proxies from the
+//! environment or the options), the control-file download, and range requests whose
+//! replies are classified for the fetcher: multipart, single part, or "no ranges here".
+//!
+//! Redirects are followed per request (signed, expiring mirror URLs keep working) and
+//! reqwest drops credentials when a redirect leaves the host. Nothing here retries: the
+//! fetcher decides, from [`RequestError::kind`], whether to retry, to ask for fewer ranges
+//! or to give up on a URL.
+
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::job::{Credentials, JobOptions};
+use crate::multipart::{boundary_of, parse_content_range};
+use crate::ranges::range_header;
+
+/// Control files larger than this are not control files.
+const MAX_CONTROL_BYTES: u64 = 512 << 20;
+
+/// What the fetcher should do about a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// A passing problem (network, 5xx, 429): try again after a pause.
+    Later,
+    /// The server did not like the request's size: ask for fewer ranges.
+    FewerRanges,
+    /// This URL will not work (404, 403...): try another or give up.
+    Never,
+}
+
+#[derive(Debug)]
+pub(crate) struct RequestError {
+    pub retry: Retry,
+    pub error: Error,
+}
+
+/// A reply to a range request, body not yet read.
+pub(crate) enum RangeReply {
+    /// `206` with `multipart/byteranges`.
+    Multipart { boundary: String, body: Response },
+    /// `206` with one part (possibly fewer bytes than asked).
+    Single {
+        range: Range<u64>,
+        total: Option<u64>,
+        body: Response,
+    },
+    /// `200`: the server ignores ranges and sends the whole file.
+    Whole { length: Option<u64>, body: Response },
+}
+
+pub(crate) struct Http {
+    client: Client,
+    credentials: Vec<Credentials>,
+}
+
+impl Http {
+    pub fn new(options: &JobOptions) -> Result<Http> {
+        let mut builder = Client::builder()
+            .user_agent(concat!("deltadrop/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(None)
+            .pool_max_idle_per_host(options.parallel_requests.max(1));
+        if let Some(proxy) = &options.proxy {
+            let proxy = reqwest::Proxy::all(proxy)
+                .map_err(|e| Error::Invalid(format!("proxy \"{proxy}\": {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Error::Invalid(format!("could not set up HTTP: {e}")))?;
+        Ok(Http {
+            client,
+            credentials: options.credentials.clone(),
+        })
+    }
+
+    fn get(&self, url: &Url) -> RequestBuilder {
+        let request = self.client.get(url.clone());
+        match self
+            .credentials
+            .iter()
+            .find(|c| Some(c.host.as_str()) == url.host_str())
+        {
+            Some(c) => request.basic_auth(&c.user, Some(&c.password)),
+            None => request,
+        }
+    }
+
+    /// Downloads a control file; returns its bytes and the URL it came from after
+    /// redirects (the base for its relative URLs). With `saved`, a file the server says is
+    /// unchanged is read from there instead, and a changed one is saved there.
+    pub fn get_control(&self, url: &Url, saved: Option<&Path>) -> Result<(Vec<u8>, Url)> {
+        let mut request = self.get(url);
+        let saved_mtime = saved.and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        if let Some(mtime) = saved_mtime {
+            request = request.header(IF_MODIFIED_SINCE, http_date(mtime));
+        }
+        let response = request.send().map_err(|e| describe_send_error(url, e))?;
+        let final_url = response.url().clone();
+        if response.status() == StatusCode::NOT_MODIFIED
+            && let Some(path) = saved
+        {
+            let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+            return Ok((bytes, final_url));
+        }
+        if !response.status().is_success() {
+            return Err(status_error(&final_url, response.status()).error);
+        }
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_CONTROL_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
+        if bytes.len() as u64 > MAX_CONTROL_BYTES {
+            return Err(Error::http(
+                &final_url,
+                "this is far too big to be a .zsync control file",
+            ));
+        }
+        if let Some(path) = saved {
+            crate::output::write_atomically(path, &bytes)?;
+        }
+        Ok((bytes, final_url))
+    }
+
+    /// Asks `url` for `ranges` (ascending, not touching).
+    pub fn get_ranges(
+        &self,
+        url: &Url,
+        ranges: &[Range<u64>],
+    ) -> std::result::Result<RangeReply, RequestError> {
+        // A stalled server must not hang the job forever; the allowance is generous enough
+        // for a slow ADSL line (16 KiB/s).
+        let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        let allowance = Duration::from_secs(120 + bytes / (16 << 10));
+        let response = self
+            .get(url)
+            .header(RANGE, range_header(ranges))
+            .timeout(allowance)
+            .send()
+            .map_err(|e| RequestError {
+                retry: if e.is_builder() || e.is_redirect() {
+                    Retry::Never
+                } else {
+                    Retry::Later
+                },
+                error: describe_send_error(url, e),
+            })?;
+        let status = response.status();
+        let final_url = response.url().clone();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match status {
+            StatusCode::PARTIAL_CONTENT => {
+                let content_type = header(CONTENT_TYPE).unwrap_or_default();
+                if let Some(boundary) = boundary_of(&content_type) {
+                    return Ok(RangeReply::Multipart {
+                        boundary,
+                        body: response,
+                    });
+                }
+                let content_range = header(CONTENT_RANGE).unwrap_or_default();
+                let (range, total) =
+                    parse_content_range(&content_range).ok_or_else(|| RequestError {
+                        retry: Retry::FewerRanges,
+                        error: Error::BadData {
+                            url: final_url.to_string(),
+                            problem: format!(
+                                "a 206 reply without a usable Content-Range (\"{content_range}\")"
+                            ),
+                        },
+                    })?;
+                Ok(RangeReply::Single {
+                    range,
+                    total,
+                    body: response,
+                })
+            }
+            StatusCode::OK => Ok(RangeReply::Whole {
+                length: response.content_length(),
+                body: response,
+            }),
+            _ => Err(status_error(&final_url, status)),
+        }
+    }
+}
+
+fn status_error(url: &Url, status: StatusCode) -> RequestError {
+    let retry = match status.as_u16() {
+        408 | 425 | 429 | 500..=599 => Retry::Later,
+        400 | 413 | 414 | 431 => Retry::FewerRanges,
+        _ => Retry::Never,
+    };
+    let problem = match status.as_u16() {
+        404 | 410 => "the server has no such file (HTTP 404)".to_string(),
+        401 => "the server wants a user name and password (HTTP 401); give them with -A host=user:pass".to_string(),
+        403 => "the server refused access (HTTP 403)".to_string(),
+        416 => "the server says the ranges are outside the file (HTTP 416): its file is shorter than the control file says".to_string(),
+        _ => format!("the server answered HTTP {status}"),
+    };
+    RequestError {
+        retry,
+        error: Error::http(url, problem),
+    }
+}
+
+/// Turns reqwest's nested error chain into one sentence a user can act on.
+fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
+    let mut causes = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(&error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !causes.iter().any(|c: &String| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = e.source();
+    }
+    let detail = causes.last().cloned().unwrap_or_default();
+    let problem = if error.is_connect() {
+        format!("could not connect ({detail})")
+    } else if error.is_timeout() {
+        "the server did not answer in time".to_string()
+    } else if error.is_redirect() {
+        format!("too many redirects ({detail})")
+    } else {
+        detail
+    };
+    Error::http(url, problem)
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate) for `If-Modified-Since`.
+fn http_date(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}

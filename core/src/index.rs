@@ -1,0 +1,216 @@
+//! Weak sum -> candidate blocks: the lookup the seed scanner does at every byte offset.
+//!
+//! With `seq_matches = 2` the key is the weak sums of two consecutive blocks, so a random
+//! window almost never gets past the key test. Blocks with identical contents (zero-filled
+//! stretches of a disk image are the usual case) are folded into one *group*: a window that
+//! matches the group fills every member at once, and a group never makes a chain long.
+//! A small bit filter in front of the table keeps the common "no candidate" answer in cache.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::control::ControlFile;
+
+const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+const FILTER_MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+/// A set of block numbers that several threads add to.
+pub struct AtomicBitmap {
+    words: Vec<AtomicU64>,
+}
+
+impl AtomicBitmap {
+    pub fn new(len: u64) -> Self {
+        AtomicBitmap {
+            words: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `i`; true if it was not there before.
+    pub fn insert(&self, i: u64) -> bool {
+        let bit = 1u64 << (i % 64);
+        self.words[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    pub fn contains(&self, i: u64) -> bool {
+        self.words[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
+    }
+
+    pub fn count(&self) -> u64 {
+        self.words
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum()
+    }
+}
+
+/// The lookup table over one control file's blocks.
+pub struct BlockIndex<'c> {
+    control: &'c ControlFile,
+    /// 2 when windows are looked up by a pair of blocks.
+    seq: u8,
+    mask: u32,
+    table_shift: u32,
+    filter_shift: u32,
+    filter: Vec<u64>,
+    /// Per bucket: first group + 1 (0 = empty).
+    heads: Vec<u32>,
+    /// Per group: next group in the bucket + 1.
+    next: Vec<u32>,
+    /// Per group: where its members start in `members` (one extra at the end).
+    group_start: Vec<u32>,
+    /// Block numbers, grouped.
+    members: Vec<u32>,
+    /// Per group: already matched, skip it.
+    done: Vec<AtomicBool>,
+}
+
+impl<'c> BlockIndex<'c> {
+    pub fn new(control: &'c ControlFile) -> Self {
+        let n = control.block_count();
+        // A one-block file cannot be matched as a pair, whatever the header says.
+        let seq = if n < 2 {
+            1
+        } else {
+            control.hash_lengths.seq_matches
+        };
+        let mask = control.hash_lengths.rsum_mask();
+        let starts = if seq == 2 { n - 1 } else { n };
+
+        // Sort candidate start blocks by content so equal ones sit together; no hash map
+        // of a million keys needed.
+        let content = |k: u32| {
+            let k = u64::from(k);
+            let second = if seq == 2 {
+                control.strong_sum(k + 1)
+            } else {
+                &[][..]
+            };
+            (key_of(control, seq, k), control.strong_sum(k), second)
+        };
+        let mut order: Vec<u32> = (0..starts as u32).collect();
+        order.sort_unstable_by(|&x, &y| content(x).cmp(&content(y)).then(x.cmp(&y)));
+        let mut group_start = Vec::new();
+        for (i, &k) in order.iter().enumerate() {
+            if i == 0 || content(order[i - 1]) != content(k) {
+                group_start.push(i as u32);
+            }
+        }
+        group_start.push(order.len() as u32);
+        let groups = group_start.len() - 1;
+
+        let table_bits = (groups.max(1).next_power_of_two().trailing_zeros() + 1).max(4);
+        let filter_bits = table_bits + 3;
+        let mut index = BlockIndex {
+            control,
+            seq,
+            mask,
+            table_shift: 64 - table_bits,
+            filter_shift: 64 - filter_bits,
+            filter: vec![0; (1usize << filter_bits).div_ceil(64)],
+            heads: vec![0; 1 << table_bits],
+            next: vec![0; groups],
+            group_start,
+            members: order,
+            done: (0..groups).map(|_| AtomicBool::new(false)).collect(),
+        };
+        for group in 0..groups {
+            let key = key_of(
+                control,
+                seq,
+                u64::from(index.members[index.group_start[group] as usize]),
+            );
+            let f = index.filter_slot(key);
+            index.filter[f / 64] |= 1 << (f % 64);
+            let bucket = index.bucket(key);
+            index.next[group] = index.heads[bucket];
+            index.heads[bucket] = group as u32 + 1;
+        }
+        index
+    }
+
+    pub fn control(&self) -> &'c ControlFile {
+        self.control
+    }
+
+    /// 1 or 2: how many consecutive windows a lookup key spans.
+    pub fn seq(&self) -> u8 {
+        self.seq
+    }
+
+    pub fn mask(&self) -> u32 {
+        self.mask
+    }
+
+    /// The lookup key for windows whose (unmasked, packed) weak sums are `first`, `second`.
+    #[inline(always)]
+    pub fn window_key(&self, first: u32, second: u32) -> u64 {
+        if self.seq == 2 {
+            (u64::from(first & self.mask) << 32) | u64::from(second & self.mask)
+        } else {
+            u64::from(first & self.mask)
+        }
+    }
+
+    /// Cheap pre-test: false means no block has this key.
+    #[inline(always)]
+    pub fn may_contain(&self, key: u64) -> bool {
+        let f = self.filter_slot(key);
+        self.filter[f / 64] & (1 << (f % 64)) != 0
+    }
+
+    /// Groups whose key is `key` and that are not matched yet.
+    pub fn groups_for(&self, key: u64) -> impl Iterator<Item = Group> + '_ {
+        let mut cursor = self.heads[self.bucket(key)];
+        std::iter::from_fn(move || {
+            while cursor != 0 {
+                let group = (cursor - 1) as usize;
+                cursor = self.next[group];
+                let first = self.members[self.group_start[group] as usize];
+                if !self.done[group].load(Ordering::Relaxed)
+                    && key_of(self.control, self.seq, u64::from(first)) == key
+                {
+                    return Some(Group(group));
+                }
+            }
+            None
+        })
+    }
+
+    /// The first block of each member of `group` (each member spans `seq` blocks).
+    pub fn members(&self, group: Group) -> impl Iterator<Item = u64> + '_ {
+        let span = self.group_start[group.0] as usize..self.group_start[group.0 + 1] as usize;
+        self.members[span].iter().map(|&b| u64::from(b))
+    }
+
+    /// A block with the group's contents, to compare strong sums against.
+    pub fn representative(&self, group: Group) -> u64 {
+        u64::from(self.members[self.group_start[group.0] as usize])
+    }
+
+    /// Marks `group` matched; false if another thread did first.
+    pub fn claim(&self, group: Group) -> bool {
+        !self.done[group.0].swap(true, Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn bucket(&self, key: u64) -> usize {
+        (key.wrapping_mul(KEY_MIX) >> self.table_shift) as usize
+    }
+
+    #[inline(always)]
+    fn filter_slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(FILTER_MIX) >> self.filter_shift) as usize
+    }
+}
+
+/// A set of candidate start blocks with identical contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group(usize);
+
+fn key_of(control: &ControlFile, seq: u8, block: u64) -> u64 {
+    if seq == 2 {
+        (u64::from(control.weak_sum(block)) << 32) | u64::from(control.weak_sum(block + 1))
+    } else {
+        u64::from(control.weak_sum(block))
+    }
+}

@@ -1,0 +1,175 @@
+//! The output side: the `<out>.part` working file, positional reads and writes, the
+//! whole-file SHA-1, and the final replace.
+//!
+//! Only verified blocks are ever written to the `.part`, so after a crash or `kill -9` it
+//! is a valid seed at its own offsets: the next run checks it block by block and fetches
+//! only what is not there. The real output is touched once, at the very end, by renames:
+//! the old file becomes `<out>.zs-old` (as zsync does) and the verified `.part` takes its
+//! name.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha1::{Digest, Sha1};
+
+use crate::error::{Error, Result};
+
+/// `<out>.part`.
+pub fn part_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".part")
+}
+
+/// `<out>.zs-old`.
+pub fn old_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".zs-old")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Reads as much of `buf` as the file has at `offset`; returns the bytes read.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[done..], offset + done as u64);
+        #[cfg(windows)]
+        let n =
+            std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64);
+        match n {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::write_at(file, buf, offset);
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_write(file, buf, offset);
+        match n {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The `.part` file a download is assembled in. Writable from many threads at once.
+pub struct PartFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl PartFile {
+    /// Opens (keeping what an earlier run left) or creates `<out>.part`, sized to `length`.
+    pub fn open(output: &Path, length: u64) -> Result<PartFile> {
+        let path = part_path(output);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
+        file.set_len(length)
+            .map_err(|e| Error::io("size", &path, e))?;
+        Ok(PartFile { path, file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// SHA-1 of the whole file, read from disk.
+    pub fn sha1(&self) -> Result<[u8; 20]> {
+        sha1_of(&self.file, &self.path)
+    }
+
+    /// Moves the verified file into place as `output`, keeping the previous one as
+    /// `<out>.zs-old` if asked, and sets its modification time.
+    pub fn finish(self, output: &Path, keep_old: bool, mtime: Option<SystemTime>) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("flush", &self.path, e))?;
+        let PartFile { path, file } = self;
+        // Windows cannot rename an open file.
+        drop(file);
+        if keep_old && output.exists() {
+            let old = old_path(output);
+            std::fs::rename(output, &old)
+                .map_err(|e| Error::io("keep the previous version as", &old, e))?;
+        }
+        std::fs::rename(&path, output)
+            .map_err(|e| Error::io("move the verified file to", output, e))?;
+        if let Some(mtime) = mtime {
+            // The file is complete and verified; a failure here only loses the timestamp.
+            let _ = OpenOptions::new()
+                .write(true)
+                .open(output)
+                .and_then(|f| f.set_modified(mtime));
+        }
+        Ok(())
+    }
+}
+
+/// SHA-1 of everything `file` holds, read from its start.
+pub fn sha1_of(file: &File, path: &Path) -> Result<[u8; 20]> {
+    let mut hasher = Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0;
+    loop {
+        let n = read_at(file, &mut buf, offset).map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Opens a file for reading with a readable error.
+pub fn open_read(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io("open", path, e))
+}
+
+/// Reads the first bytes of a file (to sniff gzip).
+pub fn file_starts_with(path: &Path, magic: &[u8]) -> bool {
+    let mut head = vec![0u8; magic.len()];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == magic
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves the
+/// old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("replace", path, e))
+}

@@ -1,0 +1,100 @@
+//! Checksum maths: zsync's rolling weak sum and the MD4 strong sum of one block.
+//!
+//! The weak sum is rsync's: `a` = sum of the bytes, `b` = sum of `(len - i) * byte_i`,
+//! both modulo 2^16. It can be *rolled*: moving the window one byte costs two additions,
+//! which is what makes testing every byte offset of a seed affordable.
+
+use md4::{Digest, Md4};
+
+/// A weak sum of one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rsum {
+    a: u16,
+    b: u16,
+}
+
+impl Rsum {
+    /// The sum of a whole window (the block size is `data.len()`).
+    pub fn of_block(data: &[u8]) -> Rsum {
+        let len = data.len() as u32;
+        let (mut a, mut b) = (0u32, 0u32);
+        for (i, &byte) in data.iter().enumerate() {
+            a = a.wrapping_add(u32::from(byte));
+            b = b.wrapping_add((len - i as u32).wrapping_mul(u32::from(byte)));
+        }
+        Rsum {
+            a: a as u16,
+            b: b as u16,
+        }
+    }
+
+    /// Moves the window one byte on: `old` leaves at the front, `new` enters at the back.
+    /// `shift` is log2 of the window length.
+    #[inline(always)]
+    pub fn roll(&mut self, old: u8, new: u8, shift: u32) {
+        self.a = self
+            .a
+            .wrapping_add(u16::from(new))
+            .wrapping_sub(u16::from(old));
+        self.b = self
+            .b
+            .wrapping_add(self.a)
+            .wrapping_sub((u16::from(old)) << shift);
+    }
+
+    /// `(a << 16) | b`: the 4 bytes `[a_hi a_lo b_hi b_lo]` a control file keeps the tail of.
+    #[inline(always)]
+    pub fn packed(self) -> u32 {
+        (u32::from(self.a) << 16) | u32::from(self.b)
+    }
+}
+
+/// MD4 of one block (already zero-padded to the block size).
+pub fn strong_sum(data: &[u8]) -> [u8; 16] {
+    Md4::digest(data).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rolling_equals_recomputation_at_every_offset() {
+        for shift in [4u32, 9, 11] {
+            let bs = 1usize << shift;
+            let mut data = pseudo_random(bs * 6, shift);
+            data[bs..bs * 2].fill(0xff); // saturating runs exercise the 16-bit wrap
+            let mut rolling = Rsum::of_block(&data[..bs]);
+            for start in 1..=data.len() - bs {
+                rolling.roll(data[start - 1], data[start + bs - 1], shift);
+                assert_eq!(
+                    rolling,
+                    Rsum::of_block(&data[start..start + bs]),
+                    "offset {start}, bs {bs}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn known_values() {
+        // a = 1+2+3+4 = 10, b = 4*1 + 3*2 + 2*3 + 1*4 = 20
+        assert_eq!(Rsum::of_block(&[1, 2, 3, 4]).packed(), (10 << 16) | 20);
+        assert_eq!(
+            hex::encode(strong_sum(b"abc")),
+            "a448017aaf21d8525fc10ae87aa6729d"
+        );
+    }
+}

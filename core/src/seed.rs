@@ -1,0 +1,292 @@
+//! Finding the target's blocks in local files.
+//!
+//! A seed is scanned with the rolling weak sum at every byte offset, so inserted or
+//! deleted bytes only cost the blocks they touch. Plain files are cut into chunks scanned
+//! in parallel (each chunk reads a little past its end so windows straddling the cut are
+//! still tried); gzip seeds are inflated and scanned as one stream. Matched blocks are
+//! written straight into the `.part` at their target offsets. Seeds are only ever read.
+//!
+//! The `.part` left by an interrupted run is different: its verified blocks already sit at
+//! their own offsets, so it is checked block by block in place, not scanned.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::control::ControlFile;
+use crate::error::{Error, Result};
+use crate::event::{BlockSource, BlockState, Event};
+use crate::index::{AtomicBitmap, BlockIndex};
+use crate::job::Control;
+use crate::output::{PartFile, read_at};
+use crate::ranges::{Geometry, runs};
+use crate::report::Reporter;
+use crate::rsum::{Rsum, strong_sum};
+
+/// Window starts handled per chunk of a plain seed.
+const CHUNK: usize = 4 << 20;
+
+/// What a scan needs and shares between its threads.
+pub(crate) struct Scan<'a> {
+    pub index: &'a BlockIndex<'a>,
+    pub geometry: Geometry,
+    pub found: &'a AtomicBitmap,
+    /// Where matched blocks go; `None` when only planning.
+    pub output: Option<&'a PartFile>,
+    pub reporter: &'a Reporter<'a>,
+    pub control: &'a Control,
+}
+
+impl Scan<'_> {
+    fn control_file(&self) -> &ControlFile {
+        self.index.control()
+    }
+
+    fn block_size(&self) -> usize {
+        self.geometry.block_size as usize
+    }
+
+    /// Scans one seed file; returns how many blocks it supplied.
+    pub fn scan_path(&self, path: &Path, source: BlockSource) -> Result<u64> {
+        let before = self.found.count();
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("read", path, e))?
+            .len();
+        self.reporter.emit(Event::SeedStarted {
+            source,
+            path: path.to_path_buf(),
+            size: len,
+        });
+        if crate::output::file_starts_with(path, &[0x1f, 0x8b]) {
+            let decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+            self.scan_stream(decoder, path, source)?;
+        } else {
+            self.scan_file(&file, len, path, source)?;
+        }
+        let blocks = self.found.count() - before;
+        let bytes = blocks * u64::from(self.geometry.block_size);
+        self.reporter.emit(Event::SeedFinished {
+            source,
+            blocks,
+            bytes: bytes.min(self.geometry.length),
+        });
+        Ok(blocks)
+    }
+
+    fn scan_file(&self, file: &File, len: u64, path: &Path, source: BlockSource) -> Result<()> {
+        let span = self.block_size() * usize::from(self.index.seq());
+        let chunks = len.div_ceil(CHUNK as u64);
+        (0..chunks)
+            .into_par_iter()
+            .try_for_each_init(Vec::new, |buf, chunk| {
+                self.control.checkpoint()?;
+                let start = chunk * CHUNK as u64;
+                let starts = (len - start).min(CHUNK as u64) as usize;
+                buf.resize(starts - 1 + span, 0);
+                let got = read_at(file, buf, start).map_err(|e| Error::io("read", path, e))?;
+                // Past the end of the seed, windows see zeros, as zsync pads them.
+                buf[got..].fill(0);
+                self.scan_buffer(buf, starts, source)
+            })
+    }
+
+    fn scan_stream(&self, mut reader: impl Read, path: &Path, source: BlockSource) -> Result<()> {
+        let span = self.block_size() * usize::from(self.index.seq());
+        let mut buf = vec![0u8; CHUNK + span];
+        // `filled` bytes of `buf` are seed data; window starts before `filled` are tested
+        // once `span - 1` bytes past them are known (or the stream has ended).
+        let mut filled = 0;
+        let mut at_end = false;
+        while !at_end {
+            self.control.checkpoint()?;
+            while filled < buf.len() {
+                let n = reader
+                    .read(&mut buf[filled..])
+                    .map_err(|e| Error::io("decompress", path, e))?;
+                if n == 0 {
+                    at_end = true;
+                    break;
+                }
+                filled += n;
+            }
+            let starts = if at_end { filled } else { filled + 1 - span };
+            if starts == 0 {
+                break;
+            }
+            buf[filled..].fill(0);
+            self.scan_buffer(&buf, starts, source)?;
+            buf.copy_within(starts..filled, 0);
+            filled -= starts;
+        }
+        Ok(())
+    }
+
+    /// Tests windows starting at `0..starts` of `buf` (which holds at least
+    /// `starts - 1 + span` bytes) and writes what matches.
+    fn scan_buffer(&self, buf: &[u8], starts: usize, source: BlockSource) -> Result<()> {
+        let cf = self.control_file();
+        let bs = self.block_size();
+        let shift = bs.trailing_zeros();
+        let seq = usize::from(self.index.seq());
+        let span = bs * seq;
+        let mask = self.index.mask();
+        let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
+        let block_count = self.geometry.block_count();
+        let mut taken: Vec<u64> = Vec::new();
+
+        let sums_at = |p: usize| {
+            let first = Rsum::of_block(&buf[p..p + bs]);
+            let second = if seq == 2 {
+                Rsum::of_block(&buf[p + bs..p + 2 * bs])
+            } else {
+                first
+            };
+            (first, second)
+        };
+        let (mut r0, mut r1) = sums_at(0);
+        // The block expected next after a hit: runs of blocks continue without a lookup.
+        let mut next_in_run: Option<u64> = None;
+        let mut p = 0;
+        while p < starts {
+            if let Some(block) = next_in_run.take() {
+                if block < block_count
+                    && !self.found.contains(block)
+                    && r0.packed() & mask == cf.weak_sum(block)
+                    && strong_sum(&buf[p..p + bs])[..strong_len] == *cf.strong_sum(block)
+                {
+                    self.take_block(block, &buf[p..p + bs], &mut taken)?;
+                    next_in_run = Some(block + 1);
+                    p += bs;
+                    if p < starts {
+                        (r0, r1) = sums_at(p);
+                    }
+                    continue;
+                }
+            }
+
+            let key = self.index.window_key(r0.packed(), r1.packed());
+            if self.index.may_contain(key) {
+                let mut sums: Option<([u8; 16], [u8; 16])> = None;
+                let mut hit = None;
+                for group in self.index.groups_for(key) {
+                    let (s0, s1) = *sums.get_or_insert_with(|| {
+                        let s0 = strong_sum(&buf[p..p + bs]);
+                        (
+                            s0,
+                            if seq == 2 {
+                                strong_sum(&buf[p + bs..p + 2 * bs])
+                            } else {
+                                s0
+                            },
+                        )
+                    });
+                    let rep = self.index.representative(group);
+                    if s0[..strong_len] != *cf.strong_sum(rep)
+                        || (seq == 2 && s1[..strong_len] != *cf.strong_sum(rep + 1))
+                    {
+                        continue;
+                    }
+                    if !self.index.claim(group) {
+                        continue;
+                    }
+                    for first in self.index.members(group) {
+                        for i in 0..seq {
+                            self.take_block(
+                                first + i as u64,
+                                &buf[p + i * bs..p + (i + 1) * bs],
+                                &mut taken,
+                            )?;
+                        }
+                    }
+                    hit = Some(rep + seq as u64);
+                }
+                if hit.is_some() {
+                    next_in_run = hit;
+                    p += span;
+                    if p < starts {
+                        (r0, r1) = sums_at(p);
+                    }
+                    continue;
+                }
+            }
+
+            if p + 1 >= starts {
+                break;
+            }
+            r0.roll(buf[p], buf[p + bs], shift);
+            if seq == 2 {
+                r1.roll(buf[p + bs], buf[p + 2 * bs], shift);
+            }
+            p += 1;
+        }
+        self.report_taken(taken, source);
+        Ok(())
+    }
+
+    /// Writes `block` from `window` if nobody has yet.
+    fn take_block(&self, block: u64, window: &[u8], taken: &mut Vec<u64>) -> Result<()> {
+        if !self.found.insert(block) {
+            return Ok(());
+        }
+        if let Some(out) = self.output {
+            out.write_at(
+                self.geometry.block_start(block),
+                &window[..self.geometry.block_len(block)],
+            )?;
+        }
+        taken.push(block);
+        Ok(())
+    }
+
+    fn report_taken(&self, mut taken: Vec<u64>, source: BlockSource) {
+        if taken.is_empty() {
+            return;
+        }
+        taken.sort_unstable();
+        let bytes: u64 = taken
+            .iter()
+            .map(|&b| self.geometry.block_len(b) as u64)
+            .sum();
+        self.reporter.blocks(runs(taken), BlockState::Local, source);
+        self.reporter.add_local(bytes);
+    }
+
+    /// Keeps the blocks of an interrupted run's `.part` that verify at their own offsets.
+    pub fn check_in_place(&self, file: &File, path: &Path) -> Result<u64> {
+        let cf = self.control_file();
+        let bs = self.block_size();
+        let per_chunk = (CHUNK / bs).max(1) as u64;
+        let block_count = self.geometry.block_count();
+        let chunks: Vec<Range<u64>> = (0..block_count.div_ceil(per_chunk))
+            .map(|c| c * per_chunk..((c + 1) * per_chunk).min(block_count))
+            .collect();
+        let kept = chunks
+            .into_par_iter()
+            .map_init(Vec::new, |buf, blocks| -> Result<u64> {
+                self.control.checkpoint()?;
+                buf.resize((blocks.end - blocks.start) as usize * bs, 0);
+                let got = read_at(file, buf, self.geometry.block_start(blocks.start))
+                    .map_err(|e| Error::io("read", path, e))?;
+                buf[got..].fill(0);
+                let mut taken = Vec::new();
+                for (i, block) in blocks.enumerate() {
+                    let data = &buf[i * bs..(i + 1) * bs];
+                    if !self.found.contains(block)
+                        && cf.block_matches(block, data)
+                        && self.found.insert(block)
+                    {
+                        taken.push(block);
+                    }
+                }
+                let count = taken.len() as u64;
+                self.report_taken(taken, BlockSource::PartFile);
+                Ok(count)
+            });
+        kept.try_reduce(|| 0, |a, b| Ok(a + b))
+    }
+}
