@@ -1,0 +1,318 @@
+//! The gzip module against the real `zsyncmake` 0.6.2: every checkpoint of its Z-Map2
+//! must be a place our decoder can restart from, and range mapping plus decoding must
+//! rebuild any missing ranges from the fetched compressed bytes alone.
+//!
+//! Needs `zsyncmake` on PATH; without it the tests skip with a message, unless
+//! `DELTADROP_REQUIRE_PEERS=1` makes that a failure.
+
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+use std::process::Command;
+
+use deltadrop_core::gzip::{
+    CheckpointKind, Compressed, Inflater, MAX_BLOCK_HEADER_BYTES, WINDOW_SIZE, ZMap, fetch_ranges,
+    parse_gzip_header,
+};
+
+fn zsyncmake_available() -> bool {
+    let found = Command::new("zsyncmake").arg("-V").output().is_ok();
+    if !found {
+        if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("zsyncmake is not installed but DELTADROP_REQUIRE_PEERS=1");
+        }
+        eprintln!("SKIPPED: zsyncmake not found on PATH; install zsync to run this test");
+    }
+    found
+}
+
+fn run(dir: &Path, args: &[&str]) {
+    let out = Command::new("zsyncmake")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zsyncmake {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A few MB of log-like text, random bytes, runs and short repeats, in pieces.
+fn test_data(len: usize) -> Vec<u8> {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut v = Vec::with_capacity(len);
+    let mut line = 0u64;
+    while v.len() < len {
+        let n = 1 + rng.below(60_000) as usize;
+        let end = (v.len() + n).min(len);
+        match rng.below(5) {
+            0 | 1 => {
+                while v.len() < end {
+                    line += 1;
+                    let s = format!(
+                        "{line:08} block {} checksum {:016x} state={}\n",
+                        rng.below(1000),
+                        rng.next(),
+                        ["ok", "missing", "seeded"][rng.below(3) as usize]
+                    );
+                    v.extend_from_slice(s.as_bytes());
+                }
+            }
+            2 => v.extend((v.len()..end).map(|_| rng.next() as u8)),
+            3 => v.resize(end, rng.next() as u8),
+            _ => {
+                let pat: Vec<u8> = (0..1 + rng.below(12)).map(|_| rng.next() as u8).collect();
+                v.extend(pat.iter().cycle().take(end - v.len()));
+            }
+        }
+        v.truncate(end);
+    }
+    v
+}
+
+/// The `Length` and the raw `Z-Map2` bytes of a .zsync file. The map sits inside the
+/// header section: `Z-Map2: N` is followed by N * 4 raw bytes, then the header lines go on
+/// (in practice only the blank line that ends them).
+fn zsync_map(zsync: &[u8]) -> (u64, ZMap) {
+    let mut pos = 0;
+    let mut length = None;
+    loop {
+        let nl = pos
+            + zsync[pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .expect("header line");
+        let line = std::str::from_utf8(&zsync[pos..nl]).unwrap();
+        pos = nl + 1;
+        if line.is_empty() {
+            panic!("no Z-Map2 header");
+        }
+        if let Some(v) = line.strip_prefix("Length: ") {
+            length = Some(v.parse().unwrap());
+        }
+        if let Some(v) = line.strip_prefix("Z-Map2: ") {
+            let n: usize = v.parse().unwrap();
+            let map = ZMap::parse_entries(n, &zsync[pos..pos + 4 * n]).unwrap();
+            assert_eq!(zsync[pos + 4 * n], b'\n', "headers end right after the map");
+            return (length.expect("Length before Z-Map2"), map);
+        }
+    }
+}
+
+fn window(data: &[u8], at: u64) -> &[u8] {
+    let at = at as usize;
+    &data[at.saturating_sub(WINDOW_SIZE)..at]
+}
+
+/// Decodes from every checkpoint to the next one that adds output, given exactly the
+/// compressed bytes the range mapping would fetch.
+fn check_every_checkpoint(name: &str, data: &[u8], gz: &[u8], map: &ZMap) {
+    let cps = map.checkpoints();
+    let header = parse_gzip_header(gz).unwrap();
+    assert_eq!(
+        cps[0].in_bit,
+        header.len as u64 * 8,
+        "{name}: first entry is the gzip header"
+    );
+    assert_eq!(map.uncompressed_len(), data.len() as u64, "{name}");
+    assert_eq!(
+        map.last().in_bit,
+        (gz.len() as u64 - 8) * 8,
+        "{name}: map ends at the trailer"
+    );
+    let mut inf = Inflater::new(&[]);
+    let (mut mid, mut starts) = (0, 0);
+    for (i, cp) in cps.iter().enumerate() {
+        inf.set_window(window(data, cp.out_byte));
+        let Some(end) = cps[i + 1..].iter().find(|c| c.out_byte > cp.out_byte) else {
+            // Stream-end entries: nothing more to decode from here.
+            let (out, _) = inf
+                .inflate(Compressed::whole(gz), cp.resume(Compressed::whole(gz)), 0)
+                .unwrap();
+            assert!(out.is_empty());
+            continue;
+        };
+        match cp.kind {
+            CheckpointKind::MidBlock => mid += 1,
+            CheckpointKind::BlockStart => starts += 1,
+        }
+        let from = cp.in_bit / 8;
+        let input = Compressed::new(&gz[from as usize..end.in_bit.div_ceil(8) as usize], from);
+        let h_from = cp.block_start_bit / 8;
+        let h_to = (h_from + MAX_BLOCK_HEADER_BYTES).min(cp.in_bit.div_ceil(8));
+        let hdr = Compressed::new(&gz[h_from as usize..h_to as usize], h_from);
+        let want = end.out_byte - cp.out_byte;
+        let (out, outcome) = inf
+            .inflate(input, cp.resume(hdr), want)
+            .unwrap_or_else(|e| panic!("{name}: checkpoint {i} {cp:?}: {e}"));
+        assert!(
+            out[..] == data[cp.out_byte as usize..end.out_byte as usize],
+            "{name}: checkpoint {i} {cp:?} decodes wrong bytes"
+        );
+        // Checkpoints are symbol boundaries: decoding ends exactly on the next one (or,
+        // for a block start, just before the end-of-block code that precedes it).
+        assert_eq!(outcome.decoded, want, "{name}: checkpoint {i}");
+        match end.kind {
+            CheckpointKind::MidBlock => {
+                assert_eq!(outcome.end_bit, end.in_bit, "{name}: checkpoint {i}")
+            }
+            CheckpointKind::BlockStart => {
+                assert!(outcome.end_bit <= end.in_bit, "{name}: checkpoint {i}")
+            }
+        }
+    }
+    eprintln!(
+        "{name}: {} checkpoints decoded: {starts} block starts, {mid} mid-block",
+        cps.len()
+    );
+}
+
+/// Fetches only what `reads_for` asks for and rebuilds the needed ranges from it.
+fn check_missing_ranges(name: &str, data: &[u8], gz: &[u8], map: &ZMap, needed: &[Range<u64>]) {
+    let reads = map.reads_for(needed, Some(gz.len() as u64)).unwrap();
+    let fetches = fetch_ranges(&reads);
+    let fetched: Vec<&[u8]> = fetches
+        .iter()
+        .map(|r| &gz[r.start as usize..r.end as usize])
+        .collect();
+    let slice_for = |r: &Range<u64>| -> Compressed<'_> {
+        let i = fetches
+            .iter()
+            .position(|f| f.start <= r.start && r.end <= f.end)
+            .expect("range fetched");
+        Compressed::new(fetched[i], fetches[i].start)
+    };
+    // The engine's view of the output: known (seeded) bytes everywhere except `needed`.
+    let mut assembled = data.to_vec();
+    for r in needed {
+        let end = (r.end as usize).min(data.len());
+        assembled[r.start as usize..end].fill(0xAA);
+    }
+    let mut inf = Inflater::new(&[]);
+    for read in &reads {
+        inf.set_window(window(&assembled, read.out.start));
+        let hdr = read
+            .header
+            .as_ref()
+            .map(slice_for)
+            .unwrap_or(Compressed::new(&[], 0));
+        let (out, _) = inf
+            .inflate(
+                slice_for(&read.data),
+                read.start.resume(hdr),
+                read.out_len(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: read {read:?}: {e}"));
+        assert_eq!(out.len() as u64, read.out_len());
+        assembled[read.out.start as usize..read.out.end as usize].copy_from_slice(&out);
+    }
+    assert!(assembled == data, "{name}: needed ranges not rebuilt");
+    let bytes: u64 = fetches.iter().map(|r| r.end - r.start).sum();
+    let want: u64 = needed
+        .iter()
+        .map(|r| r.end.min(data.len() as u64) - r.start)
+        .sum();
+    eprintln!(
+        "{name}: {} needed bytes in {} ranges -> {} reads, {} fetches, {bytes} of {} compressed bytes",
+        want,
+        needed.len(),
+        reads.len(),
+        fetches.len(),
+        gz.len()
+    );
+}
+
+fn missing_blocks(len: u64, block: u64, seed: u64) -> Vec<Range<u64>> {
+    let mut rng = Rng(seed);
+    let blocks = len.div_ceil(block);
+    let mut v: Vec<Range<u64>> = Vec::new();
+    let mut b = 0;
+    while b < blocks {
+        if rng.below(8) == 0 {
+            let longest = if rng.below(10) == 0 { 60 } else { 3 };
+            let run = 1 + rng.below(longest);
+            // The last block's range is rounded up past the end, as zsync's are.
+            v.push(b * block..(b + run) * block);
+            b += run;
+        }
+        b += 1;
+    }
+    v
+}
+
+#[test]
+fn zsyncmake_z_checkpoints_all_decode() {
+    if !zsyncmake_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = test_data(3_000_000);
+    std::fs::write(dir.path().join("image.img"), &data).unwrap();
+    run(dir.path(), &["-z", "-u", "image.img.gz", "image.img"]);
+    let gz = std::fs::read(dir.path().join("image.img.gz")).unwrap();
+    let (length, map) = zsync_map(&std::fs::read(dir.path().join("image.img.zsync")).unwrap());
+    assert_eq!(length, data.len() as u64);
+    check_every_checkpoint("zsyncmake -z", &data, &gz, &map);
+    for seed in 1..4 {
+        check_missing_ranges(
+            "zsyncmake -z",
+            &data,
+            &gz,
+            &map,
+            &missing_blocks(length, 2048, seed),
+        );
+    }
+    check_missing_ranges(
+        "zsyncmake -z, everything",
+        &data,
+        &gz,
+        &map,
+        std::slice::from_ref(&(0..length)),
+    );
+}
+
+#[test]
+fn zsyncmake_on_a_gzip_file_checkpoints_all_decode() {
+    if !zsyncmake_available() {
+        return;
+    }
+    let data = test_data(2_500_000);
+    for level in [1, 6, 9] {
+        let dir = tempfile::tempdir().unwrap();
+        // Ordinary gzip output has long blocks, so most checkpoints are mid-block.
+        let mut enc = flate2::GzBuilder::new()
+            .filename("image.img")
+            .write(Vec::new(), flate2::Compression::new(level));
+        enc.write_all(&data).unwrap();
+        let gz = enc.finish().unwrap();
+        std::fs::write(dir.path().join("image.img.gz"), &gz).unwrap();
+        run(dir.path(), &["-u", "image.img.gz", "image.img.gz"]);
+        let (length, map) = zsync_map(&std::fs::read(dir.path().join("image.img.zsync")).unwrap());
+        assert_eq!(length, data.len() as u64);
+        let name = format!("gzip -{level} + zsyncmake");
+        assert!(
+            map.checkpoints()
+                .iter()
+                .any(|c| c.kind == CheckpointKind::MidBlock)
+        );
+        check_every_checkpoint(&name, &data, &gz, &map);
+        for seed in 1..4 {
+            check_missing_ranges(&name, &data, &gz, &map, &missing_blocks(length, 2048, seed));
+        }
+    }
+}
