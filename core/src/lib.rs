@@ -31,6 +31,7 @@ mod engine;
 pub mod error;
 pub mod event;
 mod fetch;
+pub mod gzip;
 mod http;
 pub mod index;
 pub mod job;
