@@ -31,7 +31,7 @@ fn log_text(len: usize) -> Vec<u8> {
 
 #[test]
 #[ignore = "measurement; run explicitly"]
-fn inflate_speed() {
+fn gzip_inflate_speed() {
     let data = log_text(64 << 20);
     for level in [1, 6, 9] {
         let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));

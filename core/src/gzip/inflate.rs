@@ -262,7 +262,8 @@ impl Inflater {
     ) -> Result<(Vec<u8>, Outcome)> {
         let mut out = Vec::new();
         if out_len != u64::MAX {
-            out.reserve(usize::try_from(out_len).unwrap_or(0).min(1 << 30));
+            // Bounded: `out_len` may come from an untrusted map.
+            out.reserve(usize::try_from(out_len).unwrap_or(0).min(16 << 20));
         }
         let outcome = self.inflate_with(input, resume, out_len, &mut |b: &[u8]| {
             out.extend_from_slice(b);

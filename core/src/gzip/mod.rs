@@ -12,6 +12,34 @@
 //!    uncompressed data before the read ([`Inflater::set_window`]), starting from
 //!    [`Checkpoint::resume`].
 //!
+//! ```no_run
+//! use std::ops::Range;
+//! use deltadrop_core::gzip::{Compressed, Inflater, ZMap, fetch_ranges};
+//! # fn fetch(_: &Range<u64>) -> Vec<u8> { unimplemented!() }
+//! # fn output_before(_: u64) -> Vec<u8> { unimplemented!() }
+//! # fn store(_: u64, _: &[u8]) {}
+//! # let (map_bytes, missing, gz_len): (Vec<u8>, Vec<Range<u64>>, u64) = unimplemented!();
+//! let map = ZMap::parse(&map_bytes)?;
+//! let reads = map.reads_for(&missing, Some(gz_len))?;
+//! let fetches = fetch_ranges(&reads);
+//! let buffers: Vec<Vec<u8>> = fetches.iter().map(fetch).collect();
+//! // Every read's data and header range lies inside one fetched range.
+//! let slice_for = |r: &Range<u64>| {
+//!     let i = fetches.iter().position(|f| f.start <= r.start && r.end <= f.end).unwrap();
+//!     Compressed::new(&buffers[i], fetches[i].start)
+//! };
+//! let mut inflater = Inflater::new(&[]);
+//! for read in &reads {
+//!     // In order: the window may include output of the previous read.
+//!     inflater.set_window(&output_before(read.out.start));
+//!     let header = read.header.as_ref().map(slice_for).unwrap_or(Compressed::new(&[], 0));
+//!     let resume = read.start.resume(header);
+//!     let (bytes, _) = inflater.inflate(slice_for(&read.data), resume, read.out_len())?;
+//!     store(read.out.start, &bytes); // then check block sums as for any fetched block
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Everything here is pure computation over byte slices: no I/O, no HTTP. The decoder is
 //! our own (safe Rust, no zlib): restarting at a bit offset inside a block with another
 //! block's tables is exactly what general-purpose inflaters hide.
