@@ -21,7 +21,12 @@ fn zsyncmake_available() -> bool {
         if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
             panic!("zsyncmake is not installed but DELTADROP_REQUIRE_PEERS=1");
         }
-        eprintln!("SKIPPED: zsyncmake not found on PATH; install zsync to run this test");
+        // Straight to stderr rather than `eprintln!`, which the test harness captures and
+        // hides for passing tests: a skip must be visible.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: zsyncmake not found on PATH; install zsync to run the gzip peer tests"
+        );
     }
     found
 }

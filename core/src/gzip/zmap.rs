@@ -154,7 +154,7 @@ impl ZMap {
         match self
             .checkpoints
             .iter()
-            .position(|c| c.in_bit > compressed_len * 8)
+            .position(|c| c.in_bit > compressed_len.saturating_mul(8))
         {
             Some(index) => Err(ZMapError::BeyondFile {
                 index,
