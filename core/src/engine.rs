@@ -53,6 +53,8 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     reporter.set_total(cf.length);
     let index = BlockIndex::new(&cf);
     let found = AtomicBitmap::new(geometry.block_count());
+    let part_file = part_path(&output);
+    let part_existed = part_file.is_file();
     let part = match options.mode {
         Mode::Download => {
             if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -73,9 +75,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         control,
     };
     // Verified blocks an interrupted run left in the .part stay where they are.
-    let part_file = part_path(&output);
     match &part {
-        Some(part) => check_part(&scan, part.file(), part.path())?,
+        Some(part) if part_existed => check_part(&scan, part.file(), part.path())?,
+        Some(_) => {}
         None => {
             if let Ok(file) = File::open(&part_file) {
                 check_part(&scan, &file, &part_file)?;

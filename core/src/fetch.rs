@@ -38,6 +38,8 @@ const MAX_STALLED_ROUNDS: u32 = 3;
 const MAX_RANGE_HEADER: usize = 4000;
 /// Large runs are cut so that parallel requests share the work.
 const MIN_PIECE: u64 = 1 << 20;
+/// Below this many bytes per request, one more parallel request costs more than it saves.
+const PARALLEL_WORTHWHILE: u64 = 4 << 20;
 
 pub(crate) struct Fetcher<'a> {
     pub http: &'a Http,
@@ -148,10 +150,14 @@ impl Fetcher<'_> {
                 start = end;
             }
         }
+        // As few requests as the server allows, but enough to keep `parallel` connections
+        // busy when there is a lot to fetch.
+        let wanted_requests =
+            (total / PARALLEL_WORTHWHILE).clamp(1, self.parallel.max(1) as u64) as usize;
         let per_request = self
             .ranges_per_request
             .load(Ordering::Relaxed)
-            .min(ranges.len().div_ceil(self.parallel.max(1)))
+            .min(ranges.len().div_ceil(wanted_requests))
             .max(1);
         let mut batches = VecDeque::new();
         let mut batch: Vec<Range<u64>> = Vec::new();

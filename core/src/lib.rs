@@ -42,6 +42,7 @@ pub mod ranges;
 mod report;
 pub mod rsum;
 mod seed;
+pub mod serve;
 
 pub use control::ControlFile;
 pub use engine::is_safe_file_name;

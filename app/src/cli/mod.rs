@@ -1,0 +1,201 @@
+//! The command line: `get` (zsync's client flags), `make` (zsyncmake's), `info`, `serve`.
+//!
+//! Flags are parsed by clap into [`Cli`], turned into an engine [`JobSpec`], and the job's
+//! events go to one of the renderers in [`render`]. Nothing here downloads or hashes.
+
+mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use deltadrop_core::make::{MakeOptions, write_control_file};
+use deltadrop_core::{ControlSource, Credentials, Error, Job, JobOptions, JobSpec, Mode};
+
+use render::Renderer;
+
+/// Exit codes, as zsync's.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_VERIFY_FAILED: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "deltadrop-cli", version, about = "Download big files by fetching only what changed (zsync compatible).")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download the target of a .zsync, reusing local seed files (zsync's flags).
+    ///
+    /// Exit codes: 0 done and verified, 1 error, 2 the result did not match the
+    /// control file's SHA-1 (the data is kept in OUT.part).
+    Get(GetArgs),
+    /// Show what a .zsync describes and, with seeds, how much would be reused and fetched.
+    Info(InfoArgs),
+    /// Write a .zsync control file for FILE (zsyncmake's flags).
+    Make(MakeArgs),
+    /// Serve a directory over HTTP with range support, for publishing without a web server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// URL of the .zsync control file, or a local .zsync file.
+    #[arg(value_name = "URL|FILE.zsync")]
+    pub control: String,
+    /// A local file that may hold parts of the target (repeatable).
+    #[arg(short = 'i', long = "input", value_name = "SEED")]
+    pub seeds: Vec<PathBuf>,
+    /// The URL the .zsync came from, for resolving its relative URLs when it is a local file.
+    #[arg(short = 'u', long = "url", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Credentials for a host, as host=user:password (repeatable).
+    #[arg(short = 'A', value_name = "HOST=USER:PASS")]
+    pub auth: Vec<Credentials>,
+    /// Proxy for all requests (default: http_proxy / https_proxy from the environment).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Print one JSON object per event on stdout, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output file (default: the control file's Filename, in the current directory).
+    #[arg(short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Keep a copy of the .zsync here and only download it again if it changed.
+    #[arg(short = 'k', value_name = "FILE")]
+    pub saved_control: Option<PathBuf>,
+    /// Quiet: no progress, only errors and the closing line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Same as -q (zsync's flag).
+    #[arg(short = 's', hide = true)]
+    pub silent: bool,
+    /// Do not keep the replaced output as OUT.zs-old.
+    #[arg(long)]
+    pub no_keep_old: bool,
+    /// HTTP requests in flight at once.
+    #[arg(long, default_value_t = JobOptions::default().parallel_requests, value_name = "N")]
+    pub parallel: usize,
+    /// Most byte ranges asked for in one request (fewer if the server needs it).
+    #[arg(long, default_value_t = JobOptions::default().max_ranges_per_request, value_name = "N")]
+    pub max_ranges: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Where the output would go (its old version and .part count as seeds).
+    #[arg(short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    /// The file to describe.
+    pub file: PathBuf,
+    /// Block size, a power of two (default 2048, or 4096 for files over 100 MB).
+    #[arg(short = 'b', value_name = "BLOCKSIZE")]
+    pub block_size: Option<u32>,
+    /// URL the file will be served at (repeatable; default: its name, relative).
+    #[arg(short = 'u', value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Where to write the .zsync (default: FILE.zsync in the current directory).
+    #[arg(short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The Filename header (default: FILE's name).
+    #[arg(short = 'f', value_name = "FILENAME")]
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory to serve.
+    pub dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Get(args) => run_job(get_spec(&args), Renderer::for_get(&args)),
+        Command::Info(args) => {
+            let mut spec = job_spec(&args.source);
+            spec.output = args.output.clone();
+            spec.options.mode = Mode::PlanOnly;
+            run_job(spec, Renderer::for_info(args.source.json))
+        }
+        Command::Make(args) => make(&args),
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+fn job_spec(source: &SourceArgs) -> JobSpec {
+    let mut spec = JobSpec::new(ControlSource::parse(&source.control));
+    spec.seeds = source.seeds.clone();
+    spec.options.base_url = source.base_url.clone();
+    spec.options.credentials = source.auth.clone();
+    spec.options.proxy = source.proxy.clone();
+    spec
+}
+
+fn get_spec(args: &GetArgs) -> JobSpec {
+    let mut spec = job_spec(&args.source);
+    spec.output = args.output.clone();
+    spec.options.saved_control = args.saved_control.clone();
+    spec.options.keep_old = !args.no_keep_old;
+    spec.options.parallel_requests = args.parallel.max(1);
+    spec.options.max_ranges_per_request = args.max_ranges.max(1);
+    spec
+}
+
+fn run_job(spec: JobSpec, mut renderer: Renderer) -> u8 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = Job::start(spec, tx);
+    for event in rx {
+        renderer.event(&event);
+    }
+    match job.join() {
+        Ok(_) => EXIT_OK,
+        Err(e) if e.is_verification() => EXIT_VERIFY_FAILED,
+        Err(_) => EXIT_ERROR,
+    }
+}
+
+fn make(args: &MakeArgs) -> u8 {
+    let options = MakeOptions { block_size: args.block_size, urls: args.urls.clone(), filename: args.filename.clone() };
+    match write_control_file(&args.file, args.output.as_deref(), &options) {
+        Ok((path, cf)) => {
+            eprintln!("wrote {} ({} blocks of {} bytes)", path.display(), cf.block_count(), cf.block_size);
+            EXIT_OK
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn serve(args: &ServeArgs) -> u8 {
+    match deltadrop_core::serve::Server::start(&args.dir, args.listen) {
+        Ok(server) => {
+            eprintln!("serving {} at {} (Ctrl-C to stop)", args.dir.display(), server.url());
+            server.wait();
+            EXIT_OK
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn report_error(e: &Error) -> u8 {
+    eprintln!("deltadrop-cli: {e}\n  {}", e.hint());
+    EXIT_ERROR
+}

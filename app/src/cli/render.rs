@@ -1,0 +1,230 @@
+//! Renderers for a job's events: a progress bar on a terminal, plain lines otherwise,
+//! or one JSON object per event for scripts.
+
+use std::io::{IsTerminal, Write};
+
+use deltadrop_core::{BlockSource, Event, Phase, Plan, Progress, Summary};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+use super::GetArgs;
+
+enum Style {
+    /// Human output on stderr, with a bar if stderr is a terminal.
+    Human { bar: Option<ProgressBar>, quiet: bool },
+    Json,
+}
+
+pub struct Renderer {
+    style: Style,
+    /// `info` prints the plan and stops; `get` prints zsync's closing line.
+    plan_only: bool,
+    seeds: Vec<String>,
+}
+
+impl Renderer {
+    pub fn for_get(args: &GetArgs) -> Self {
+        let quiet = args.quiet || args.silent;
+        Self::new(args.source.json, quiet, false)
+    }
+
+    pub fn for_info(json: bool) -> Self {
+        Self::new(json, false, true)
+    }
+
+    fn new(json: bool, quiet: bool, plan_only: bool) -> Self {
+        let style = if json {
+            Style::Json
+        } else {
+            let bar = (!quiet && !plan_only && std::io::stderr().is_terminal()).then(|| {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+                bar.set_style(
+                    ProgressStyle::with_template("{msg:>10} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                bar
+            });
+            Style::Human { bar, quiet }
+        };
+        Renderer { style, plan_only, seeds: Vec::new() }
+    }
+
+    pub fn event(&mut self, event: &Event) {
+        match &mut self.style {
+            Style::Json => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", event_json(event));
+            }
+            Style::Human { bar, quiet } => {
+                let quiet = *quiet;
+                let bar = bar.clone();
+                self.human(event, bar.as_ref(), quiet);
+            }
+        }
+    }
+
+    fn say(&self, bar: Option<&ProgressBar>, quiet: bool, line: String) {
+        if quiet {
+            return;
+        }
+        match bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn human(&mut self, event: &Event, bar: Option<&ProgressBar>, quiet: bool) {
+        match event {
+            Event::ControlLoaded(info) => {
+                let name = if info.filename.is_empty() { "(unnamed)" } else { &info.filename };
+                let line = format!(
+                    "{name}: {} in {} blocks of {} bytes{}\n  from {}\n  SHA-1 {}",
+                    HumanBytes(info.length),
+                    info.block_count,
+                    info.block_size,
+                    if info.compressed { " (fetched gzip-compressed)" } else { "" },
+                    info.urls.join(", "),
+                    info.sha1_hex
+                );
+                if self.plan_only {
+                    println!("{line}");
+                } else {
+                    self.say(bar, quiet, line);
+                }
+                if let Some(bar) = bar {
+                    bar.set_length(info.length);
+                }
+            }
+            Event::Phase(phase) => {
+                if let Some(bar) = bar {
+                    bar.set_message(phase_word(*phase));
+                }
+            }
+            Event::SeedStarted { path, source, .. } => {
+                self.seeds.push(path.display().to_string());
+                self.say(bar, quiet, format!("reading {} {}", source_word(*source), path.display()));
+            }
+            Event::SeedFinished { blocks, bytes, .. } => {
+                let line = format!("  {blocks} blocks ({}) of the target found", HumanBytes(*bytes));
+                if self.plan_only {
+                    println!("{}: {line}", self.seeds.last().map(String::as_str).unwrap_or(""));
+                } else {
+                    self.say(bar, quiet, line);
+                }
+            }
+            Event::SeedSkipped { path, reason, .. } => self.say(bar, false, format!("not using {}: {reason}", path.display())),
+            Event::Planned(plan) => {
+                let line = plan_line(plan);
+                if self.plan_only {
+                    println!("{line}");
+                } else {
+                    self.say(bar, quiet, line);
+                }
+            }
+            Event::Progress(p) => {
+                if let Some(bar) = bar {
+                    bar.set_position(p.local_bytes + p.fetched_bytes);
+                }
+            }
+            Event::Notice(text) => self.say(bar, quiet, format!("note: {text}")),
+            Event::Finished(result) => {
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                match result {
+                    Ok(summary) if !self.plan_only => finished(summary),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("deltadrop-cli: {e}\n  {}", e.hint()),
+                }
+            }
+            Event::Blocks { .. } => {}
+        }
+    }
+}
+
+fn finished(summary: &Summary) {
+    let p = summary.progress;
+    if let Some(out) = &summary.output {
+        eprintln!("verified {} (SHA-1 {}) in {:.1}s", out.display(), summary.sha1_hex, summary.elapsed.as_secs_f64());
+    }
+    // zsync's closing line, word for word, so scripts that parse it keep working.
+    println!("used {} local, fetched {}", p.local_bytes, p.wire_bytes);
+}
+
+fn plan_line(plan: &Plan) -> String {
+    let pct = |n: u64| if plan.total_bytes == 0 { 100.0 } else { n as f64 * 100.0 / plan.total_bytes as f64 };
+    format!(
+        "reuse {} ({:.1}%) from local files, fetch {} ({:.1}%) in {} ranges",
+        HumanBytes(plan.local_bytes),
+        pct(plan.local_bytes),
+        HumanBytes(plan.bytes_to_fetch),
+        pct(plan.bytes_to_fetch),
+        plan.ranges
+    )
+}
+
+fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::LoadingControl => "loading",
+        Phase::ScanningSeeds => "scanning",
+        Phase::Fetching => "fetching",
+        Phase::Verifying => "verifying",
+        Phase::Finishing => "finishing",
+        Phase::Done => "done",
+    }
+}
+
+fn source_word(source: BlockSource) -> &'static str {
+    match source {
+        BlockSource::Seed(_) => "seed",
+        BlockSource::PartFile => "partial download",
+        BlockSource::OldOutput => "previous version",
+        BlockSource::Network => "network",
+    }
+}
+
+fn source_json(source: BlockSource) -> Value {
+    match source {
+        BlockSource::Seed(i) => json!({"seed": i}),
+        other => json!(source_word(other)),
+    }
+}
+
+fn progress_json(p: &Progress) -> Value {
+    json!({"local_bytes": p.local_bytes, "fetched_bytes": p.fetched_bytes, "wire_bytes": p.wire_bytes,
+           "requests": p.requests, "total_bytes": p.total_bytes})
+}
+
+fn plan_json(p: &Plan) -> Value {
+    json!({"total_bytes": p.total_bytes, "local_bytes": p.local_bytes, "missing_blocks": p.missing_blocks,
+           "ranges": p.ranges, "bytes_to_fetch": p.bytes_to_fetch})
+}
+
+/// One event as a JSON object with an `event` field naming its kind.
+fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Phase(phase) => json!({"event": "phase", "phase": phase_word(*phase)}),
+        Event::ControlLoaded(i) => json!({"event": "control_loaded", "filename": i.filename, "length": i.length,
+            "block_size": i.block_size, "block_count": i.block_count, "urls": i.urls, "compressed": i.compressed,
+            "sha1": i.sha1_hex, "mtime": i.mtime}),
+        Event::SeedStarted { source, path, size } => {
+            json!({"event": "seed_started", "source": source_json(*source), "path": path, "size": size})
+        }
+        Event::SeedFinished { source, blocks, bytes } => {
+            json!({"event": "seed_finished", "source": source_json(*source), "blocks": blocks, "bytes": bytes})
+        }
+        Event::SeedSkipped { source, path, reason } => {
+            json!({"event": "seed_skipped", "source": source_json(*source), "path": path, "reason": reason})
+        }
+        Event::Blocks { blocks, state, source } => json!({"event": "blocks", "start": blocks.start, "end": blocks.end,
+            "state": format!("{state:?}").to_lowercase(), "source": source_json(*source)}),
+        Event::Planned(plan) => json!({"event": "planned", "plan": plan_json(plan)}),
+        Event::Progress(p) => json!({"event": "progress", "progress": progress_json(p)}),
+        Event::Notice(text) => json!({"event": "notice", "text": text}),
+        Event::Finished(Ok(s)) => json!({"event": "finished", "ok": true, "output": s.output, "sha1": s.sha1_hex,
+            "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()}),
+        Event::Finished(Err(e)) => json!({"event": "finished", "ok": false, "error": e.to_string(), "hint": e.hint(),
+            "verification_failed": e.is_verification()}),
+    }
+}
