@@ -1,1 +1,3 @@
 //! deltadrop front ends.
+
+pub mod cli;
