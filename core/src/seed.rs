@@ -29,6 +29,23 @@ use crate::rsum::{Rsum, strong_sum};
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
 
+/// The MD4s of the last two windows computed, by offset.
+#[derive(Default)]
+struct StrongCache {
+    entries: [Option<(usize, [u8; 16])>; 2],
+}
+
+impl StrongCache {
+    fn at(&mut self, buf: &[u8], offset: usize, bs: usize) -> [u8; 16] {
+        if let Some((_, sum)) = self.entries.iter().flatten().find(|(at, _)| *at == offset) {
+            return *sum;
+        }
+        let sum = strong_sum(&buf[offset..offset + bs]);
+        self.entries = [self.entries[1], Some((offset, sum))];
+        sum
+    }
+}
+
 /// What a scan needs and shares between its threads.
 pub(crate) struct Scan<'a> {
     pub index: &'a BlockIndex<'a>,
@@ -128,91 +145,67 @@ impl Scan<'_> {
 
     /// Tests windows starting at `0..starts` of `buf` (which holds at least
     /// `starts - 1 + span` bytes) and writes what matches.
+    ///
+    /// Every offset is tried, even inside a matched stretch: skipping ahead after a hit
+    /// (as zsync does) loses blocks whenever content repeats, because the skipped windows
+    /// may be the only place some other missing block is. Rolling is cheap, and blocks
+    /// already found drop out of the lookup, so a matched stretch costs little more.
     fn scan_buffer(&self, buf: &[u8], starts: usize, source: BlockSource) -> Result<()> {
         let cf = self.control_file();
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
-        let span = bs * seq;
         let mask = self.index.mask();
         let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
         let block_count = self.geometry.block_count();
         let mut taken: Vec<u64> = Vec::new();
+        // A pair lookup at p needs the MD4s at p and p + bs; the next block's lookup
+        // needs p + bs again.
+        let mut strong = StrongCache::default();
 
-        let sums_at = |p: usize| {
-            let first = Rsum::of_block(&buf[p..p + bs]);
-            let second = if seq == 2 {
-                Rsum::of_block(&buf[p + bs..p + 2 * bs])
-            } else {
-                first
-            };
-            (first, second)
+        let mut r0 = Rsum::of_block(&buf[..bs]);
+        let mut r1 = if seq == 2 {
+            Rsum::of_block(&buf[bs..2 * bs])
+        } else {
+            r0
         };
-        let (mut r0, mut r1) = sums_at(0);
-        // The block expected next after a hit: runs of blocks continue without a lookup.
-        let mut next_in_run: Option<u64> = None;
+        // Where a run of matched blocks continues: (window offset, block expected there).
+        let mut next_in_run: Option<(usize, u64)> = None;
         let mut p = 0;
-        while p < starts {
-            if let Some(block) = next_in_run.take() {
-                if block < block_count
-                    && !self.found.contains(block)
-                    && r0.packed() & mask == cf.weak_sum(block)
-                    && strong_sum(&buf[p..p + bs])[..strong_len] == *cf.strong_sum(block)
-                {
-                    self.take_block(block, &buf[p..p + bs], &mut taken)?;
-                    next_in_run = Some(block + 1);
-                    p += bs;
-                    if p < starts {
-                        (r0, r1) = sums_at(p);
-                    }
-                    continue;
-                }
-            }
-
+        loop {
             let key = self.index.window_key(r0.packed(), r1.packed());
+            let mut hit = false;
             if self.index.may_contain(key) {
-                let mut sums: Option<([u8; 16], [u8; 16])> = None;
-                let mut hit = None;
                 for group in self.index.groups_for(key) {
-                    let (s0, s1) = *sums.get_or_insert_with(|| {
-                        let s0 = strong_sum(&buf[p..p + bs]);
-                        (
-                            s0,
-                            if seq == 2 {
-                                strong_sum(&buf[p + bs..p + 2 * bs])
-                            } else {
-                                s0
-                            },
-                        )
-                    });
                     let rep = self.index.representative(group);
-                    if s0[..strong_len] != *cf.strong_sum(rep)
-                        || (seq == 2 && s1[..strong_len] != *cf.strong_sum(rep + 1))
+                    if strong.at(buf, p, bs)[..strong_len] != *cf.strong_sum(rep)
+                        || (seq == 2
+                            && strong.at(buf, p + bs, bs)[..strong_len] != *cf.strong_sum(rep + 1))
+                        || !self.index.claim(group)
                     {
-                        continue;
-                    }
-                    if !self.index.claim(group) {
                         continue;
                     }
                     for first in self.index.members(group) {
                         for i in 0..seq {
-                            self.take_block(
-                                first + i as u64,
-                                &buf[p + i * bs..p + (i + 1) * bs],
-                                &mut taken,
-                            )?;
+                            let window = &buf[p + i * bs..p + (i + 1) * bs];
+                            hit |= self.take_block(first + i as u64, window, &mut taken)?;
                         }
                     }
-                    hit = Some(rep + seq as u64);
+                    next_in_run = Some((p + seq * bs, rep + seq as u64));
                 }
-                if hit.is_some() {
-                    next_in_run = hit;
-                    p += span;
-                    if p < starts {
-                        (r0, r1) = sums_at(p);
-                    }
-                    continue;
-                }
+            }
+            // A run goes on one block at a time, so its last block before a change is
+            // found even though no pair starts there.
+            if !hit
+                && let Some((at, block)) = next_in_run
+                && at == p
+                && block < block_count
+                && !self.found.contains(block)
+                && r0.packed() & mask == cf.weak_sum(block)
+                && strong.at(buf, p, bs)[..strong_len] == *cf.strong_sum(block)
+            {
+                self.take_block(block, &buf[p..p + bs], &mut taken)?;
+                next_in_run = Some((p + bs, block + 1));
             }
 
             if p + 1 >= starts {
@@ -228,10 +221,10 @@ impl Scan<'_> {
         Ok(())
     }
 
-    /// Writes `block` from `window` if nobody has yet.
-    fn take_block(&self, block: u64, window: &[u8], taken: &mut Vec<u64>) -> Result<()> {
+    /// Writes `block` from `window` if nobody has yet; true if this call took it.
+    fn take_block(&self, block: u64, window: &[u8], taken: &mut Vec<u64>) -> Result<bool> {
         if !self.found.insert(block) {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(out) = self.output {
             out.write_at(
@@ -240,7 +233,7 @@ impl Scan<'_> {
             )?;
         }
         taken.push(block);
-        Ok(())
+        Ok(true)
     }
 
     fn report_taken(&self, mut taken: Vec<u64>, source: BlockSource) {

@@ -1,1 +1,415 @@
-//! Helpers for the end-to-end tests: servers, peers, fixtures.
+//! Helpers for the end-to-end tests: real servers on free loopback ports (nginx, Python's
+//! `http.server`, and deliberately broken ones), Debian's `zsync`/`zsyncmake`, and
+//! reproducible test files.
+//!
+//! A test that needs an outside tool calls [`peer`] first: without the tool it prints a
+//! visible `SKIPPED` line and returns `None`, unless `DELTADROP_REQUIRE_PEERS=1` is set (as
+//! CI does), in which case the missing tool fails the test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+/// Finds `tool` on PATH, or skips (or fails, under `DELTADROP_REQUIRE_PEERS=1`).
+pub fn peer(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("{tool} is required (DELTADROP_REQUIRE_PEERS=1) but not installed");
+        }
+        // Straight to stderr so it shows even when the harness captures output.
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+/// A temporary directory every server user can read (nginx workers run as nobody).
+pub fn public_dir() -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    dir
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// Log-like text: compressible, with repeated structure, like much of a disk image.
+pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let words = [
+        "kernel", "mount", "usr", "lib", "systemd", "ok", "error", "0x7f3a", "eth0", "started",
+        "image",
+    ];
+    let noise = random_bytes(len / 4 + 16, seed);
+    let mut out = Vec::with_capacity(len + 32);
+    let mut i = 0;
+    while out.len() < len {
+        let w = words[noise[i % noise.len()] as usize % words.len()];
+        out.extend_from_slice(w.as_bytes());
+        out.push(if noise[(i + 1) % noise.len()] % 9 == 0 {
+            b'\n'
+        } else {
+            b' '
+        });
+        i += 2;
+    }
+    out.truncate(len);
+    out
+}
+
+/// A new version of `old`: bytes inserted, a stretch rewritten, bytes deleted.
+pub fn edited(old: &[u8], seed: u64) -> Vec<u8> {
+    let mut new = old.to_vec();
+    let n = new.len();
+    if n < 1000 {
+        new.extend_from_slice(b"appended");
+        return new;
+    }
+    new.splice(
+        n / 10..n / 10,
+        b"inserted here, shifting everything after".iter().copied(),
+    );
+    let (a, b) = (n / 2, n / 2 + n / 20);
+    new[a..b].copy_from_slice(&random_bytes(b - a, seed));
+    new.drain(n * 4 / 5..n * 4 / 5 + 333);
+    new
+}
+
+/// Runs Debian's zsyncmake in `dir` on `file` with `args`; returns the .zsync's path.
+pub fn zsyncmake(dir: &Path, file: &str, args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("zsyncmake")?;
+    let status = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run zsyncmake");
+    assert!(status.success(), "zsyncmake failed");
+    Some(dir.join(format!("{file}.zsync")))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server process, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub log: Option<PathBuf>,
+    _state: Option<TempDir>,
+}
+
+impl Server {
+    /// `http://127.0.0.1:PORT/` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Lines of the access log (nginx only).
+    pub fn access_log(&self) -> Vec<String> {
+        let Some(log) = &self.log else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Requests for `path` logged so far, and the body bytes sent for them.
+    pub fn requests_for(&self, path: &str) -> (usize, u64) {
+        // The log format below is "$request $status $body_bytes_sent".
+        let needle = format!("GET /{} ", path.trim_start_matches('/'));
+        self.access_log()
+            .iter()
+            .filter(|l| l.starts_with(&needle))
+            .fold((0, 0), |(n, bytes), l| {
+                (
+                    n + 1,
+                    bytes
+                        + l.rsplit(' ')
+                            .next()
+                            .and_then(|b| b.parse::<u64>().ok())
+                            .unwrap_or(0),
+                )
+            })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx serving `root` (ranges on, `max_ranges` as given, or nginx's default),
+/// `extra` added inside the server block.
+pub fn nginx(root: &Path, max_ranges: Option<u32>, extra: &str) -> Option<Server> {
+    let tool = peer("nginx")?;
+    let state = public_dir();
+    let port = free_port();
+    let log = state.path().join("access.log");
+    let max_ranges = max_ranges
+        .map(|n| format!("max_ranges {n};"))
+        .unwrap_or_default();
+    let s = state.path().display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {s}/nginx.pid;\nerror_log {s}/error.log;\nevents {{}}\nhttp {{\n\
+         log_format plain '$request $status $body_bytes_sent';\naccess_log {s}/access.log plain;\n\
+         client_body_temp_path {s}/tmp; proxy_temp_path {s}/tmp; fastcgi_temp_path {s}/tmp;\n\
+         uwsgi_temp_path {s}/tmp; scgi_temp_path {s}/tmp;\n\
+         server {{ listen 127.0.0.1:{port}; root {root}; {max_ranges}\n{extra}\n}}\n}}\n",
+        root = root.display()
+    );
+    std::fs::create_dir_all(state.path().join("tmp")).unwrap();
+    std::fs::write(state.path().join("nginx.conf"), conf).unwrap();
+    let mut child = Command::new(tool)
+        .arg("-c")
+        .arg(state.path().join("nginx.conf"))
+        .arg("-p")
+        .arg(state.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    wait_for_port(port, &mut child);
+    Some(Server {
+        child,
+        port,
+        log: Some(log),
+        _state: Some(state),
+    })
+}
+
+/// Python's `http.server`: no range support at all (every reply is a 200).
+pub fn python_http(root: &Path) -> Option<Server> {
+    let tool = peer("python3")?;
+    let port = free_port();
+    let mut child = Command::new(tool)
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python http.server");
+    wait_for_port(port, &mut child);
+    Some(Server {
+        child,
+        port,
+        log: None,
+        _state: None,
+    })
+}
+
+/// How a [`misbehaving`] server answers a range request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Answers only the first range of a multi-range request, as a single-part 206
+    /// (some CDNs do this).
+    FirstRangeOnly,
+    /// Serves correct framing but flips bits in every range that covers `offset`.
+    CorruptAt(u64),
+    /// Sends a multipart reply whose framing is garbage when more than one range is asked.
+    GarbledMultipart,
+}
+
+/// A one-file-at-a-time server written here to misbehave in the ways real ones do.
+/// Serves `root` (GET only). Counts requests it answered in `requests()`.
+pub struct Misbehaving {
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Misbehaving {
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+pub fn misbehaving(root: &Path, how: Misbehaviour) -> Misbehaving {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let root = root.to_path_buf();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let _ = answer(stream, &root, how, &counter);
+            });
+        }
+    });
+    Misbehaving { port, requests }
+}
+
+fn answer(
+    stream: TcpStream,
+    root: &Path,
+    how: Misbehaviour,
+    counter: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut w = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request)? == 0 {
+            return Ok(());
+        }
+        let mut range = None;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = line
+                .strip_prefix("Range: ")
+                .or_else(|| line.strip_prefix("range: "))
+            {
+                range = Some(v.trim().to_string());
+            }
+        }
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = request
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .trim_start_matches('/');
+        let Ok(mut data) = std::fs::read(root.join(path)) else {
+            w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
+            continue;
+        };
+        let len = data.len() as u64;
+        let Some(range) = range else {
+            write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
+            w.write_all(&data)?;
+            continue;
+        };
+        let ranges: Vec<(u64, u64)> = range
+            .trim_start_matches("bytes=")
+            .split(',')
+            .filter_map(|r| {
+                let (a, b) = r.split_once('-')?;
+                Some((a.parse().ok()?, b.parse::<u64>().ok()?.min(len - 1)))
+            })
+            .collect();
+        if let Misbehaviour::CorruptAt(offset) = how
+            && (offset as usize) < data.len()
+        {
+            data[offset as usize] ^= 0x55;
+        }
+        let single = |w: &mut TcpStream, (a, b): (u64, u64)| -> std::io::Result<()> {
+            write!(
+                w,
+                "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n",
+                b - a + 1
+            )?;
+            w.write_all(&data[a as usize..=b as usize])
+        };
+        match (how, ranges.len()) {
+            (_, 1) | (Misbehaviour::FirstRangeOnly, _) => single(&mut w, ranges[0])?,
+            (Misbehaviour::GarbledMultipart, _) => {
+                let body = b"--zz\r\nthis is not what a multipart reply looks like\r\n";
+                write!(
+                    w,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Type: multipart/byteranges; boundary=zz\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )?;
+                w.write_all(body)?;
+            }
+            (Misbehaviour::CorruptAt(_), _) => {
+                let mut body = Vec::new();
+                for &(a, b) in &ranges {
+                    write!(
+                        body,
+                        "\r\n--zz\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n"
+                    )?;
+                    body.extend_from_slice(&data[a as usize..=b as usize]);
+                }
+                body.extend_from_slice(b"\r\n--zz--\r\n");
+                write!(
+                    w,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Type: multipart/byteranges; boundary=zz\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )?;
+                w.write_all(&body)?;
+            }
+        }
+    }
+}
+
+/// Reads a whole file, panicking with its name.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Drains a reader (for child output).
+pub fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s
+}
