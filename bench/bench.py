@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""deltadrop vs zsync, side by side, on one machine, in one run.
+
+Generates an old/new pair of disk-image-like files (random data, text, zero runs; the
+new one with rewritten stretches and small insertions/deletions that shift everything
+after them), publishes the new one with Debian's zsyncmake behind nginx on a loopback
+port, then runs `zsync` and `deltadrop-cli get` alternately with the old one as seed and
+prints wall time, bytes fetched, requests and peak RSS with ratios (deltadrop / zsync).
+
+    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--keep]
+
+Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light) and a release
+build (`cargo build --release -p deltadrop --bin deltadrop-cli`; done if missing).
+"""
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1 << 20
+
+
+def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42) -> None:
+    """Writes an image-like pair 1 MiB chunk at a time (memory stays flat)."""
+    rng = random.Random(seed)
+    words = b"usr lib systemd kernel mount ok error started image eth0 0x7f3a boot".split()
+    with old.open("wb") as fo, new.open("wb") as fn:
+        for i in range(size_mb):
+            kind = rng.random()
+            if kind < 0.25:
+                chunk = bytes(MB)  # zero runs, as in a sparse filesystem image
+            elif kind < 0.55:
+                line = b" ".join(rng.choice(words) for _ in range(12)) + b"\n"
+                chunk = (line * (MB // len(line) + 1))[:MB]
+                chunk = bytes(rng.randbytes(64)) + chunk[64:]
+            else:
+                chunk = rng.randbytes(MB)
+            fo.write(chunk)
+            r = rng.random()
+            if r < changed:
+                # A rewritten stretch somewhere in this MiB.
+                start = rng.randrange(0, MB - 65536)
+                length = rng.randrange(4096, 65536)
+                chunk = chunk[:start] + rng.randbytes(length) + chunk[start + length :]
+            if rng.random() < changed / 4:
+                # An insertion or deletion: shifts everything after it.
+                at = rng.randrange(0, MB)
+                if rng.random() < 0.5:
+                    chunk = chunk[:at] + rng.randbytes(rng.randrange(1, 300)) + chunk[at:]
+                else:
+                    chunk = chunk[:at] + chunk[at + rng.randrange(1, 300) :]
+            fn.write(chunk)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(root: Path, state: Path) -> tuple[subprocess.Popen, int, Path]:
+    port = free_port()
+    log = state / "access.log"
+    (state / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = state / "nginx.conf"
+    conf.write_text(
+        f"""daemon off; master_process off; pid {state}/nginx.pid; error_log {state}/error.log;
+events {{}}
+http {{
+  log_format plain '$request $status $body_bytes_sent';
+  access_log {log} plain;
+  client_body_temp_path {state}/tmp; proxy_temp_path {state}/tmp; fastcgi_temp_path {state}/tmp;
+  uwsgi_temp_path {state}/tmp; scgi_temp_path {state}/tmp;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+    )
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(state)], stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, port, log
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("nginx did not start")
+
+
+def measured(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """Runs cmd; returns (wall seconds, peak RSS in KiB) of that child alone."""
+    # Each run gets its own process whose only child is cmd, so RUSAGE_CHILDREN is cmd's.
+    probe = (
+        "import resource,subprocess,sys,time;t=time.monotonic();"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
+        "w=time.monotonic()-t;"
+        "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
+        "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, capture_output=True, text=True)
+    wall, rss, code = out.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{cmd[0]} failed ({code}): {out.stderr}")
+    return float(wall), int(rss)
+
+
+def log_since(log: Path, offset: int, target: str) -> tuple[int, int, int]:
+    """(requests, body bytes) for the target logged after byte `offset`; and new offset."""
+    data = log.read_bytes()
+    requests = body = 0
+    for line in data[offset:].decode().splitlines():
+        if line.startswith(f"GET /{target} "):
+            requests += 1
+            body += int(line.rsplit(" ", 1)[1])
+    return requests, body, len(data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=600)
+    ap.add_argument("--changed", type=float, default=0.2, help="share of MiB chunks rewritten")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+
+    for tool in ("zsync", "zsyncmake", "nginx"):
+        if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
+            raise SystemExit(f"{tool} is needed: apt-get install zsync nginx-light")
+    ours = ROOT / "target/release/deltadrop-cli"
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "deltadrop", "--bin", "deltadrop-cli"], cwd=ROOT, check=True)
+
+    work = Path(tempfile.mkdtemp(prefix="deltadrop-bench-"))
+    os.chmod(work, 0o755)
+    www, client = work / "www", work / "client"
+    www.mkdir()
+    client.mkdir()
+    old, new = client / "old.img", www / "image.img"
+    t = time.monotonic()
+    generate(old, new, args.size_mb, args.changed)
+    print(f"generated {args.size_mb} MiB pair in {time.monotonic() - t:.1f}s", flush=True)
+    t = time.monotonic()
+    subprocess.run(["zsyncmake", "-u", "image.img", "image.img"], cwd=www, check=True, stderr=subprocess.DEVNULL)
+    zsyncmake_s = time.monotonic() - t
+    t = time.monotonic()
+    subprocess.run([str(ours), "make", "-u", "image.img", "-o", str(work / "ours.zsync"), str(new)], check=True,
+                   stderr=subprocess.DEVNULL)
+    make_s = time.monotonic() - t
+    print(f"make: zsyncmake {zsyncmake_s:.2f}s, deltadrop-cli make {make_s:.2f}s ({make_s / zsyncmake_s:.2f}x)")
+
+    nginx, port, log = start_nginx(www, work / "nginx")
+    url = f"http://127.0.0.1:{port}/image.img.zsync"
+    clients = {
+        "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
+        "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(old), "-o", str(out), url],
+    }
+    results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
+    try:
+        offset = 0
+        for run in range(args.runs):
+            for name, cmd in clients.items():
+                out = client / f"out-{name}.img"
+                for leftover in client.glob(f"out-{name}.img*"):
+                    leftover.unlink()
+                subprocess.run(["sync"])
+                wall, rss = measured(cmd(out), client)
+                requests, body, offset = log_since(log, offset, "image.img")
+                if out.read_bytes() != new.read_bytes():
+                    raise SystemExit(f"{name} produced a wrong file")
+                results[name].append((wall, body, requests, rss))
+                print(f"run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
+                      f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB", flush=True)
+    finally:
+        nginx.terminate()
+
+    def best(name: str, i: int) -> float:
+        return min(r[i] for r in results[name])
+
+    print(f"\n{args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, best of {args.runs}:")
+    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}")
+    for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
+                          ("peak RSS MiB", 3, "{:.1f}")):
+        z, d = best("zsync", i), best("deltadrop", i)
+        scale = MB if i == 1 else 1024 if i == 3 else 1
+        ratio = d / z if z else float("nan")
+        print(f"{label:14}{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}")
+    if args.keep:
+        print(f"work directory: {work}")
+    else:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
