@@ -1,3 +1,5 @@
 //! deltadrop front ends.
 
 pub mod cli;
+pub mod gui;
+pub mod view;

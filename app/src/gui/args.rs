@@ -1,0 +1,26 @@
+//! The GUI's command line: `deltadrop [URL|FILE.zsync] [-i SEED]... [-o OUT] [--start]`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Download big files by fetching only what changed (zsync compatible).
+#[derive(Debug, Clone, Parser, PartialEq, Eq, Default)]
+#[command(name = "deltadrop", version, about)]
+pub struct GuiArgs {
+    /// URL or path of the .zsync file (what the OS passes when opening a .zsync with us).
+    pub control: Option<String>,
+    /// A local file that may hold parts of the target (repeatable).
+    #[arg(short = 'i', long = "input", value_name = "SEED")]
+    pub seeds: Vec<PathBuf>,
+    /// Where the target goes: a folder, or a file name.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Start downloading at once (with a URL or file, or with --demo).
+    #[arg(long)]
+    pub start: bool,
+    /// Offline demo: make two versions of a sample file, serve the newer one on a loopback
+    /// port and pre-fill the form with the older one as seed.
+    #[arg(long, conflicts_with = "control")]
+    pub demo: bool,
+}

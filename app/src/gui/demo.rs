@@ -1,0 +1,89 @@
+//! `deltadrop --demo`: an offline first run.
+//!
+//! Makes two versions of a sample file in a temporary folder (the newer one partly
+//! changed, with bytes inserted and removed so that most blocks move), writes a `.zsync`
+//! for the newer one, serves that folder on a loopback port with the engine's
+//! range-capable server, and hands the form the URL, the older version as seed and an
+//! empty output folder. Runs before the window opens.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use deltadrop_core::make::{MakeOptions, write_control_file};
+use deltadrop_core::serve::Server;
+
+/// What the demo set up. Keep it alive as long as the app: it owns the server.
+pub struct Demo {
+    pub control: String,
+    pub seed: PathBuf,
+    pub output: PathBuf,
+    pub folder: PathBuf,
+    pub server: Server,
+}
+
+/// The size of the older sample.
+pub const SAMPLE_LEN: usize = 6 << 20;
+
+/// A deterministic pseudo-random byte stream (xorshift64*).
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.max(1);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The two versions: the newer one has an insertion (which shifts everything after it),
+/// a rewritten stretch, a deletion and a longer tail.
+pub fn sample_versions(len: usize) -> (Vec<u8>, Vec<u8>) {
+    let old = noise(0x5eed, len);
+    let mut new = Vec::with_capacity(len + len / 8);
+    let (a, b, c, d) = (len / 6, len / 2, len / 2 + len / 30, len * 3 / 4);
+    new.extend_from_slice(&old[..a]);
+    new.extend_from_slice(&noise(1, 1000)); // Inserted: the rest is shifted.
+    new.extend_from_slice(&old[a..b]);
+    new.extend_from_slice(&noise(2, c - b)); // Rewritten.
+    new.extend_from_slice(&old[c..d]);
+    new.extend_from_slice(&old[d + 5000..]); // 5000 bytes removed.
+    new.extend_from_slice(&noise(3, len / 20)); // A longer tail.
+    (old, new)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("could not write {}: {e}", path.display()))
+}
+
+/// Sets the demo up in `<temp>/deltadrop-demo`, replacing an earlier one.
+pub fn prepare() -> Result<Demo, String> {
+    let folder = std::env::temp_dir().join("deltadrop-demo");
+    let served = folder.join("server");
+    let seeds = folder.join("old");
+    let output = folder.join("downloads");
+    let _ = std::fs::remove_dir_all(&folder);
+    for dir in [&served, &seeds, &output] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+    }
+    let (old, new) = sample_versions(SAMPLE_LEN);
+    let seed = seeds.join("sample-1.bin");
+    let target = served.join("sample-2.bin");
+    write(&seed, &old)?;
+    write(&target, &new)?;
+    let control = served.join("sample-2.bin.zsync");
+    write_control_file(&target, Some(&control), &MakeOptions::default())
+        .map_err(|e| e.to_string())?;
+    let server = Server::start(&served, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .map_err(|e| e.to_string())?;
+    Ok(Demo {
+        control: format!("{}sample-2.bin.zsync", server.url()),
+        seed,
+        output,
+        folder,
+        server,
+    })
+}

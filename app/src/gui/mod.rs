@@ -1,0 +1,66 @@
+//! The deltadrop desktop app (egui/eframe).
+//!
+//! [`app::DeltadropApp`] holds three kinds of state, kept apart: the form and windows
+//! (UI state), the current job's [`crate::view::JobView`] (folded from the engine's
+//! events, never shared with the engine) and [`persist::Persisted`] (settings and history,
+//! saved by eframe). Views push [`command::Command`]s that run once per frame; file
+//! dialogs and other I/O run on [`worker`] threads; jobs run on the engine's thread and
+//! report through [`runner::UiSink`], which wakes the UI. The [`block_map`] paints one
+//! byte of state per block into at most a few thousand cells.
+//!
+//! ```no_run
+//! let args = <deltadrop::gui::args::GuiArgs as clap::Parser>::parse();
+//! deltadrop::gui::run(args).unwrap();
+//! ```
+
+pub mod app;
+pub mod args;
+pub mod block_map;
+pub mod command;
+pub mod demo;
+pub mod persist;
+pub mod runner;
+mod views;
+pub mod worker;
+
+pub use app::{DeltadropApp, StartOptions, default_output_folder};
+pub use args::GuiArgs;
+pub use command::Command;
+
+/// The app id: the `.desktop` file's basename (Wayland matches windows to it).
+pub const APP_ID: &str = "deltadrop";
+
+/// Where settings and history are kept: the platform's config folder.
+pub fn persistence_path() -> Option<std::path::PathBuf> {
+    directories::ProjectDirs::from("", "", APP_ID).map(|d| d.config_dir().join("app.ron"))
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(args: GuiArgs) -> Result<(), String> {
+    let default_output = default_output_folder();
+    let mut options = StartOptions::new(args, default_output);
+    if options.args.demo {
+        let demo = demo::prepare().map_err(|e| format!("--demo: {e}"))?;
+        options.args.control = Some(demo.control.clone());
+        options.args.seeds = vec![demo.seed.clone()];
+        options.args.output = Some(demo.output.clone());
+        options.probe_clipboard = false;
+        options.keep_alive = Some(Box::new(demo));
+    }
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_app_id(APP_ID)
+            .with_title("deltadrop")
+            .with_inner_size([980.0, 760.0])
+            .with_min_inner_size([480.0, 420.0])
+            .with_drag_and_drop(true),
+        persistence_path: persistence_path(),
+        ..Default::default()
+    };
+    eframe::run_native(
+        APP_ID,
+        native,
+        Box::new(|cc| Ok(Box::new(DeltadropApp::new(cc, options)))),
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,648 @@
+//! Drawing. Views read the app's state and push [`Command`]s; they change nothing else
+//! (text fields and settings widgets edit their own values, as egui widgets do).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use egui::{Color32, RichText, Ui, vec2};
+
+use deltadrop_core::{BlockState, Error, Phase};
+
+use super::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
+use super::block_map;
+use super::command::Command;
+use crate::view::{SeedStatus, human_bytes, human_duration, human_rate, phase_name, thousands};
+
+const MAP_HEIGHT: f32 = 260.0;
+const STATUS_WIDTH: f32 = 270.0;
+
+fn error_colour(ui: &Ui) -> Color32 {
+    ui.visuals().error_fg_color
+}
+
+fn ok_colour(ui: &Ui) -> Color32 {
+    block_map::palette(ui.visuals().dark_mode)[BlockState::Local as usize]
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+impl DeltadropApp {
+    /// The whole window.
+    pub(super) fn draw(&mut self, ui: &mut Ui) {
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .auto_shrink(false)
+                .show(ui, |ui| {
+                    self.source_ui(ui);
+                    ui.add_space(6.0);
+                    self.seeds_ui(ui);
+                    ui.add_space(6.0);
+                    self.output_ui(ui);
+                    ui.separator();
+                    self.actions_ui(ui);
+                    self.cost_ui(ui);
+                    self.outcome_ui(ui);
+                    ui.separator();
+                    self.map_and_status_ui(ui);
+                });
+        });
+        let ctx = ui.ctx().clone();
+        self.settings_window(&ctx);
+        self.history_window(&ctx);
+        drop_overlay(&ctx);
+    }
+
+    fn top_bar(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("deltadrop");
+            ui.label(RichText::new("download only what changed").weak());
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.toggle_value(&mut self.ui_state.show_settings, "Settings");
+                ui.toggle_value(&mut self.ui_state.show_history, "History");
+            });
+        });
+    }
+
+    fn source_ui(&mut self, ui: &mut Ui) {
+        let label = ui.strong("Download from");
+        ui.horizontal(|ui| {
+            let button_width = 130.0;
+            let edit = egui::TextEdit::singleline(&mut self.form.control)
+                .hint_text("https://example.org/file.iso.zsync, or a .zsync file")
+                .desired_width((ui.available_width() - button_width).max(120.0));
+            let response = ui.add(edit).labelled_by(label.id);
+            if response.changed() {
+                self.ui_state.clipboard_offer = None;
+            }
+            if ui.button("Open .zsync…").clicked() {
+                self.commands.push(Command::BrowseControl);
+            }
+        });
+        if let Some(offer) = self.ui_state.clipboard_offer.clone() {
+            ui.horizontal(|ui| {
+                ui.label(format!("The clipboard holds {offer}"));
+                if ui.button("Use it").clicked() {
+                    self.commands.push(Command::SetControl(offer));
+                }
+            });
+        }
+        let control = self.form.control.trim();
+        if !control.is_empty() && !looks_like_control(control) {
+            ui.label(
+                RichText::new(
+                    "This does not look like a .zsync URL or file; it will be tried anyway.",
+                )
+                .weak(),
+            );
+        }
+    }
+
+    fn seeds_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Seeds");
+            ui.label(RichText::new("local files that may hold parts of the target").weak());
+        });
+        let run_for_form = self.run_matches_form();
+        if self.form.seeds.is_empty() {
+            ui.label(
+                RichText::new("No seeds yet: drop files onto the window, or add them.").weak(),
+            );
+        } else {
+            egui::Grid::new("seeds")
+                .striped(true)
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for (i, seed) in self.form.seeds.iter().enumerate() {
+                        ui.label(file_name(&seed.path))
+                            .on_hover_text(seed.path.display().to_string());
+                        match &seed.size {
+                            None => ui.label("…"),
+                            Some(Ok(size)) => ui.label(human_bytes(*size)),
+                            Some(Err(err)) => ui.colored_label(error_colour(ui), err),
+                        };
+                        let supplied = self
+                            .run
+                            .as_ref()
+                            .filter(|_| run_for_form)
+                            .and_then(|run| seed_supply(run, i));
+                        ui.label(supplied.unwrap_or_default());
+                        if ui
+                            .button("Remove")
+                            .on_hover_text(format!("Remove {}", file_name(&seed.path)))
+                            .clicked()
+                        {
+                            self.commands.push(Command::RemoveSeed(i));
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Add seed files…").clicked() {
+                self.commands.push(Command::BrowseSeeds);
+            }
+            ui.label(RichText::new("or drop them here (several at once)").weak());
+        });
+        self.suggestions_ui(ui);
+    }
+
+    fn suggestions_ui(&mut self, ui: &mut Ui) {
+        let Some(s) = &self.form.suggestions else {
+            return;
+        };
+        if let Some((path, size)) = &s.previous {
+            ui.label(format!(
+                "Previous version found: {} ({}) — it is reused automatically.",
+                path.display(),
+                human_bytes(*size)
+            ));
+        }
+        for (path, size) in &s.similar {
+            if self.form.seeds.iter().any(|seed| &seed.path == path) {
+                continue;
+            }
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "Looks like an earlier version: {} ({})",
+                    file_name(path),
+                    human_bytes(*size)
+                ));
+                if ui
+                    .button("Add as seed")
+                    .on_hover_text(path.display().to_string())
+                    .clicked()
+                {
+                    self.commands.push(Command::AddSeeds(vec![path.clone()]));
+                }
+            });
+        }
+    }
+
+    fn output_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Save to");
+            ui.label(self.form.output.display().to_string());
+            if ui.button("Choose folder…").clicked() {
+                self.commands.push(Command::BrowseOutput);
+            }
+        });
+    }
+
+    fn actions_ui(&mut self, ui: &mut Ui) {
+        let has_control = !self.form.control.trim().is_empty();
+        let running = self.is_running();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(has_control && !running, egui::Button::new("Check cost"))
+                .on_hover_text("Scan the seeds and show how much would be downloaded")
+                .clicked()
+            {
+                self.commands.push(Command::Plan);
+            }
+            let start_label = match &self.run {
+                Some(run)
+                    if !running && run.kind == RunKind::Download && run.view.error().is_some() =>
+                {
+                    "Resume download"
+                }
+                _ => "Start download",
+            };
+            if ui
+                .add_enabled(has_control && !running, egui::Button::new(start_label))
+                .clicked()
+            {
+                self.commands.push(Command::Start);
+            }
+            if let Some(run) = &self.run
+                && running
+            {
+                if run.kind == RunKind::Download {
+                    let (label, paused) = if run.paused {
+                        ("Resume", false)
+                    } else {
+                        ("Pause", true)
+                    };
+                    if ui.button(label).clicked() {
+                        self.commands.push(Command::SetPaused(paused));
+                    }
+                }
+                if ui
+                    .add_enabled(!run.cancel_requested, egui::Button::new("Cancel"))
+                    .clicked()
+                {
+                    self.commands.push(Command::Cancel);
+                }
+                let what = match (run.kind, run.paused, run.cancel_requested) {
+                    (_, _, true) => "Cancelling…".to_string(),
+                    (_, true, _) => "Paused".to_string(),
+                    (_, _, _) => run.view.phase.map_or("Starting…", phase_name).to_string(),
+                };
+                ui.label(what);
+            }
+        });
+        if let Some(message) = &self.ui_state.message {
+            ui.colored_label(error_colour(ui), message);
+        }
+    }
+
+    /// The info step's answer: what the download will cost.
+    fn cost_ui(&mut self, ui: &mut Ui) {
+        let Some(run) = &self.run else { return };
+        let (Some(target), Some(plan)) = (&run.view.target, &run.view.plan) else {
+            if run.is_running() && run.kind == RunKind::Plan {
+                ui.label(format!(
+                    "Working out the cost: {}…",
+                    run.view.phase.map_or("starting", phase_name).to_lowercase()
+                ));
+            }
+            return;
+        };
+        let stale = !self.run_matches_form();
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.strong("What this download costs");
+            egui::Grid::new("cost").num_columns(2).show(ui, |ui| {
+                ui.label("Target");
+                ui.label(format!(
+                    "{}, {} ({} blocks of {})",
+                    target.filename,
+                    human_bytes(plan.total_bytes),
+                    thousands(target.block_count),
+                    human_bytes(u64::from(target.block_size))
+                ));
+                ui.end_row();
+                ui.label("Found locally");
+                ui.label(format!(
+                    "{} ({})",
+                    human_bytes(plan.local_bytes),
+                    percent(plan.local_bytes, plan.total_bytes)
+                ));
+                ui.end_row();
+                ui.label("To download");
+                ui.label(format!(
+                    "{} in {} ranges ({} blocks){}",
+                    human_bytes(plan.bytes_to_fetch),
+                    thousands(plan.ranges),
+                    thousands(plan.missing_blocks),
+                    if target.compressed {
+                        ", compressed"
+                    } else {
+                        ""
+                    }
+                ));
+                ui.end_row();
+            });
+            if stale {
+                ui.label(
+                    RichText::new("The form changed since: check again for an up-to-date cost.")
+                        .weak(),
+                );
+            }
+        });
+    }
+
+    /// Errors with what to do next, or the verified result.
+    fn outcome_ui(&mut self, ui: &mut Ui) {
+        let Some(run) = &self.run else { return };
+        let Some(outcome) = &run.view.outcome else {
+            return;
+        };
+        match outcome {
+            Err(Error::Cancelled) => {
+                ui.horizontal(|ui| {
+                    ui.label(format!("Cancelled. {}", Error::Cancelled.hint()));
+                    if ui.button("Dismiss").clicked() {
+                        self.commands.push(Command::Dismiss);
+                    }
+                });
+            }
+            Err(err) => {
+                let title = match run.kind {
+                    RunKind::Plan => "Could not work out the cost",
+                    RunKind::Download => "Download failed",
+                };
+                egui::Frame::group(ui.style())
+                    .stroke(egui::Stroke::new(1.0, error_colour(ui)))
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.colored_label(error_colour(ui), RichText::new(title).strong());
+                        ui.label(err.to_string());
+                        ui.label(RichText::new(err.hint()).italics());
+                        ui.horizontal(|ui| {
+                            if ui.button("Try again").clicked() {
+                                self.commands.push(match run.kind {
+                                    RunKind::Plan => Command::Plan,
+                                    RunKind::Download => Command::Start,
+                                });
+                            }
+                            if ui.button("Dismiss").clicked() {
+                                self.commands.push(Command::Dismiss);
+                            }
+                        });
+                    });
+            }
+            Ok(summary) if run.kind == RunKind::Download => {
+                egui::Frame::group(ui.style())
+                    .stroke(egui::Stroke::new(1.0, ok_colour(ui)))
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.colored_label(ok_colour(ui), RichText::new("Done: verified").strong());
+                        if let Some(path) = &summary.output {
+                            ui.label(format!("Saved as {}", path.display()));
+                        }
+                        ui.label(format!(
+                            "{} reused from local files, {} downloaded ({} on the wire) in {}",
+                            human_bytes(summary.progress.local_bytes),
+                            human_bytes(summary.progress.fetched_bytes),
+                            human_bytes(summary.progress.wire_bytes),
+                            human_duration(summary.elapsed)
+                        ));
+                        ui.label(format!("SHA-1 {}", summary.sha1_hex));
+                        ui.horizontal(|ui| {
+                            if let Some(folder) = summary.output.as_ref().and_then(|p| p.parent())
+                                && ui.button("Open folder").clicked()
+                            {
+                                self.commands
+                                    .push(Command::OpenFolder(folder.to_path_buf()));
+                            }
+                            if ui.button("Copy SHA-1").clicked() {
+                                self.commands
+                                    .push(Command::CopyText(summary.sha1_hex.clone()));
+                            }
+                            if ui.button("Dismiss").clicked() {
+                                self.commands.push(Command::Dismiss);
+                            }
+                        });
+                    });
+            }
+            Ok(_) => {}
+        }
+    }
+
+    fn map_and_status_ui(&mut self, ui: &mut Ui) {
+        let wide = ui.available_width() >= 640.0 + STATUS_WIDTH;
+        if wide {
+            let map_width = ui.available_width() - STATUS_WIDTH - 16.0;
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| {
+                    ui.set_width(map_width);
+                    self.map_ui(ui);
+                });
+                ui.separator();
+                ui.vertical(|ui| {
+                    ui.set_width(STATUS_WIDTH - 8.0);
+                    self.status_ui(ui);
+                });
+            });
+        } else {
+            self.map_ui(ui);
+            ui.separator();
+            self.status_ui(ui);
+        }
+    }
+
+    fn map_ui(&mut self, ui: &mut Ui) {
+        ui.strong("Block map");
+        let run = self.run.as_ref();
+        match run.and_then(|r| Some((r, r.view.map.as_ref()?, r.view.target.as_ref()?))) {
+            Some((run, map, target)) => {
+                block_map::show(ui, map, target, MAP_HEIGHT, &|i| run.seed_name(i));
+                block_map::legend(ui, Some(map));
+            }
+            None => {
+                egui::Frame::canvas(ui.style()).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.set_height(80.0);
+                    ui.centered_and_justified(|ui| {
+                        ui.label(
+                            RichText::new(
+                                "The map shows every block of the target once the .zsync file is loaded.",
+                            )
+                            .weak(),
+                        );
+                    });
+                });
+                block_map::legend(ui, None);
+            }
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut Ui) {
+        let Some(run) = &self.run else {
+            ui.label(RichText::new("Nothing running.").weak());
+            return;
+        };
+        let view = &run.view;
+        let phase = match (view.phase, run.paused && run.is_running()) {
+            (Some(phase), false) => phase_name(phase).to_string(),
+            (Some(phase), true) => format!("{} (paused)", phase_name(phase)),
+            (None, _) => "Starting".to_string(),
+        };
+        ui.strong(phase);
+        let fraction = view.fraction_done();
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_width(ui.available_width())
+                .text(format!("{:.1}%", fraction * 100.0)),
+        );
+        let total = view.total_bytes();
+        egui::Grid::new("status").num_columns(2).show(ui, |ui| {
+            ui.label("Found locally");
+            ui.label(format!(
+                "{} ({})",
+                human_bytes(view.progress.local_bytes),
+                percent(view.progress.local_bytes, total)
+            ));
+            ui.end_row();
+            ui.label("Downloaded");
+            ui.label(format!(
+                "{} ({})",
+                human_bytes(view.progress.fetched_bytes),
+                percent(view.progress.fetched_bytes, total)
+            ));
+            ui.end_row();
+            ui.label("Target");
+            ui.label(human_bytes(total));
+            ui.end_row();
+            if view.progress.requests > 0 {
+                ui.label("On the wire");
+                ui.label(format!(
+                    "{} in {} requests",
+                    human_bytes(view.progress.wire_bytes),
+                    thousands(view.progress.requests)
+                ));
+                ui.end_row();
+            }
+            if view.phase == Some(Phase::Fetching) && run.is_running() {
+                ui.label("Speed");
+                ui.label(if run.paused {
+                    "paused".to_string()
+                } else {
+                    view.speed().map_or("…".into(), human_rate)
+                });
+                ui.end_row();
+                ui.label("Time left");
+                ui.label(if run.paused {
+                    "—".to_string()
+                } else {
+                    view.eta().map_or("…".into(), human_duration)
+                });
+                ui.end_row();
+            }
+            ui.label("Elapsed");
+            ui.label(human_duration(view.elapsed(Instant::now())));
+            ui.end_row();
+        });
+        if !view.seeds.is_empty() {
+            ui.add_space(4.0);
+            ui.strong("Local files");
+            for seed in &view.seeds {
+                let name = file_name(&seed.path);
+                let text = match &seed.status {
+                    SeedStatus::Scanning => format!("{name}: scanning…"),
+                    SeedStatus::Used { bytes, .. } => {
+                        format!("{name}: {} of the target", human_bytes(*bytes))
+                    }
+                    SeedStatus::Skipped(reason) => format!("{name}: skipped ({reason})"),
+                };
+                ui.label(text);
+            }
+        }
+        for notice in view.notices.iter().rev().take(3) {
+            ui.label(RichText::new(notice).weak());
+        }
+    }
+
+    fn settings_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.ui_state.show_settings;
+        egui::Window::new("Settings")
+            .open(&mut open)
+            .resizable(false)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let settings = &mut self.persisted.settings;
+                egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
+                    let label = ui.label("Parallel requests");
+                    ui.add(egui::DragValue::new(&mut settings.parallel_requests).range(1..=16))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(&mut settings.keep_old, "Keep the replaced file as .zs-old");
+                    ui.end_row();
+                    let label = ui.label("Proxy");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut settings.proxy)
+                            .hint_text("empty: from the environment (http_proxy…)"),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("Theme");
+                    egui::widgets::global_theme_preference_buttons(ui);
+                    ui.end_row();
+                });
+            });
+        self.ui_state.show_settings = open;
+    }
+
+    fn history_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.ui_state.show_history;
+        egui::Window::new("History")
+            .open(&mut open)
+            .default_width(520.0)
+            .show(ctx, |ui| {
+                if self.persisted.history.is_empty() {
+                    ui.label(RichText::new("No downloads yet.").weak());
+                    return;
+                }
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                egui::ScrollArea::vertical()
+                    .max_height(360.0)
+                    .show(ui, |ui| {
+                        for (i, entry) in self.persisted.history.iter().enumerate() {
+                            ui.horizontal(|ui| {
+                                let name = entry
+                                    .written
+                                    .as_deref()
+                                    .map(file_name)
+                                    .unwrap_or_else(|| entry.control.clone());
+                                let ago = human_duration(Duration::from_secs(
+                                    now.saturating_sub(entry.finished_unix),
+                                ));
+                                let colour = if entry.ok {
+                                    ok_colour(ui)
+                                } else {
+                                    error_colour(ui)
+                                };
+                                ui.colored_label(colour, if entry.ok { "✔" } else { "✖" });
+                                ui.label(format!("{name} · {ago} ago"))
+                                    .on_hover_text(format!(
+                                        "{}\n{}\nseeds: {}\n{} local, {} downloaded",
+                                        entry.control,
+                                        entry.outcome,
+                                        entry
+                                            .seeds
+                                            .iter()
+                                            .map(|p| file_name(p))
+                                            .collect::<Vec<_>>()
+                                            .join(", "),
+                                        human_bytes(entry.local_bytes),
+                                        human_bytes(entry.fetched_bytes)
+                                    ));
+                                if ui.button("Use again").clicked() {
+                                    self.commands.push(Command::LoadHistory(i));
+                                }
+                            });
+                        }
+                    });
+                ui.separator();
+                if ui.button("Clear history").clicked() {
+                    self.commands.push(Command::ClearHistory);
+                }
+            });
+        self.ui_state.show_history = open;
+    }
+}
+
+/// How much of the target seed `i` of the form supplied in `run`.
+fn seed_supply(run: &Run, i: usize) -> Option<String> {
+    let path = run.spec.seeds.get(i)?;
+    let seed = run.view.seeds.iter().find(|s| &s.path == path)?;
+    Some(match &seed.status {
+        SeedStatus::Scanning => "scanning…".into(),
+        SeedStatus::Used { bytes, .. } => format!(
+            "supplied {} ({})",
+            human_bytes(*bytes),
+            percent(*bytes, run.view.total_bytes())
+        ),
+        SeedStatus::Skipped(reason) => format!("skipped: {reason}"),
+    })
+}
+
+/// Tells the user what a drop will do while files hover over the window.
+fn drop_overlay(ctx: &egui::Context) {
+    let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
+    if !hovering {
+        return;
+    }
+    let painter = ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop_overlay"),
+    ));
+    let rect = ctx.content_rect();
+    painter.rect_filled(rect, 0.0, Color32::from_black_alpha(170));
+    painter.text(
+        rect.center() - vec2(0.0, 10.0),
+        egui::Align2::CENTER_CENTER,
+        "Drop a .zsync file to download it, or other files to use them as seeds",
+        egui::FontId::proportional(18.0),
+        Color32::WHITE,
+    );
+}
