@@ -66,6 +66,19 @@ pub fn runs(blocks: impl IntoIterator<Item = u64>) -> Vec<Range<u64>> {
     out
 }
 
+/// Sorts ranges and merges those that overlap or touch.
+pub fn merge(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
 /// Formats byte ranges as an HTTP `Range` header value (`bytes=0-99,200-299`).
 pub fn range_header(ranges: &[Range<u64>]) -> String {
     let parts: Vec<String> = ranges
@@ -108,6 +121,10 @@ mod tests {
     fn runs_and_headers() {
         assert_eq!(runs([1, 2, 3, 7, 9, 10]), vec![1..4, 7..8, 9..11]);
         assert!(runs([]).is_empty());
+        assert_eq!(
+            merge(vec![5..7, 0..2, 2..3, 6..9, 10..10]),
+            vec![0..3, 5..9, 10..10]
+        );
         assert_eq!(range_header(&[0..100, 200..300]), "bytes=0-99,200-299");
     }
 

@@ -263,7 +263,7 @@ impl CompressedRead {
 /// overlapping or touching ranges merged. Each read's data and its header each lie
 /// within one returned range.
 pub fn fetch_ranges(reads: &[CompressedRead]) -> Vec<Range<u64>> {
-    let mut all: Vec<Range<u64>> = reads
+    let all: Vec<Range<u64>> = reads
         .iter()
         .flat_map(|r| {
             r.header
@@ -273,15 +273,7 @@ pub fn fetch_ranges(reads: &[CompressedRead]) -> Vec<Range<u64>> {
         })
         .filter(|r| r.start < r.end)
         .collect();
-    all.sort_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(all.len());
-    for r in all {
-        match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    merged
+    crate::ranges::merge(all)
 }
 
 #[cfg(test)]
