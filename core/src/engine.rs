@@ -1,11 +1,9 @@
 //! Runs a job from start to end: load the control file, check the `.part`, scan the old
 //! output and the seeds, plan, fetch, verify, put the file in place.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Instant, SystemTime};
 
 use url::Url;
@@ -13,7 +11,8 @@ use url::Url;
 use crate::control::ControlFile;
 use crate::error::{Error, Result};
 use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
-use crate::fetch::Fetcher;
+use crate::fetch::{BlockWriter, PlainTarget, Transport};
+use crate::gzip::ZMap;
 use crate::http::Http;
 use crate::index::{AtomicBitmap, BlockIndex};
 use crate::job::{Control, ControlSource, JobSpec, Mode};
@@ -21,6 +20,7 @@ use crate::output::{PartFile, part_path};
 use crate::ranges::{Geometry, runs};
 use crate::report::Reporter;
 use crate::seed::Scan;
+use crate::zfetch::{self, GzipTarget};
 
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
@@ -29,12 +29,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     reporter.emit(Event::Phase(Phase::LoadingControl));
     let http = Http::new(options)?;
     let (cf, base) = load_control(spec, &http)?;
-    let urls = resolve_urls(&cf.urls, base.as_ref())?;
-    if urls.is_empty() {
-        return Err(Error::Invalid(
-            "this control file only offers a gzip-compressed copy (Z-URL), which this version cannot fetch yet".into(),
-        ));
-    }
+    let (urls, z_map) = data_source(&cf, base.as_ref(), &reporter)?;
     let sha1_hex = hex::encode(cf.sha1);
     reporter.emit(Event::ControlLoaded(TargetInfo {
         filename: cf.filename.clone().unwrap_or_default(),
@@ -42,7 +37,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         block_size: cf.block_size,
         block_count: cf.block_count(),
         urls: urls.iter().map(Url::to_string).collect(),
-        compressed: false,
+        compressed: z_map.is_some(),
         sha1_hex: sha1_hex.clone(),
         mtime: cf.mtime.clone(),
     }));
@@ -120,16 +115,23 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     reporter.progress_now();
 
     let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
+    let (ranges, bytes_to_fetch) = match &z_map {
+        Some(map) => zfetch::estimate(map, geometry, &missing)?,
+        None => (
+            missing.len() as u64,
+            missing
+                .iter()
+                .map(|r| geometry.byte_range(r.clone()))
+                .map(|r| r.end - r.start)
+                .sum(),
+        ),
+    };
     let plan = Plan {
         total_bytes: cf.length,
         local_bytes: reporter.snapshot().local_bytes,
         missing_blocks: missing.iter().map(|r| r.end - r.start).sum(),
-        ranges: missing.len() as u64,
-        bytes_to_fetch: missing
-            .iter()
-            .map(|r| geometry.byte_range(r.clone()))
-            .map(|r| r.end - r.start)
-            .sum(),
+        ranges,
+        bytes_to_fetch,
     };
     reporter.emit(Event::Planned(plan));
     let summary = |output| Summary {
@@ -146,22 +148,12 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
 
     if plan.missing_blocks > 0 {
         reporter.emit(Event::Phase(Phase::Fetching));
-        let fetcher = Fetcher {
-            http: &http,
-            urls,
-            control_file: &cf,
-            geometry,
-            part: &part,
-            found: &found,
-            reporter: &reporter,
-            control,
-            parallel: options.parallel_requests.max(1),
-            ranges_per_request: AtomicUsize::new(options.max_ranges_per_request.max(1)),
-            url_index: AtomicUsize::new(0),
-            bad_blocks: Mutex::new(HashMap::new()),
-            whole_file_done: Mutex::new(false),
-        };
-        fetcher.run()?;
+        let writer = BlockWriter::new(&cf, &part, &found, &reporter);
+        let transport = Transport::new(&http, urls, &reporter, control, options);
+        match &z_map {
+            Some(map) => transport.run(&GzipTarget::new(&writer, map))?,
+            None => transport.run(&PlainTarget { writer: &writer })?,
+        }
         reporter.progress_now();
     }
 
@@ -182,6 +174,33 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     )?;
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
+}
+
+/// Where the target's data comes from: the plain URLs, or a gzip-compressed copy and the
+/// map into it. Like zsync 0.6.2 (`zsync_get_urls`), the compressed copy is preferred
+/// whenever the control file offers one with its map: it usually means fewer bytes to
+/// fetch. A map that cannot be used falls back to the plain URLs if there are any.
+fn data_source(
+    cf: &ControlFile,
+    base: Option<&Url>,
+    reporter: &Reporter,
+) -> Result<(Vec<Url>, Option<ZMap>)> {
+    let plain = resolve_urls(&cf.urls, base)?;
+    if cf.is_compressed() {
+        match zfetch::parse_map(cf) {
+            Ok(map) => return Ok((resolve_urls(&cf.z_urls, base)?, Some(map))),
+            Err(e) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
+                "{e}: using the uncompressed URL instead"
+            ))),
+            Err(e) => return Err(e),
+        }
+    }
+    if plain.is_empty() {
+        return Err(Error::Invalid(
+            "the control file names no URL to fetch the target from".into(),
+        ));
+    }
+    Ok((plain, None))
 }
 
 fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {

@@ -1,5 +1,14 @@
-//! Fetching the missing blocks: batching ranges into requests, running several requests
-//! at once, checking every received block, and adapting to what the server can do.
+//! Fetching the missing blocks: batching byte ranges into requests, running several
+//! requests at once, checking every received block, and adapting to what the server can
+//! do.
+//!
+//! The work is split in two. [`Transport`] knows requests: it cuts the byte ranges a
+//! round wants into batches, runs them on parallel connections, follows the ladder below,
+//! retries and moves on to other URLs. A [`Receiver`] knows what the bytes are: which
+//! ranges of the remote file to ask for, and what to do with them. [`PlainTarget`] takes
+//! them as the target itself; `zfetch::GzipTarget` collects ranges of a gzip-compressed
+//! copy and inflates them. Both end in [`BlockWriter`], the one place where a block is
+//! checked against the control file before it is written.
 //!
 //! The ladder: a batch starts with up to `max_ranges_per_request` ranges. A server that
 //! answers a multi-range request with one part, or rejects the request's size, or mangles
@@ -22,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::event::{BlockSource, BlockState, Event};
 use crate::http::{Http, RangeReply, RequestError, Retry};
 use crate::index::AtomicBitmap;
-use crate::job::Control;
+use crate::job::{Control, JobOptions};
 use crate::multipart::{PartError, for_each_part};
 use crate::output::PartFile;
 use crate::ranges::{Geometry, runs};
@@ -41,25 +50,41 @@ const MIN_PIECE: u64 = 1 << 20;
 /// Below this many bytes per request, one more parallel request costs more than it saves.
 const PARALLEL_WORTHWHILE: u64 = 4 << 20;
 
-pub(crate) struct Fetcher<'a> {
-    pub http: &'a Http,
-    pub urls: Vec<Url>,
-    pub control_file: &'a ControlFile,
-    pub geometry: Geometry,
-    pub part: &'a PartFile,
-    pub found: &'a AtomicBitmap,
-    pub reporter: &'a Reporter<'a>,
-    pub control: &'a Control,
-    pub parallel: usize,
-    pub ranges_per_request: AtomicUsize,
-    pub url_index: AtomicUsize,
-    pub bad_blocks: Mutex<HashMap<u64, u32>>,
-    /// Set once a `200` reply has been streamed whole.
-    pub whole_file_done: Mutex<bool>,
+/// What one round of requests asks for.
+pub(crate) struct Round {
+    /// Byte ranges of the remote file, ascending and disjoint.
+    pub ranges: Vec<Range<u64>>,
+    /// Ranges may be cut into pieces at multiples of this (so that a piece still holds
+    /// whole blocks when the remote file is the target itself).
+    pub align: u64,
+}
+
+/// The part of fetching that depends on what the remote file is. Called from several
+/// request threads at once.
+pub(crate) trait Receiver: Sync {
+    /// What to ask for next; `None` once nothing is missing.
+    fn next_round(&self) -> Result<Option<Round>>;
+    /// Checks what a reply says about the remote file (`range` it sends, `total` length)
+    /// before any of its bytes are used.
+    fn check_reply(&self, url: &Url, range: &Range<u64>, total: Option<u64>) -> Result<()>;
+    /// Takes `body`: the remote file's bytes from offset `start` on.
+    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError>;
+    /// Takes the whole remote file, from a server that ignores ranges.
+    fn feed_whole(&self, url: &Url, body: &mut dyn Read) -> Result<(), ReceiveError>;
+    /// A request for `ranges` is about to be sent.
+    fn requested(&self, _ranges: &[Range<u64>]) {}
+    /// The request for `ranges` is over, whatever came of it.
+    fn request_over(&self, _ranges: &[Range<u64>]) {}
+    /// Every request of the round is over.
+    fn end_round(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Blocks of the target present so far: a round that adds none made no progress.
+    fn present(&self) -> u64;
 }
 
 /// Why reading a reply stopped early.
-enum ReceiveError {
+pub(crate) enum ReceiveError {
     /// The framing was bad: ask for fewer ranges.
     Framing(Error),
     /// The connection broke: retry.
@@ -68,33 +93,64 @@ enum ReceiveError {
     Fatal(Error),
 }
 
+/// Requests, parallel connections, the ladder, retries and URL failover.
+pub(crate) struct Transport<'a> {
+    http: &'a Http,
+    urls: Vec<Url>,
+    reporter: &'a Reporter<'a>,
+    control: &'a Control,
+    parallel: usize,
+    ranges_per_request: AtomicUsize,
+    url_index: AtomicUsize,
+    /// Set once a `200` reply has been streamed whole.
+    whole_file_done: Mutex<bool>,
+}
+
 type Queue = Mutex<VecDeque<Vec<Range<u64>>>>;
 
-impl Fetcher<'_> {
-    /// Fetches until every block is present.
-    pub fn run(&self) -> Result<()> {
+impl<'a> Transport<'a> {
+    pub fn new(
+        http: &'a Http,
+        urls: Vec<Url>,
+        reporter: &'a Reporter<'a>,
+        control: &'a Control,
+        options: &JobOptions,
+    ) -> Self {
+        Transport {
+            http,
+            urls,
+            reporter,
+            control,
+            parallel: options.parallel_requests.max(1),
+            ranges_per_request: AtomicUsize::new(options.max_ranges_per_request.max(1)),
+            url_index: AtomicUsize::new(0),
+            whole_file_done: Mutex::new(false),
+        }
+    }
+
+    /// Runs rounds until `receiver` wants nothing more.
+    pub fn run(&self, receiver: &dyn Receiver) -> Result<()> {
         let mut stalled = 0;
         let last_problem: Mutex<Option<Error>> = Mutex::new(None);
         loop {
             self.control.checkpoint()?;
-            let missing =
-                runs((0..self.geometry.block_count()).filter(|&b| !self.found.contains(b)));
-            if missing.is_empty() {
+            let Some(round) = receiver.next_round()? else {
                 return Ok(());
-            }
-            let before = self.found.count();
-            let queue: Queue = Mutex::new(self.batches(&missing));
+            };
+            let before = receiver.present();
+            let queue: Queue = Mutex::new(self.batches(&round.ranges, round.align));
             let fatal: Mutex<Option<Error>> = Mutex::new(None);
             let workers = self.parallel.clamp(1, queue.lock().unwrap().len().max(1));
             std::thread::scope(|scope| {
                 for _ in 0..workers {
-                    scope.spawn(|| self.work(&queue, &fatal, &last_problem));
+                    scope.spawn(|| self.work(receiver, &queue, &fatal, &last_problem));
                 }
             });
             if let Some(error) = fatal.into_inner().unwrap() {
                 return Err(error);
             }
-            if self.found.count() == before {
+            receiver.end_round()?;
+            if receiver.present() == before {
                 stalled += 1;
                 if stalled >= MAX_STALLED_ROUNDS {
                     let url = self
@@ -118,6 +174,7 @@ impl Fetcher<'_> {
 
     fn work(
         &self,
+        receiver: &dyn Receiver,
         queue: &Queue,
         fatal: &Mutex<Option<Error>>,
         last_problem: &Mutex<Option<Error>>,
@@ -126,7 +183,7 @@ impl Fetcher<'_> {
             let Some(batch) = queue.lock().unwrap().pop_front() else {
                 return;
             };
-            if let Err(error) = self.fetch_batch(batch, queue, last_problem) {
+            if let Err(error) = self.fetch_batch(receiver, batch, queue, last_problem) {
                 fatal.lock().unwrap().get_or_insert(error);
                 queue.lock().unwrap().clear();
                 return;
@@ -134,19 +191,18 @@ impl Fetcher<'_> {
         }
     }
 
-    /// Cuts the missing blocks into byte ranges and the ranges into requests.
-    fn batches(&self, missing: &[Range<u64>]) -> VecDeque<Vec<Range<u64>>> {
-        let bs = u64::from(self.geometry.block_size);
-        let total: u64 = missing.iter().map(|r| (r.end - r.start) * bs).sum();
-        let piece_blocks = (total / (self.parallel as u64 * 4))
+    /// Cuts the ranges into pieces and the pieces into requests.
+    fn batches(&self, wanted: &[Range<u64>], align: u64) -> VecDeque<Vec<Range<u64>>> {
+        let total: u64 = wanted.iter().map(|r| r.end - r.start).sum();
+        let piece = (total / (self.parallel as u64 * 4))
             .max(MIN_PIECE)
-            .div_ceil(bs);
+            .next_multiple_of(align.max(1));
         let mut ranges = Vec::new();
-        for run in missing {
-            let mut start = run.start;
-            while start < run.end {
-                let end = (start + piece_blocks).min(run.end);
-                ranges.push(self.geometry.byte_range(start..end));
+        for range in wanted {
+            let mut start = range.start;
+            while start < range.end {
+                let end = (start + piece).min(range.end);
+                ranges.push(start..end);
                 start = end;
             }
         }
@@ -179,31 +235,21 @@ impl Fetcher<'_> {
         batches
     }
 
-    fn block_runs(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
-        ranges
-            .iter()
-            .map(|r| self.geometry.whole_blocks_in(r.clone()))
-            .collect()
-    }
-
     fn fetch_batch(
         &self,
+        receiver: &dyn Receiver,
         ranges: Vec<Range<u64>>,
         queue: &Queue,
         last_problem: &Mutex<Option<Error>>,
     ) -> Result<()> {
-        self.reporter.blocks(
-            self.block_runs(&ranges),
-            BlockState::InFlight,
-            BlockSource::Network,
-        );
+        receiver.requested(&ranges);
         let mut attempt = 0;
         let result = loop {
             self.control.checkpoint()?;
             let (url_index, url) = self.current_url()?;
             self.reporter.add_request();
             let problem = match self.http.get_ranges(&url, &ranges) {
-                Ok(reply) => match self.receive(reply, &url, &ranges) {
+                Ok(reply) => match self.receive(receiver, reply, &url, &ranges) {
                     Ok(()) => break Ok(()),
                     Err(ReceiveError::Fatal(e)) => break Err(e),
                     Err(ReceiveError::Framing(e)) => {
@@ -243,14 +289,7 @@ impl Fetcher<'_> {
             *last_problem.lock().unwrap() = Some(problem);
             std::thread::sleep(Duration::from_millis(250 << attempt));
         };
-        // Whatever did not arrive goes back to unknown, to be asked for again.
-        let unfetched = self
-            .block_runs(&ranges)
-            .into_iter()
-            .flat_map(|run| runs(run.filter(|&b| !self.found.contains(b))))
-            .collect::<Vec<_>>();
-        self.reporter
-            .blocks(unfetched, BlockState::Unknown, BlockSource::Network);
+        receiver.request_over(&ranges);
         result
     }
 
@@ -292,27 +331,26 @@ impl Fetcher<'_> {
 
     fn receive(
         &self,
+        receiver: &dyn Receiver,
         reply: RangeReply,
         url: &Url,
         asked: &[Range<u64>],
     ) -> std::result::Result<(), ReceiveError> {
-        let mut assembler = Assembler::new(self, url);
+        let counted = |body| Counted {
+            inner: body,
+            reporter: self.reporter,
+        };
         match reply {
             RangeReply::Multipart { boundary, body } => {
-                let mut reader = std::io::BufReader::with_capacity(
-                    1 << 16,
-                    Counted {
-                        inner: body,
-                        reporter: self.reporter,
-                    },
-                );
+                let mut reader = std::io::BufReader::with_capacity(1 << 16, counted(body));
                 let mut parts = 0;
                 let result = for_each_part(&mut reader, &boundary, |range, total, body| {
                     parts += 1;
-                    self.check_range(url, &range, total)?;
-                    assembler.feed(range.start, body)
+                    receiver
+                        .check_reply(url, &range, total)
+                        .map_err(ReceiveError::Fatal)?;
+                    receiver.feed(url, range.start, body)
                 });
-                assembler.flush();
                 result.map_err(|e| match e {
                     ReceiveError::Framing(inner) | ReceiveError::Network(inner) if parts == 0 => {
                         ReceiveError::Framing(inner)
@@ -328,18 +366,13 @@ impl Fetcher<'_> {
                 Ok(())
             }
             RangeReply::Single { range, total, body } => {
-                self.check_range(url, &range, total)?;
+                receiver
+                    .check_reply(url, &range, total)
+                    .map_err(ReceiveError::Fatal)?;
                 let covers_all = asked
                     .iter()
                     .all(|r| range.start <= r.start && r.end <= range.end);
-                let result = assembler.feed(
-                    range.start,
-                    &mut Counted {
-                        inner: body,
-                        reporter: self.reporter,
-                    },
-                );
-                assembler.flush();
+                let result = receiver.feed(url, range.start, &mut counted(body));
                 if !covers_all {
                     self.fewer_ranges(
                         1,
@@ -349,10 +382,10 @@ impl Fetcher<'_> {
                 result
             }
             RangeReply::Whole { length, body } => {
-                if let Some(length) = length
-                    && length != self.geometry.length
-                {
-                    return Err(ReceiveError::Fatal(self.wrong_length(url, length)));
+                if let Some(length) = length {
+                    receiver
+                        .check_reply(url, &(0..length), Some(length))
+                        .map_err(ReceiveError::Fatal)?;
                 }
                 let mut done = self.whole_file_done.lock().unwrap();
                 if *done {
@@ -361,51 +394,92 @@ impl Fetcher<'_> {
                 self.reporter.emit(Event::Notice(format!(
                     "{url} does not support range requests: downloading the whole file (every block is still checked)"
                 )));
-                let result = assembler.feed(
-                    0,
-                    &mut Counted {
-                        inner: body,
-                        reporter: self.reporter,
-                    },
-                );
-                assembler.flush();
+                let result = receiver.feed_whole(url, &mut counted(body));
                 *done = result.is_ok();
                 result
             }
         }
     }
+}
 
-    fn check_range(
-        &self,
-        url: &Url,
-        range: &Range<u64>,
-        total: Option<u64>,
-    ) -> std::result::Result<(), ReceiveError> {
+/// The remote file is the target itself: its bytes are the target's blocks.
+pub(crate) struct PlainTarget<'w, 'a> {
+    pub writer: &'w BlockWriter<'a>,
+}
+
+impl PlainTarget<'_, '_> {
+    fn block_runs(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+        ranges
+            .iter()
+            .map(|r| self.writer.geometry.whole_blocks_in(r.clone()))
+            .collect()
+    }
+}
+
+impl Receiver for PlainTarget<'_, '_> {
+    fn next_round(&self) -> Result<Option<Round>> {
+        let geometry = self.writer.geometry;
+        let missing = self.writer.missing();
+        Ok((!missing.is_empty()).then(|| Round {
+            ranges: missing
+                .into_iter()
+                .map(|run| geometry.byte_range(run))
+                .collect(),
+            align: u64::from(geometry.block_size),
+        }))
+    }
+
+    fn check_reply(&self, url: &Url, range: &Range<u64>, total: Option<u64>) -> Result<()> {
+        let length = self.writer.geometry.length;
         match total {
-            Some(total) if total != self.geometry.length => {
-                Err(ReceiveError::Fatal(self.wrong_length(url, total)))
-            }
-            _ if range.end > self.geometry.length => Err(ReceiveError::Fatal(Error::BadData {
+            Some(total) if total != length => Err(Error::BadData {
                 url: url.to_string(),
                 problem: format!(
-                    "it sent bytes {}-{}, past the end of the {}-byte file",
+                    "its file is {total} bytes but the control file describes {length} bytes: the .zsync is out of date or for another file"
+                ),
+            }),
+            _ if range.end > length => Err(Error::BadData {
+                url: url.to_string(),
+                problem: format!(
+                    "it sent bytes {}-{}, past the end of the {length}-byte file",
                     range.start,
                     range.end - 1,
-                    self.geometry.length
                 ),
-            })),
+            }),
             _ => Ok(()),
         }
     }
 
-    fn wrong_length(&self, url: &Url, length: u64) -> Error {
-        Error::BadData {
-            url: url.to_string(),
-            problem: format!(
-                "its file is {length} bytes but the control file describes {} bytes: the .zsync is out of date or for another file",
-                self.geometry.length
-            ),
-        }
+    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError> {
+        Assembler::new(self.writer, url, start).copy_from(body, broken)
+    }
+
+    fn feed_whole(&self, url: &Url, body: &mut dyn Read) -> Result<(), ReceiveError> {
+        self.feed(url, 0, body)
+    }
+
+    fn requested(&self, ranges: &[Range<u64>]) {
+        self.writer.reporter.blocks(
+            self.block_runs(ranges),
+            BlockState::InFlight,
+            BlockSource::Network,
+        );
+    }
+
+    fn request_over(&self, ranges: &[Range<u64>]) {
+        // Whatever did not arrive goes back to unknown, to be asked for again.
+        let unfetched = self
+            .block_runs(ranges)
+            .into_iter()
+            .flat_map(|run| runs(run.filter(|&b| !self.writer.found.contains(b))))
+            .collect::<Vec<_>>();
+        self.writer
+            .reporter
+            .blocks(unfetched, BlockState::Unknown, BlockSource::Network);
+    }
+
+    fn present(&self) -> u64 {
+        self.writer.found.count()
     }
 }
 
@@ -435,108 +509,209 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
-/// Cuts a stream of bytes at known offsets into blocks, checks each, writes the good ones.
-struct Assembler<'f, 'a> {
-    fetcher: &'f Fetcher<'a>,
-    url: &'f Url,
+/// Checks blocks of the target against the control file and writes the good ones to the
+/// `.part`; counts the bad ones and fails the job when one keeps coming back wrong.
+pub(crate) struct BlockWriter<'a> {
+    pub control_file: &'a ControlFile,
+    pub geometry: Geometry,
+    pub part: &'a PartFile,
+    pub found: &'a AtomicBitmap,
+    pub reporter: &'a Reporter<'a>,
+    bad_blocks: Mutex<HashMap<u64, u32>>,
+}
+
+impl<'a> BlockWriter<'a> {
+    pub fn new(
+        control_file: &'a ControlFile,
+        part: &'a PartFile,
+        found: &'a AtomicBitmap,
+        reporter: &'a Reporter<'a>,
+    ) -> Self {
+        BlockWriter {
+            control_file,
+            geometry: Geometry::new(control_file.block_size, control_file.length),
+            part,
+            found,
+            reporter,
+            bad_blocks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs of blocks not present yet.
+    pub fn missing(&self) -> Vec<Range<u64>> {
+        runs((0..self.geometry.block_count()).filter(|&b| !self.found.contains(b)))
+    }
+
+    /// Offers `data` (a whole block, zero-padded to the block size) as `block`, received
+    /// from `url`; true when it was missing and is now written.
+    fn accept(&self, url: &Url, block: u64, data: &[u8]) -> Result<bool> {
+        if self.found.contains(block) {
+            return Ok(false);
+        }
+        if !self.control_file.block_matches(block, data) {
+            let bytes = self.geometry.byte_range(block..block + 1);
+            self.reject(
+                url,
+                block,
+                &format!(
+                    "block {block} (bytes {}-{}) failed its checksum",
+                    bytes.start,
+                    bytes.end - 1
+                ),
+            )?;
+            return Ok(false);
+        }
+        let len = self.geometry.block_len(block);
+        self.part
+            .write_at(self.geometry.block_start(block), &data[..len])?;
+        let new = self.found.insert(block);
+        if new {
+            self.reporter.add_fetched(len as u64);
+        }
+        Ok(new)
+    }
+
+    /// Counts a failure to obtain `block` from `url`'s data (`what` says which); an error
+    /// once that block has failed [`MAX_BAD_BLOCK`] times.
+    pub fn reject(&self, url: &Url, block: u64, what: &str) -> Result<()> {
+        self.reporter.blocks(
+            std::iter::once(block..block + 1),
+            BlockState::Failed,
+            BlockSource::Network,
+        );
+        let mut bad = self.bad_blocks.lock().unwrap();
+        let count = bad.entry(block).or_default();
+        *count += 1;
+        if *count >= MAX_BAD_BLOCK {
+            return Err(Error::BadData {
+                url: url.to_string(),
+                problem: format!("{what} {MAX_BAD_BLOCK} times"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Cuts a stream of target bytes, starting at a known offset, into blocks for the
+/// [`BlockWriter`]. Bytes of blocks the stream does not hold whole are dropped.
+pub(crate) struct Assembler<'w, 'a> {
+    writer: &'w BlockWriter<'a>,
+    url: &'w Url,
+    /// Target offset of the next byte.
+    next: u64,
     block: Vec<u8>,
+    /// Bytes of the block at `next - filled` collected in `block`.
+    filled: usize,
     fetched: Vec<u64>,
 }
 
-impl<'f, 'a> Assembler<'f, 'a> {
-    fn new(fetcher: &'f Fetcher<'a>, url: &'f Url) -> Self {
+impl<'w, 'a> Assembler<'w, 'a> {
+    pub fn new(writer: &'w BlockWriter<'a>, url: &'w Url, start: u64) -> Self {
         Assembler {
-            fetcher,
+            writer,
             url,
-            block: vec![0; fetcher.geometry.block_size as usize],
+            next: start,
+            block: vec![0; writer.geometry.block_size as usize],
+            filled: 0,
             fetched: Vec::new(),
         }
     }
 
-    /// Takes the bytes of `body`, which start at target offset `start`.
-    fn feed(&mut self, start: u64, body: &mut dyn Read) -> std::result::Result<(), ReceiveError> {
-        let geometry = self.fetcher.geometry;
+    /// Target offset of the next byte expected.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Takes the next bytes of the stream.
+    pub fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        let geometry = self.writer.geometry;
         let bs = u64::from(geometry.block_size);
-        // Data starting inside a block cannot complete that block: skip to the next one.
-        let skip = (bs - start % bs) % bs;
-        let skipped = std::io::copy(&mut body.take(skip), &mut std::io::sink()).map_err(broken)?;
-        if skipped < skip {
-            return Ok(());
-        }
-        let mut block = geometry.block_of(start + skip);
-        while block < geometry.block_count() {
-            let len = geometry.block_len(block);
-            let got = read_full(body, &mut self.block[..len]).map_err(broken)?;
-            if got < len {
-                return Ok(());
+        while !data.is_empty() && self.next < geometry.length {
+            let in_block = (self.next % bs) as usize;
+            if in_block != self.filled {
+                // Data starting inside a block cannot complete that block: skip to the
+                // next one.
+                let skip = (bs as usize - in_block).min(data.len());
+                self.next += skip as u64;
+                data = &data[skip..];
+                continue;
             }
-            self.accept(block, len).map_err(ReceiveError::Fatal)?;
-            block += 1;
+            let block = geometry.block_of(self.next);
+            let len = geometry.block_len(block);
+            let take = (len - self.filled).min(data.len());
+            let new = if self.filled == 0 && take == self.block.len() {
+                // A whole full-size block in the input: check it where it is.
+                self.writer.accept(self.url, block, &data[..take])?
+            } else {
+                self.block[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+                self.filled += take;
+                if self.filled < len {
+                    false
+                } else {
+                    self.filled = 0;
+                    self.block[len..].fill(0);
+                    self.writer.accept(self.url, block, &self.block)?
+                }
+            };
+            if new {
+                self.fetched.push(block);
+                if self.fetched.len() >= 64 {
+                    self.flush();
+                }
+            }
+            self.next += take as u64;
+            data = &data[take..];
         }
         Ok(())
     }
 
-    fn accept(&mut self, block: u64, len: usize) -> Result<()> {
-        let f = self.fetcher;
-        if f.found.contains(block) {
-            return Ok(());
-        }
-        self.block[len..].fill(0);
-        if !f.control_file.block_matches(block, &self.block) {
-            f.reporter
-                .blocks([block..block + 1], BlockState::Failed, BlockSource::Network);
-            let mut bad = f.bad_blocks.lock().unwrap();
-            let count = bad.entry(block).or_default();
-            *count += 1;
-            if *count >= MAX_BAD_BLOCK {
-                let bytes = f.geometry.byte_range(block..block + 1);
-                return Err(Error::BadData {
-                    url: self.url.to_string(),
-                    problem: format!(
-                        "block {block} (bytes {}-{}) failed its checksum {MAX_BAD_BLOCK} times",
-                        bytes.start,
-                        bytes.end - 1
-                    ),
-                });
-            }
-            return Ok(());
-        }
-        f.part
-            .write_at(f.geometry.block_start(block), &self.block[..len])?;
-        if f.found.insert(block) {
-            f.reporter.add_fetched(len as u64);
-            self.fetched.push(block);
-            if self.fetched.len() >= 64 {
-                self.flush();
-            }
-        }
-        Ok(())
+    /// Takes everything `body` yields; read errors become what `on_error` makes of them.
+    pub fn copy_from(
+        &mut self,
+        body: &mut dyn Read,
+        on_error: impl Fn(std::io::Error) -> ReceiveError,
+    ) -> Result<(), ReceiveError> {
+        for_each_chunk(body, on_error, |chunk| {
+            self.write(chunk).map_err(ReceiveError::Fatal)
+        })
     }
 
     fn flush(&mut self) {
         let fetched = std::mem::take(&mut self.fetched);
-        self.fetcher
+        self.writer
             .reporter
             .blocks(runs(fetched), BlockState::Fetched, BlockSource::Network);
     }
 }
 
-fn broken(e: std::io::Error) -> ReceiveError {
+impl Drop for Assembler<'_, '_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A read error on a reply body: the connection broke.
+pub(crate) fn broken(e: std::io::Error) -> ReceiveError {
     ReceiveError::Network(Error::http(
         "the server",
         format!("the reply broke off: {e}"),
     ))
 }
 
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+/// Hands `body`'s bytes to `on_chunk` as they arrive, until the end of the body; read
+/// errors become what `on_error` makes of them.
+pub(crate) fn for_each_chunk(
+    body: &mut dyn Read,
+    on_error: impl Fn(std::io::Error) -> ReceiveError,
+    mut on_chunk: impl FnMut(&[u8]) -> Result<(), ReceiveError>,
+) -> Result<(), ReceiveError> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match body.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => on_chunk(&buf[..n])?,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(on_error(e)),
         }
     }
-    Ok(got)
 }

@@ -43,6 +43,7 @@ mod report;
 pub mod rsum;
 mod seed;
 pub mod serve;
+mod zfetch;
 
 pub use control::ControlFile;
 pub use engine::is_safe_file_name;
