@@ -47,9 +47,9 @@ def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42)
             fo.write(chunk)
             r = rng.random()
             if r < changed:
-                # A rewritten stretch somewhere in this MiB.
-                start = rng.randrange(0, MB - 65536)
-                length = rng.randrange(4096, 65536)
+                # A rewritten stretch: a quarter of this MiB up to all of it.
+                length = rng.randrange(MB // 4, MB)
+                start = rng.randrange(0, MB - length)
                 chunk = chunk[:start] + rng.randbytes(length) + chunk[start + length :]
             if rng.random() < changed / 4:
                 # An insertion or deletion: shifts everything after it.

@@ -6,7 +6,7 @@
 //! matches the group fills every member at once, and a group never makes a chain long.
 //! A small bit filter in front of the table keeps the common "no candidate" answer in cache.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::control::ControlFile;
 
@@ -52,10 +52,11 @@ pub struct BlockIndex<'c> {
     table_shift: u32,
     filter_shift: u32,
     filter: Vec<u64>,
-    /// Per bucket: first group + 1 (0 = empty).
-    heads: Vec<u32>,
+    /// Per bucket: first group + 1 (0 = empty). Matched groups are unlinked as lookups
+    /// pass them, so a stretch of seed data we already have costs no chain walks.
+    heads: Vec<AtomicU32>,
     /// Per group: next group in the bucket + 1.
-    next: Vec<u32>,
+    next: Vec<AtomicU32>,
     /// Per group: where its members start in `members` (one extra at the end).
     group_start: Vec<u32>,
     /// Block numbers, grouped.
@@ -107,8 +108,10 @@ impl<'c> BlockIndex<'c> {
             table_shift: 64 - table_bits,
             filter_shift: 64 - filter_bits,
             filter: vec![0; (1usize << filter_bits).div_ceil(64)],
-            heads: vec![0; 1 << table_bits],
-            next: vec![0; groups],
+            heads: (0..1usize << table_bits)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            next: (0..groups).map(|_| AtomicU32::new(0)).collect(),
             group_start,
             members: order,
             done: (0..groups).map(|_| AtomicBool::new(false)).collect(),
@@ -122,8 +125,9 @@ impl<'c> BlockIndex<'c> {
             let f = index.filter_slot(key);
             index.filter[f / 64] |= 1 << (f % 64);
             let bucket = index.bucket(key);
-            index.next[group] = index.heads[bucket];
-            index.heads[bucket] = group as u32 + 1;
+            let head = index.heads[bucket].load(Ordering::Relaxed);
+            index.next[group].store(head, Ordering::Relaxed);
+            index.heads[bucket].store(group as u32 + 1, Ordering::Relaxed);
         }
         index
     }
@@ -160,19 +164,27 @@ impl<'c> BlockIndex<'c> {
 
     /// Groups whose key is `key` and that are not matched yet.
     pub fn groups_for(&self, key: u64) -> impl Iterator<Item = Group> + '_ {
-        let mut cursor = self.heads[self.bucket(key)];
+        let mut link = &self.heads[self.bucket(key)];
         std::iter::from_fn(move || {
-            while cursor != 0 {
+            loop {
+                let cursor = link.load(Ordering::Relaxed);
+                if cursor == 0 {
+                    return None;
+                }
                 let group = (cursor - 1) as usize;
-                cursor = self.next[group];
+                let next = &self.next[group];
+                if self.done[group].load(Ordering::Relaxed) {
+                    // Unlink it. A race with another thread unlinking a neighbour can only
+                    // put a matched group back, which costs a skip, never a wrong answer.
+                    link.store(next.load(Ordering::Relaxed), Ordering::Relaxed);
+                    continue;
+                }
+                link = next;
                 let first = self.members[self.group_start[group] as usize];
-                if !self.done[group].load(Ordering::Relaxed)
-                    && key_of(self.control, self.seq, u64::from(first)) == key
-                {
+                if key_of(self.control, self.seq, u64::from(first)) == key {
                     return Some(Group(group));
                 }
             }
-            None
         })
     }
 

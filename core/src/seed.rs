@@ -146,10 +146,10 @@ impl Scan<'_> {
     /// Tests windows starting at `0..starts` of `buf` (which holds at least
     /// `starts - 1 + span` bytes) and writes what matches.
     ///
-    /// Every offset is tried, even inside a matched stretch: skipping ahead after a hit
-    /// (as zsync does) loses blocks whenever content repeats, because the skipped windows
-    /// may be the only place some other missing block is. Rolling is cheap, and blocks
-    /// already found drop out of the lookup, so a matched stretch costs little more.
+    /// As zsync does, a hit moves the window on by the blocks it matched, and a run of
+    /// matches is followed block by block before any lookup. Unlike zsync, a window that
+    /// only matches blocks we already have is no hit: skipping ahead there would jump
+    /// over data other missing blocks may need (repeated content derails runs).
     fn scan_buffer(&self, buf: &[u8], starts: usize, source: BlockSource) -> Result<()> {
         let cf = self.control_file();
         let bs = self.block_size();
@@ -159,23 +159,35 @@ impl Scan<'_> {
         let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
         let block_count = self.geometry.block_count();
         let mut taken: Vec<u64> = Vec::new();
-        // A pair lookup at p needs the MD4s at p and p + bs; the next block's lookup
-        // needs p + bs again.
         let mut strong = StrongCache::default();
 
-        let mut r0 = Rsum::of_block(&buf[..bs]);
-        let mut r1 = if seq == 2 {
-            Rsum::of_block(&buf[bs..2 * bs])
-        } else {
-            r0
+        let sums_at = |p: usize| {
+            let first = Rsum::of_block(&buf[p..p + bs]);
+            let second = if seq == 2 {
+                Rsum::of_block(&buf[p + bs..p + 2 * bs])
+            } else {
+                first
+            };
+            (first, second)
         };
-        // Where a run of matched blocks continues: (window offset, block expected there).
-        let mut next_in_run: Option<(usize, u64)> = None;
+        let (mut r0, mut r1) = sums_at(0);
+        // The block expected at the current window if a run of matches goes on.
+        let mut next_in_run: Option<u64> = None;
         let mut p = 0;
-        loop {
+        while p < starts {
+            let mut advance = 0;
+            if let Some(block) = next_in_run.take()
+                && block < block_count
+                && !self.found.contains(block)
+                && r0.packed() & mask == cf.weak_sum(block)
+                && strong.at(buf, p, bs)[..strong_len] == *cf.strong_sum(block)
+            {
+                self.take_block(block, &buf[p..p + bs], &mut taken)?;
+                next_in_run = Some(block + 1);
+                advance = bs;
+            }
             let key = self.index.window_key(r0.packed(), r1.packed());
-            let mut hit = false;
-            if self.index.may_contain(key) {
+            if advance == 0 && self.index.may_contain(key) {
                 for group in self.index.groups_for(key) {
                     let rep = self.index.representative(group);
                     if strong.at(buf, p, bs)[..strong_len] != *cf.strong_sum(rep)
@@ -185,29 +197,31 @@ impl Scan<'_> {
                     {
                         continue;
                     }
+                    let mut new_blocks = false;
                     for first in self.index.members(group) {
                         for i in 0..seq {
                             let window = &buf[p + i * bs..p + (i + 1) * bs];
-                            hit |= self.take_block(first + i as u64, window, &mut taken)?;
+                            new_blocks |= self.take_block(first + i as u64, window, &mut taken)?;
                         }
                     }
-                    next_in_run = Some((p + seq * bs, rep + seq as u64));
+                    if new_blocks {
+                        next_in_run = Some(rep + seq as u64);
+                        advance = seq * bs;
+                    }
                 }
             }
-            // A run goes on one block at a time, so its last block before a change is
-            // found even though no pair starts there.
-            if !hit
-                && let Some((at, block)) = next_in_run
-                && at == p
-                && block < block_count
-                && !self.found.contains(block)
-                && r0.packed() & mask == cf.weak_sum(block)
-                && strong.at(buf, p, bs)[..strong_len] == *cf.strong_sum(block)
-            {
-                self.take_block(block, &buf[p..p + bs], &mut taken)?;
-                next_in_run = Some((p + bs, block + 1));
+            if advance > 0 {
+                p += advance;
+                if p < starts {
+                    // One block on, the second sum already is the first.
+                    (r0, r1) = if advance == bs && seq == 2 {
+                        (r1, Rsum::of_block(&buf[p + bs..p + 2 * bs]))
+                    } else {
+                        sums_at(p)
+                    };
+                }
+                continue;
             }
-
             if p + 1 >= starts {
                 break;
             }
