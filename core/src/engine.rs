@@ -18,6 +18,7 @@ use crate::index::{AtomicBitmap, BlockIndex};
 use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::output::{PartFile, part_path};
 use crate::ranges::{Geometry, runs};
+use crate::recompress::recompress;
 use crate::report::Reporter;
 use crate::seed::Scan;
 use crate::zfetch::{self, GzipTarget};
@@ -172,6 +173,14 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         options.keep_old,
         cf.mtime.as_deref().and_then(parse_mtime),
     )?;
+    if options.recompress {
+        // The target itself is in place and verified; the .gz is an extra.
+        let notice = match recompress(&output, &cf, z_map.as_ref()) {
+            Ok(done) => done,
+            Err(e) => format!("the .gz was not re-created: {e}"),
+        };
+        reporter.emit(Event::Notice(notice));
+    }
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
 }

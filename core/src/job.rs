@@ -86,6 +86,9 @@ pub struct JobOptions {
     pub proxy: Option<String>,
     /// Threads used to scan seeds; 0 means one per core.
     pub scan_threads: usize,
+    /// After a gzip target is verified, re-create the publisher's `.gz` next to it as the
+    /// control file's `Recompress` line says (with the system gzip), as zsync does.
+    pub recompress: bool,
 }
 
 impl Default for JobOptions {
@@ -100,6 +103,7 @@ impl Default for JobOptions {
             max_ranges_per_request: 128,
             proxy: None,
             scan_threads: 0,
+            recompress: false,
         }
     }
 }

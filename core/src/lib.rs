@@ -39,6 +39,7 @@ pub mod make;
 pub mod multipart;
 pub mod output;
 pub mod ranges;
+mod recompress;
 mod report;
 pub mod rsum;
 mod seed;

@@ -88,6 +88,10 @@ pub struct GetArgs {
     /// Most byte ranges asked for in one request (fewer if the server needs it).
     #[arg(long, default_value_t = JobOptions::default().max_ranges_per_request, value_name = "N")]
     pub max_ranges: usize,
+    /// For a target published as a .gz: also re-create that .gz next to the output, as
+    /// the control file's Recompress line says (needs the system gzip).
+    #[arg(long)]
+    pub recompress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +161,7 @@ fn get_spec(args: &GetArgs) -> JobSpec {
     spec.options.keep_old = !args.no_keep_old;
     spec.options.parallel_requests = args.parallel.max(1);
     spec.options.max_ranges_per_request = args.max_ranges.max(1);
+    spec.options.recompress = args.recompress;
     spec
 }
 
