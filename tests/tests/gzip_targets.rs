@@ -35,9 +35,17 @@ impl Work {
 
     /// Downloads `name` (its `.zsync` is `name.zsync` on `server`) to `out` here.
     fn get(&self, server: &Server, name: &str, out: &str) -> (Result<Summary, Error>, Vec<Event>) {
+        Self::run(self.spec(server, name, out))
+    }
+
+    fn spec(&self, server: &Server, name: &str, out: &str) -> JobSpec {
         let mut spec = JobSpec::new(ControlSource::Url(server.url(&format!("{name}.zsync"))));
         spec.seeds = self.seeds.clone();
         spec.output = Some(self.path(out));
+        spec
+    }
+
+    fn run(spec: JobSpec) -> (Result<Summary, Error>, Vec<Event>) {
         let (tx, rx) = std::sync::mpsc::channel();
         let job = Job::start(spec, tx);
         let events: Vec<Event> = rx.iter().collect();
@@ -344,4 +352,63 @@ fn fetches_about_what_zsync_fetches_for_the_same_job() {
     );
     assert!(bytes <= zsync_bytes + zsync_bytes / 10);
     assert!(requests <= zsync_requests);
+}
+
+#[test]
+fn recompress_re_creates_the_publishers_gz() {
+    let Some(gzip) = peer("gzip") else {
+        return;
+    };
+    // A .gz as publishers make them (name and mtime in the header), mapped by zsyncmake,
+    // which finds the options that reproduce it and writes a Recompress line.
+    let old = text_bytes(1_500_000, 71);
+    let new = edited(&old, 72);
+    let www = public_dir();
+    std::fs::write(www.path().join("r.txt"), &new).unwrap();
+    let status = Command::new(gzip)
+        .args(["-9", "r.txt"])
+        .current_dir(www.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    if zsyncmake(www.path(), "r.txt.gz", &["-u", "r.txt.gz"]).is_none() {
+        return;
+    }
+    let control = read(&www.path().join("r.txt.zsync"));
+    assert!(contains(&control, b"Recompress: ") && contains(&control, b"Z-Filename: r.txt.gz"));
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = Work::new(Some(("old", &old)));
+    let mut spec = work.spec(&server, "r.txt", "r.txt");
+    spec.options.recompress = true;
+    let (result, events) = Work::run(spec);
+    result.unwrap();
+    assert_eq!(read(&work.path("r.txt")), new);
+    assert_eq!(
+        read(&work.path("r.txt.gz")),
+        read(&www.path().join("r.txt.gz"))
+    );
+    let notice = events.iter().find_map(|e| match e {
+        Event::Notice(n) if n.contains("re-created") => Some(n.clone()),
+        _ => None,
+    });
+    let notice = notice.expect("a notice about the .gz");
+    eprintln!("{notice}");
+    assert!(notice.contains("almost certainly identical"), "{notice}");
+
+    // Without a Recompress line there is nothing to re-create, and the user is told.
+    let Some((_www, server)) = on_nginx("n.txt", &new) else {
+        return;
+    };
+    let mut spec = work.spec(&server, "n.txt", "n.txt");
+    spec.options.recompress = true;
+    let (result, events) = Work::run(spec);
+    result.unwrap();
+    assert!(!work.path("n.txt.gz").exists());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(n) if n.contains("no Recompress line")))
+    );
 }
