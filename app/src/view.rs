@@ -322,7 +322,7 @@ impl RateMeter {
     /// Records the counter's value at `now`.
     pub fn record(&mut self, now: Instant, total: u64) {
         self.samples.push_back((now, total));
-        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= self.window {
+        while self.samples.len() > 2 && now.duration_since(self.samples[0].0) > self.window {
             self.samples.pop_front();
         }
     }

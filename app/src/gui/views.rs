@@ -543,7 +543,19 @@ impl DeltadropApp {
                     .labelled_by(label.id);
                     ui.end_row();
                     ui.label("Theme");
-                    egui::widgets::global_theme_preference_buttons(ui);
+                    ui.horizontal(|ui| {
+                        let ctx = ui.ctx().clone();
+                        let current = ctx.options(|o| o.theme_preference);
+                        for (pref, name) in [
+                            (egui::ThemePreference::System, "Follow the system"),
+                            (egui::ThemePreference::Light, "Light"),
+                            (egui::ThemePreference::Dark, "Dark"),
+                        ] {
+                            if ui.radio(current == pref, name).clicked() {
+                                ctx.set_theme(pref);
+                            }
+                        }
+                    });
                     ui.end_row();
                 });
             });
@@ -581,7 +593,14 @@ impl DeltadropApp {
                                 } else {
                                     error_colour(ui)
                                 };
-                                ui.colored_label(colour, if entry.ok { "✔" } else { "✖" });
+                                let status = if entry.ok {
+                                    "verified"
+                                } else if entry.outcome == "cancelled" {
+                                    "cancelled"
+                                } else {
+                                    "failed"
+                                };
+                                ui.colored_label(colour, status);
                                 ui.label(format!("{name} · {ago} ago"))
                                     .on_hover_text(format!(
                                         "{}\n{}\nseeds: {}\n{} local, {} downloaded",

@@ -1,0 +1,901 @@
+//! GUI tests: the real app driven through its accessibility tree with egui_kittest, with
+//! the engine replaced by a scripted runner (so every state can be reached without a
+//! network), plus unit tests of the block map model and one test against the real engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use deltadrop::gui::block_map::{self, MapLayout};
+use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
+use deltadrop::gui::runner::{RunControl, Runner, UiSink};
+use deltadrop::gui::{DeltadropApp, GuiArgs, StartOptions};
+use deltadrop::view::{BlockMap, CellMix, Grouping, JobView, SeedStatus, human_bytes, thousands};
+use deltadrop_core::{
+    BlockSource, BlockState, ControlSource, Error, Event, EventSink, Mode, Phase, Plan, Progress,
+    Summary, TargetInfo,
+};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+
+// ---------------------------------------------------------------------------------------
+// A scripted engine
+
+/// Records every job the app starts and lets the test speak for the engine.
+#[derive(Clone, Default)]
+struct FakeRunner {
+    jobs: Arc<Mutex<Vec<FakeJob>>>,
+}
+
+#[derive(Clone)]
+struct FakeJob {
+    spec: deltadrop_core::JobSpec,
+    sink: UiSink,
+    paused: Arc<AtomicBool>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl FakeJob {
+    fn emit(&self, event: Event) {
+        self.sink.emit(event);
+    }
+}
+
+struct FakeControl(FakeJob);
+
+impl RunControl for FakeControl {
+    fn cancel(&self) {
+        // Like the engine: a cancelled job ends with Finished(Err(Cancelled)).
+        if !self.0.cancelled.swap(true, Ordering::SeqCst) {
+            self.0.emit(Event::Finished(Err(Error::Cancelled)));
+        }
+    }
+    fn set_paused(&self, paused: bool) {
+        self.0.paused.store(paused, Ordering::SeqCst);
+    }
+}
+
+impl Runner for FakeRunner {
+    fn start(&self, spec: deltadrop_core::JobSpec, sink: UiSink) -> Box<dyn RunControl> {
+        let job = FakeJob {
+            spec,
+            sink,
+            paused: Arc::default(),
+            cancelled: Arc::default(),
+        };
+        self.jobs.lock().unwrap().push(job.clone());
+        Box::new(FakeControl(job))
+    }
+}
+
+impl FakeRunner {
+    fn job(&self, i: usize) -> FakeJob {
+        self.jobs.lock().unwrap()[i].clone()
+    }
+    fn count(&self) -> usize {
+        self.jobs.lock().unwrap().len()
+    }
+}
+
+fn target(block_count: u64, block_size: u32) -> TargetInfo {
+    TargetInfo {
+        filename: "image-2.img".into(),
+        length: block_count * u64::from(block_size) - 100,
+        block_size,
+        block_count,
+        urls: vec!["http://127.0.0.1:9/image-2.img".into()],
+        compressed: false,
+        sha1_hex: "0123456789abcdef0123456789abcdef01234567".into(),
+        mtime: None,
+    }
+}
+
+fn options(args: GuiArgs, runner: &FakeRunner, out: &Path) -> StartOptions {
+    let mut options = StartOptions::new(args, out.to_path_buf());
+    options.runner = Box::new(runner.clone());
+    options.probe_clipboard = false;
+    options
+}
+
+fn harness_with(options: StartOptions) -> Harness<'static, DeltadropApp> {
+    Harness::builder()
+        .with_size([1100.0, 1000.0])
+        .build_eframe(move |cc| DeltadropApp::new(cc, options))
+}
+
+fn harness(runner: &FakeRunner, out: &Path) -> Harness<'static, DeltadropApp> {
+    harness_with(options(GuiArgs::default(), runner, out))
+}
+
+/// Steps until `done` holds (workers and jobs report from other threads).
+fn wait_for(
+    harness: &mut Harness<'static, DeltadropApp>,
+    what: &str,
+    done: impl Fn(&Harness<'static, DeltadropApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        harness.step();
+        if done(harness) {
+            harness.run();
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn has_text(harness: &Harness<'_, DeltadropApp>, text: &str) -> bool {
+    harness.query_all_by_label_contains(text).next().is_some()
+}
+
+fn type_url(harness: &mut Harness<'static, DeltadropApp>, url: &str) {
+    harness
+        .get_by_role_and_label(Role::TextInput, "Download from")
+        .click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Download from")
+        .type_text(url);
+    harness.run();
+}
+
+#[derive(Debug)]
+struct TestDrop(PathBuf);
+
+impl egui::DroppedFile for TestDrop {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_files(harness: &mut Harness<'static, DeltadropApp>, paths: &[PathBuf]) {
+    for path in paths {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(Arc::new(TestDrop(path.clone())));
+    }
+    harness.run();
+}
+
+// ---------------------------------------------------------------------------------------
+// Driving the UI
+
+#[test]
+fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    let url = "http://127.0.0.1:9/files/image-2.img.zsync";
+    type_url(&mut harness, url);
+    assert_eq!(harness.state().form().control, url);
+
+    harness.get_by_label("Check cost").click();
+    harness.run();
+    assert_eq!(runner.count(), 1, "Check cost starts one job");
+    let job = runner.job(0);
+    assert_eq!(job.spec.control, ControlSource::Url(url.into()));
+    assert_eq!(job.spec.options.mode, Mode::PlanOnly);
+    assert_eq!(job.spec.output.as_deref(), Some(out.path()));
+
+    let info = target(1000, 4096);
+    let plan = Plan {
+        total_bytes: info.length,
+        local_bytes: 700 * 4096,
+        missing_blocks: 300,
+        ranges: 7,
+        bytes_to_fetch: 300 * 4096 - 100,
+    };
+    job.emit(Event::Phase(Phase::LoadingControl));
+    job.emit(Event::ControlLoaded(info.clone()));
+    job.emit(Event::Planned(plan));
+    harness.run();
+    assert!(has_text(&harness, "What this download costs"));
+    let to_fetch = format!(
+        "{} in {} ranges ({} blocks)",
+        human_bytes(plan.bytes_to_fetch),
+        plan.ranges,
+        plan.missing_blocks
+    );
+    assert!(has_text(&harness, &to_fetch), "shows {to_fetch}");
+    assert!(has_text(&harness, &human_bytes(plan.local_bytes)));
+    // While the plan job runs, a second start is refused.
+    harness.get_by_label("Start download").click();
+    harness.run();
+    assert_eq!(runner.count(), 1);
+
+    // Changing the form marks the cost as out of date.
+    job.emit(Event::Finished(Ok(Summary {
+        output: None,
+        plan,
+        progress: Progress::default(),
+        sha1_hex: info.sha1_hex.clone(),
+        elapsed: Duration::from_millis(5),
+    })));
+    harness.run();
+    assert!(!has_text(&harness, "The form changed since"));
+    type_url(&mut harness, "x");
+    assert!(has_text(&harness, "The form changed since"));
+}
+
+#[test]
+fn dropped_files_become_seeds_a_dropped_zsync_the_source_and_seeds_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let a = dir.path().join("image-1.img");
+    let b = dir.path().join("notes.txt");
+    let control = dir.path().join("image-2.img.zsync");
+    std::fs::write(&a, vec![7u8; 123_456]).unwrap();
+    std::fs::write(&b, vec![1u8; 2_000]).unwrap();
+    std::fs::write(&control, b"zsync: 0.6.2\n").unwrap();
+
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    drop_files(&mut harness, &[a.clone(), control.clone(), b.clone()]);
+
+    let form = harness.state().form();
+    assert_eq!(form.control, control.display().to_string());
+    assert_eq!(form.seed_paths(), vec![a.clone(), b.clone()]);
+    // Sizes come from a worker thread.
+    wait_for(&mut harness, "seed sizes", |h| {
+        h.state().form().seeds.iter().all(|s| s.size.is_some())
+    });
+    assert!(has_text(&harness, "image-1.img"));
+    assert!(has_text(&harness, &human_bytes(123_456)));
+    assert!(has_text(&harness, &human_bytes(2_000)));
+
+    // Dropping the same file again does not add it twice.
+    drop_files(&mut harness, std::slice::from_ref(&a));
+    assert_eq!(harness.state().form().seeds.len(), 2);
+
+    // Remove the first seed.
+    harness.get_all_by_label("Remove").next().unwrap().click();
+    harness.run();
+    assert_eq!(harness.state().form().seed_paths(), vec![b.clone()]);
+    assert!(harness.query_by_label("image-1.img").is_none());
+
+    // The seeds go into the job.
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    assert_eq!(job.spec.seeds, vec![b]);
+    assert_eq!(job.spec.control, ControlSource::File(control));
+    assert_eq!(job.spec.options.mode, Mode::Download);
+}
+
+#[test]
+fn an_earlier_version_in_the_output_folder_is_suggested() {
+    let out = tempfile::tempdir().unwrap();
+    let old = out.path().join("image-1.img");
+    std::fs::write(&old, vec![0u8; 5000]).unwrap();
+    std::fs::write(out.path().join("unrelated.txt"), b"x").unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    type_url(&mut harness, "http://127.0.0.1:9/image-2.img.zsync");
+    wait_for(&mut harness, "a suggestion", |h| {
+        h.query_by_label("Add as seed").is_some()
+    });
+    assert!(has_text(
+        &harness,
+        "Looks like an earlier version: image-1.img"
+    ));
+    assert!(!has_text(&harness, "unrelated.txt"));
+    harness.get_by_label("Add as seed").click();
+    harness.run();
+    assert_eq!(harness.state().form().seed_paths(), vec![old]);
+    assert!(harness.query_by_label("Add as seed").is_none());
+}
+
+#[test]
+fn the_block_map_fills_from_block_runs_and_hover_tells_offset_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("image-1.img");
+    std::fs::write(&seed, b"old").unwrap();
+    let runner = FakeRunner::default();
+    let mut args = GuiArgs::parse_from(["deltadrop", "http://127.0.0.1:9/image-2.img.zsync"]);
+    args.seeds = vec![seed.clone()];
+    let mut harness = harness_with(options(args, &runner, dir.path()));
+    harness.run();
+    assert!(has_text(&harness, "once the .zsync file is loaded"));
+
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    let info = target(400, 2048);
+    job.emit(Event::ControlLoaded(info.clone()));
+    job.emit(Event::Phase(Phase::ScanningSeeds));
+    job.emit(Event::SeedStarted {
+        source: BlockSource::Seed(0),
+        path: seed.clone(),
+        size: 3,
+    });
+    job.emit(Event::Blocks {
+        blocks: 0..150,
+        state: BlockState::Local,
+        source: BlockSource::Seed(0),
+    });
+    job.emit(Event::SeedFinished {
+        source: BlockSource::Seed(0),
+        blocks: 150,
+        bytes: 150 * 2048,
+    });
+    job.emit(Event::Phase(Phase::Fetching));
+    job.emit(Event::Blocks {
+        blocks: 150..250,
+        state: BlockState::InFlight,
+        source: BlockSource::Network,
+    });
+    job.emit(Event::Blocks {
+        blocks: 150..200,
+        state: BlockState::Fetched,
+        source: BlockSource::Network,
+    });
+    job.emit(Event::Blocks {
+        blocks: 399..1000, // Past the end: clamped.
+        state: BlockState::Failed,
+        source: BlockSource::Network,
+    });
+    harness.run();
+
+    let map = harness.get_by_label_contains("Block map:");
+    let label = map.accesskit_node().label().unwrap_or_default();
+    assert!(label.contains("400 blocks"), "{label}");
+    assert!(label.contains("150 found locally"), "{label}");
+    assert!(label.contains("50 downloaded"), "{label}");
+    assert!(label.contains("50 downloading"), "{label}");
+    assert!(label.contains("1 failed"), "{label}");
+    assert!(label.contains("149 not found yet"), "{label}");
+    assert!(has_text(&harness, "Found locally 150"), "legend counts");
+    // The seed row says what it supplied.
+    assert!(has_text(
+        &harness,
+        &format!("supplied {}", human_bytes(150 * 2048))
+    ));
+
+    // Hover the first cell: block 0, from the seed.
+    let rect = map.rect();
+    harness.hover_at(rect.min + egui::vec2(1.0, 1.0));
+    harness.run();
+    assert!(
+        has_text(&harness, "Block 0 · bytes 0–2,047"),
+        "tooltip offset"
+    );
+    assert!(
+        has_text(&harness, "From seed image-1.img"),
+        "tooltip source"
+    );
+
+    // Hover the last cell: the failed block, from the network.
+    let layout = MapLayout::new(400, rect.width(), 1000.0);
+    assert_eq!(layout.grouping.blocks_per_cell, 1);
+    let last = layout.cell_rect(rect.min, 399);
+    harness.hover_at(last.center());
+    harness.run();
+    assert!(has_text(&harness, "Block 399"), "tooltip of the last block");
+    assert!(has_text(&harness, "Failed"));
+    assert!(has_text(&harness, "From the network"));
+}
+
+#[test]
+fn pause_resume_and_cancel_reach_the_job_and_cancel_keeps_the_part_file() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    type_url(&mut harness, "http://127.0.0.1:9/image-2.img.zsync");
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    job.emit(Event::ControlLoaded(target(10, 1024)));
+    job.emit(Event::Phase(Phase::Fetching));
+    harness.run();
+
+    harness.get_by_label("Pause").click();
+    harness.run();
+    assert!(job.paused.load(Ordering::SeqCst));
+    assert!(has_text(&harness, "(paused)"));
+    harness.get_by_label("Resume").click();
+    harness.run();
+    assert!(!job.paused.load(Ordering::SeqCst));
+
+    harness.get_by_label("Cancel").click();
+    harness.run();
+    assert!(job.cancelled.load(Ordering::SeqCst));
+    assert!(has_text(&harness, "Cancelled."));
+    assert!(has_text(&harness, Error::Cancelled.hint()));
+    assert!(harness.query_by_label("Pause").is_none());
+    // The download is in the history, as cancelled.
+    let history = &harness.state().persisted().history;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, "cancelled");
+    // Starting again starts a new job (the engine resumes from the .part).
+    harness.get_by_label("Resume download").click();
+    harness.run();
+    assert_eq!(runner.count(), 2);
+}
+
+#[test]
+fn a_failed_job_shows_the_error_and_what_to_do() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    type_url(&mut harness, "https://example.invalid/a.zsync");
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let error = Error::Http {
+        url: "https://example.invalid/a.zsync".into(),
+        problem: "TLS handshake failed: certificate expired".into(),
+    };
+    runner.job(0).emit(Event::Finished(Err(error.clone())));
+    harness.run();
+    assert!(has_text(&harness, "Download failed"));
+    assert!(harness.query_by_label(&error.to_string()).is_some());
+    assert!(harness.query_by_label(error.hint()).is_some());
+
+    // Try again starts the same job again; Dismiss clears the error.
+    harness.get_by_label("Try again").click();
+    harness.run();
+    assert_eq!(runner.count(), 2);
+    let verification = Error::Verification {
+        expected: "aa".into(),
+        actual: "bb".into(),
+        part: out.path().join("a.part"),
+    };
+    runner
+        .job(1)
+        .emit(Event::Finished(Err(verification.clone())));
+    harness.run();
+    assert!(harness.query_by_label(&verification.to_string()).is_some());
+    assert!(harness.query_by_label(verification.hint()).is_some());
+    harness.get_by_label("Dismiss").click();
+    harness.run();
+    assert!(!has_text(&harness, "Download failed"));
+}
+
+#[test]
+fn a_finished_download_offers_the_folder_and_the_sha1() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    type_url(&mut harness, "http://127.0.0.1:9/image-2.img.zsync");
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let info = target(10, 1024);
+    let written = out.path().join(&info.filename);
+    let job = runner.job(0);
+    job.emit(Event::ControlLoaded(info.clone()));
+    job.emit(Event::Finished(Ok(Summary {
+        output: Some(written.clone()),
+        plan: Plan::default(),
+        progress: Progress {
+            local_bytes: 6000,
+            fetched_bytes: info.length - 6000,
+            wire_bytes: 5000,
+            requests: 2,
+            total_bytes: info.length,
+        },
+        sha1_hex: info.sha1_hex.clone(),
+        elapsed: Duration::from_secs(3),
+    })));
+    harness.run();
+    assert!(has_text(&harness, "Done: verified"));
+    assert!(has_text(&harness, &written.display().to_string()));
+    assert!(has_text(&harness, &info.sha1_hex));
+    assert!(harness.query_by_label("Open folder").is_some());
+    harness.get_by_label("Copy SHA-1").click();
+    harness.step();
+    let copied = harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if *t == info.sha1_hex));
+    assert!(copied, "the SHA-1 went to the clipboard");
+    let entry = &harness.state().persisted().history[0];
+    assert!(entry.ok);
+    assert_eq!(entry.sha1_hex.as_deref(), Some(info.sha1_hex.as_str()));
+    assert_eq!(entry.written.as_ref(), Some(&written));
+}
+
+#[test]
+fn command_line_prefills_the_form_and_start_begins_at_once() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let args = GuiArgs::try_parse_from([
+        "deltadrop",
+        "https://example.org/x.iso.zsync",
+        "-i",
+        "a.iso",
+        "-i",
+        "b.iso",
+        "-o",
+        "/tmp/somewhere/x.iso",
+        "--start",
+    ])
+    .unwrap();
+    let mut harness = harness_with(options(args, &runner, out.path()));
+    harness.run();
+    assert_eq!(runner.count(), 1);
+    let spec = runner.job(0).spec;
+    assert_eq!(
+        spec.control,
+        ControlSource::Url("https://example.org/x.iso.zsync".into())
+    );
+    assert_eq!(
+        spec.seeds,
+        vec![PathBuf::from("a.iso"), PathBuf::from("b.iso")]
+    );
+    assert_eq!(spec.output, Some(PathBuf::from("/tmp/somewhere/x.iso")));
+    assert_eq!(spec.options.mode, Mode::Download);
+
+    // Without --start nothing runs.
+    let runner = FakeRunner::default();
+    let args = GuiArgs::try_parse_from(["deltadrop", "local.zsync"]).unwrap();
+    let mut harness = harness_with(options(args, &runner, out.path()));
+    harness.run();
+    assert_eq!(runner.count(), 0);
+    assert_eq!(harness.state().form().control, "local.zsync");
+}
+
+#[test]
+fn a_pasted_url_fills_the_form_and_a_clipboard_url_is_offered() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    harness.run();
+    harness.event(egui::Event::Paste(
+        "  https://example.org/y.img.zsync \n".into(),
+    ));
+    harness.run();
+    assert_eq!(
+        harness.state().form().control,
+        "https://example.org/y.img.zsync"
+    );
+    // Text that is not a URL is ignored.
+    harness.event(egui::Event::Paste("hello there".into()));
+    harness.run();
+    assert_eq!(
+        harness.state().form().control,
+        "https://example.org/y.img.zsync"
+    );
+
+    // At start-up the app asks for the clipboard and offers a URL it finds.
+    let mut opts = options(GuiArgs::default(), &runner, out.path());
+    opts.probe_clipboard = true;
+    let mut harness = harness_with(opts);
+    harness.event(egui::Event::Paste("https://example.org/z.img.zsync".into()));
+    harness.run();
+    assert_eq!(harness.state().form().control, "");
+    assert!(has_text(
+        &harness,
+        "The clipboard holds https://example.org/z.img.zsync"
+    ));
+    harness.get_by_label("Use it").click();
+    harness.run();
+    assert_eq!(
+        harness.state().form().control,
+        "https://example.org/z.img.zsync"
+    );
+}
+
+#[test]
+fn settings_and_history_survive_a_restart() {
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.into(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    harness.get_by_label("Settings").click();
+    harness.run();
+    harness
+        .get_by_label("Keep the replaced file as .zs-old")
+        .click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Proxy")
+        .click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Proxy")
+        .type_text("http://proxy.example:3128");
+    harness.run();
+    let settings = harness.state().persisted().settings.clone();
+    assert!(!settings.keep_old);
+    assert_eq!(settings.proxy, "http://proxy.example:3128");
+
+    // The settings reach the job.
+    type_url(&mut harness, "http://127.0.0.1:9/a.zsync");
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let spec = runner.job(0).spec;
+    assert!(!spec.options.keep_old);
+    assert_eq!(
+        spec.options.proxy.as_deref(),
+        Some("http://proxy.example:3128")
+    );
+    runner.job(0).emit(Event::Finished(Err(Error::Cancelled)));
+    harness.run();
+
+    let mut storage = Memory::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    let saved: Persisted = eframe::get_value(&storage, STORAGE_KEY).unwrap();
+    assert_eq!(saved.settings, settings);
+    assert_eq!(saved.history.len(), 1);
+
+    // A new app built from that save has them, and the history can refill the form.
+    let runner2 = FakeRunner::default();
+    let mut harness = harness_with_persisted(saved.clone(), &runner2, out.path());
+    assert_eq!(harness.state().persisted(), &saved);
+    harness.get_by_label("History").click();
+    harness.run();
+    harness.get_by_label("Use again").click();
+    harness.run();
+    assert_eq!(harness.state().form().control, "http://127.0.0.1:9/a.zsync");
+}
+
+fn harness_with_persisted(
+    persisted: Persisted,
+    runner: &FakeRunner,
+    out: &Path,
+) -> Harness<'static, DeltadropApp> {
+    let options = options(GuiArgs::default(), runner, out);
+    Harness::builder()
+        .with_size([1100.0, 1000.0])
+        .build_eframe(move |cc| {
+            let waker = Arc::new(cc.egui_ctx.clone());
+            DeltadropApp::with_state(persisted, waker, options)
+        })
+}
+
+#[test]
+fn old_saves_with_missing_fields_still_load() {
+    let saved: Persisted = serde_json::from_str(r#"{"history":[{"control":"u"}]}"#).unwrap();
+    assert_eq!(saved.settings, Default::default());
+    assert_eq!(saved.history[0].control, "u");
+    let mut p = Persisted::default();
+    for i in 0..30 {
+        p.push_history(HistoryEntry {
+            control: i.to_string(),
+            ..Default::default()
+        });
+    }
+    assert_eq!(p.history.len(), deltadrop::gui::persist::HISTORY_LEN);
+    assert_eq!(p.history[0].control, "29", "newest first");
+}
+
+// ---------------------------------------------------------------------------------------
+// The real engine
+
+/// Against the real engine: a server that is not there gives the engine's error, shown
+/// with its hint (whatever the engine's wording, the UI must show exactly that).
+#[test]
+fn real_engine_failure_is_shown_with_its_hint() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/missing.img.zsync");
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = StartOptions::new(GuiArgs::default(), out.path().to_path_buf());
+    opts.probe_clipboard = false;
+    let mut harness = harness_with(opts);
+    type_url(&mut harness, &url);
+    harness.get_by_label("Start download").click();
+    wait_for(&mut harness, "the job to fail", |h| {
+        h.state().run().is_some_and(|r| !r.is_running())
+    });
+    let expected = {
+        let spec = harness.state().run().unwrap().spec.clone();
+        deltadrop_core::Job::run(&spec, &deltadrop_core::NullSink, &Default::default())
+            .expect_err("nothing listens there")
+    };
+    assert!(has_text(&harness, "Download failed"));
+    assert!(
+        harness.query_by_label(&expected.to_string()).is_some(),
+        "shows {expected}"
+    );
+    assert!(harness.query_by_label(expected.hint()).is_some());
+}
+
+// ---------------------------------------------------------------------------------------
+// The block map model
+
+#[test]
+fn block_map_folds_runs_and_keeps_counts() {
+    let mut map = BlockMap::new(100);
+    assert_eq!(map.count(BlockState::Unknown), 100);
+    map.apply(10..20, BlockState::Local, BlockSource::Seed(2));
+    map.apply(15..30, BlockState::InFlight, BlockSource::Network);
+    map.apply(15..25, BlockState::Fetched, BlockSource::Network);
+    map.apply(90..500, BlockState::Failed, BlockSource::Network);
+    map.apply(50..40, BlockState::Local, BlockSource::PartFile); // Empty: ignored.
+    assert_eq!(map.count(BlockState::Local), 5);
+    assert_eq!(map.count(BlockState::Fetched), 10);
+    assert_eq!(map.count(BlockState::InFlight), 5);
+    assert_eq!(map.count(BlockState::Failed), 10);
+    assert_eq!(map.count(BlockState::Unknown), 70);
+    let total: u64 = deltadrop::view::STATES.iter().map(|&s| map.count(s)).sum();
+    assert_eq!(total, 100);
+    assert_eq!(map.state(12), BlockState::Local);
+    assert_eq!(map.source(12), Some(BlockSource::Seed(2)));
+    assert_eq!(map.state(16), BlockState::Fetched);
+    assert_eq!(map.source(16), Some(BlockSource::Network));
+    assert_eq!(map.source(5), None);
+    assert_eq!(map.states().len(), 100);
+    assert_eq!(
+        map.sources(0..100, 8),
+        vec![BlockSource::Seed(2), BlockSource::Network]
+    );
+    let mix = map.mix(10..30);
+    assert_eq!(mix.count(BlockState::Local), 5);
+    assert_eq!(mix.count(BlockState::Fetched), 10);
+    assert_eq!(mix.count(BlockState::InFlight), 5);
+    assert_eq!(mix.dominant(), BlockState::Fetched);
+    assert_eq!(mix.uniform(), None);
+    assert_eq!(map.mix(10..15).uniform(), Some(BlockState::Local));
+}
+
+#[test]
+fn grouping_keeps_big_maps_to_a_few_thousand_cells() {
+    let g = Grouping::new(150_000, block_map::MAX_CELLS);
+    assert!(g.cells <= block_map::MAX_CELLS);
+    assert_eq!(g.blocks_per_cell, 150_000u64.div_ceil(block_map::MAX_CELLS));
+    // Every block is in exactly one cell.
+    let mut covered = 0;
+    for cell in 0..g.cells {
+        let blocks = g.blocks(cell, 150_000);
+        assert_eq!(blocks.start, covered);
+        covered = blocks.end;
+    }
+    assert_eq!(covered, 150_000);
+
+    // Small maps get one block per cell, big ones are grouped within MAX_CELLS.
+    for (blocks, width) in [
+        (1u64, 300.0),
+        (500, 800.0),
+        (20_000, 800.0),
+        (150_000, 700.0),
+        (2_000_000, 400.0),
+    ] {
+        let layout = MapLayout::new(blocks, width, 260.0);
+        assert!(layout.grouping.cells <= block_map::MAX_CELLS, "{blocks}");
+        assert!(layout.size().x <= width + 0.5, "{blocks} fits the width");
+        assert!(
+            layout.grouping.cells * layout.grouping.blocks_per_cell >= blocks,
+            "{blocks} all drawn"
+        );
+        if blocks <= 500 {
+            assert_eq!(layout.grouping.blocks_per_cell, 1);
+        }
+        // Every cell maps back to itself under the pointer.
+        let origin = egui::pos2(10.0, 20.0);
+        for cell in [0, layout.grouping.cells / 2, layout.grouping.cells - 1] {
+            let rect = layout.cell_rect(origin, cell);
+            assert_eq!(layout.cell_at(origin, rect.center()), Some(cell));
+        }
+    }
+}
+
+#[test]
+fn a_mixed_cell_is_painted_in_proportion_to_its_blocks() {
+    let colours = block_map::palette(true);
+    let rect = egui::Rect::from_min_size(egui::pos2(0.0, 0.0), egui::vec2(10.0, 10.0));
+    let mut mix = CellMix::default();
+    mix.counts[BlockState::Local as usize] = 3;
+    mix.counts[BlockState::Fetched as usize] = 1;
+    let parts = block_map::cell_parts(&mix, rect, &colours);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].1, colours[BlockState::Local as usize]);
+    assert!((parts[0].0.height() - 7.5).abs() < 1e-4);
+    assert_eq!(parts[1].1, colours[BlockState::Fetched as usize]);
+    assert!((parts[1].0.height() - 2.5).abs() < 1e-4);
+    assert_eq!(parts[1].0.bottom(), rect.bottom());
+
+    let mut uniform = CellMix::default();
+    uniform.counts[BlockState::Failed as usize] = 9;
+    assert_eq!(
+        block_map::cell_parts(&uniform, rect, &colours),
+        vec![(rect, colours[BlockState::Failed as usize])]
+    );
+    // Every state has its own colour, in both themes.
+    for dark in [true, false] {
+        let p = block_map::palette(dark);
+        for i in 0..5 {
+            for j in i + 1..5 {
+                assert_ne!(p[i], p[j]);
+            }
+        }
+    }
+}
+
+#[test]
+fn job_view_folds_seeds_plan_progress_and_the_end() {
+    let t0 = Instant::now();
+    let mut view = JobView::new(t0);
+    let info = target(100, 1000);
+    view.apply(Event::ControlLoaded(info.clone()), t0);
+    view.apply(
+        Event::SeedStarted {
+            source: BlockSource::Seed(0),
+            path: "a".into(),
+            size: 10,
+        },
+        t0,
+    );
+    view.apply(
+        Event::SeedSkipped {
+            source: BlockSource::Seed(1),
+            path: "b".into(),
+            reason: "no such file".into(),
+        },
+        t0,
+    );
+    view.apply(
+        Event::SeedFinished {
+            source: BlockSource::Seed(0),
+            blocks: 40,
+            bytes: 40_000,
+        },
+        t0,
+    );
+    assert_eq!(
+        view.seeds[0].status,
+        SeedStatus::Used {
+            blocks: 40,
+            bytes: 40_000
+        }
+    );
+    assert_eq!(
+        view.seeds[1].status,
+        SeedStatus::Skipped("no such file".into())
+    );
+    view.apply(Event::Phase(Phase::Fetching), t0);
+    let progress = |fetched| Progress {
+        local_bytes: 40_000,
+        fetched_bytes: fetched,
+        wire_bytes: fetched,
+        requests: 1,
+        total_bytes: info.length,
+    };
+    view.apply(Event::Progress(progress(0)), t0);
+    view.apply(
+        Event::Progress(progress(10_000)),
+        t0 + Duration::from_secs(1),
+    );
+    assert_eq!(view.speed(), Some(10_000.0));
+    let remaining = info.length - 50_000;
+    let eta = view.eta().unwrap().as_secs_f64();
+    assert!((eta - remaining as f64 / 10_000.0).abs() < 0.01, "{eta}");
+    assert!((view.fraction_done() - 50_000.0 / info.length as f32).abs() < 1e-6);
+    view.apply(
+        Event::Finished(Err(Error::Cancelled)),
+        t0 + Duration::from_secs(2),
+    );
+    assert!(view.is_finished());
+    assert_eq!(view.error(), Some(&Error::Cancelled));
+    assert_eq!(view.eta(), None, "no ETA once done");
+    assert_eq!(
+        view.elapsed(t0 + Duration::from_secs(60)),
+        Duration::from_secs(2)
+    );
+    assert_eq!(thousands(view.total_bytes()), thousands(info.length));
+}
