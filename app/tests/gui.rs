@@ -103,6 +103,7 @@ fn options(args: GuiArgs, runner: &FakeRunner, out: &Path) -> StartOptions {
 fn harness_with(options: StartOptions) -> Harness<'static, DeltadropApp> {
     Harness::builder()
         .with_size([1100.0, 1000.0])
+        .with_max_steps(32)
         .build_eframe(move |cc| DeltadropApp::new(cc, options))
 }
 
@@ -660,6 +661,7 @@ fn harness_with_persisted(
     let options = options(GuiArgs::default(), runner, out);
     Harness::builder()
         .with_size([1100.0, 1000.0])
+        .with_max_steps(32)
         .build_eframe(move |cc| {
             let waker = Arc::new(cc.egui_ctx.clone());
             DeltadropApp::with_state(persisted, waker, options)
@@ -716,6 +718,67 @@ fn real_engine_failure_is_shown_with_its_hint() {
     assert!(harness.query_by_label(expected.hint()).is_some());
 }
 
+/// The whole path for real: the --demo set-up (two versions, a .zsync, the engine's
+/// range-capable server on loopback), the real engine, the form filled as --demo fills it.
+#[test]
+fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = deltadrop::gui::demo::prepare_in(dir.path(), 600_000).unwrap();
+    let args = GuiArgs::try_parse_from([
+        "deltadrop".to_string(),
+        demo.control.clone(),
+        "-i".into(),
+        demo.seed.display().to_string(),
+        "-o".into(),
+        demo.output.display().to_string(),
+    ])
+    .unwrap();
+    let mut opts = StartOptions::new(args, dir.path().to_path_buf());
+    opts.probe_clipboard = false;
+    let mut harness = harness_with(opts);
+    harness.run();
+
+    harness.get_by_label("Check cost").click();
+    wait_for(&mut harness, "the plan", |h| {
+        h.state().run().is_some_and(|r| !r.is_running())
+    });
+    let plan = harness.state().run().unwrap().view.plan.expect("a plan");
+    assert!(
+        plan.local_bytes > 0,
+        "the old version covers some: {plan:?}"
+    );
+    assert!(plan.bytes_to_fetch > 0, "and not all: {plan:?}");
+    assert!(has_text(&harness, &human_bytes(plan.bytes_to_fetch)));
+
+    harness.get_by_label("Start download").click();
+    wait_for(&mut harness, "the download", |h| {
+        h.state()
+            .run()
+            .is_some_and(|r| r.spec.options.mode == Mode::Download && !r.is_running())
+    });
+    let run = harness.state().run().unwrap();
+    if let Some(err) = run.view.error() {
+        panic!("download failed: {err} ({})", err.hint());
+    }
+    let map = run.view.map.as_ref().unwrap();
+    assert!(map.count(BlockState::Local) > 0);
+    assert!(map.count(BlockState::Fetched) > 0);
+    assert_eq!(map.count(BlockState::Unknown), 0);
+    assert_eq!(map.count(BlockState::InFlight), 0);
+    let summary = run.view.summary().unwrap().clone();
+    let written = summary.output.clone().unwrap();
+    assert_eq!(
+        std::fs::read(&written).unwrap(),
+        std::fs::read(dir.path().join("server/sample-2.bin")).unwrap()
+    );
+    assert!(has_text(&harness, "Done: verified"));
+    assert!(has_text(&harness, &summary.sha1_hex));
+    // The file just written is now the previous version next to the output.
+    wait_for(&mut harness, "the previous version", |h| {
+        has_text(h, "Previous version found")
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // The block map model
 
@@ -727,7 +790,8 @@ fn block_map_folds_runs_and_keeps_counts() {
     map.apply(15..30, BlockState::InFlight, BlockSource::Network);
     map.apply(15..25, BlockState::Fetched, BlockSource::Network);
     map.apply(90..500, BlockState::Failed, BlockSource::Network);
-    map.apply(50..40, BlockState::Local, BlockSource::PartFile); // Empty: ignored.
+    let (start, end) = (50, 40);
+    map.apply(start..end, BlockState::Local, BlockSource::PartFile); // Empty: ignored.
     assert_eq!(map.count(BlockState::Local), 5);
     assert_eq!(map.count(BlockState::Fetched), 10);
     assert_eq!(map.count(BlockState::InFlight), 5);

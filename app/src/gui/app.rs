@@ -432,6 +432,10 @@ impl DeltadropApp {
             let entry = history_entry(run);
             self.persisted.push_history(entry);
         }
+        if finished {
+            // The output folder may hold a new file now: look again.
+            self.ui_state.suggested_for = None;
+        }
     }
 
     /// Files dropped on the window: a `.zsync` becomes the control file, the rest seeds.

@@ -61,15 +61,20 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Sets the demo up in `<temp>/deltadrop-demo`, replacing an earlier one.
 pub fn prepare() -> Result<Demo, String> {
     let folder = std::env::temp_dir().join("deltadrop-demo");
+    let _ = std::fs::remove_dir_all(&folder);
+    prepare_in(&folder, SAMPLE_LEN)
+}
+
+/// Sets the demo up in `folder` with an older sample of `len` bytes.
+pub fn prepare_in(folder: &Path, len: usize) -> Result<Demo, String> {
     let served = folder.join("server");
     let seeds = folder.join("old");
     let output = folder.join("downloads");
-    let _ = std::fs::remove_dir_all(&folder);
     for dir in [&served, &seeds, &output] {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
     }
-    let (old, new) = sample_versions(SAMPLE_LEN);
+    let (old, new) = sample_versions(len);
     let seed = seeds.join("sample-1.bin");
     let target = served.join("sample-2.bin");
     write(&seed, &old)?;
@@ -83,7 +88,7 @@ pub fn prepare() -> Result<Demo, String> {
         control: format!("{}sample-2.bin.zsync", server.url()),
         seed,
         output,
-        folder,
+        folder: folder.to_path_buf(),
         server,
     })
 }

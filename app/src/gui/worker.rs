@@ -237,7 +237,7 @@ pub fn find_previous_versions(output: &Path, target_name: &str) -> Suggestions {
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         similar.push((modified, entry.path(), meta.len()));
     }
-    similar.sort_by(|a, b| b.0.cmp(&a.0));
+    similar.sort_by_key(|s| std::cmp::Reverse(s.0));
     out.similar = similar
         .into_iter()
         .take(3)
