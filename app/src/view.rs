@@ -77,6 +77,15 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// "1 request", "3 requests", with thousands separators.
+pub fn count_of(n: u64, singular: &str, plural: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(n),
+        if n == 1 { singular } else { plural }
+    )
+}
+
 /// What a phase is called in the UI.
 pub fn phase_name(phase: Phase) -> &'static str {
     match phase {

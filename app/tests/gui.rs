@@ -205,6 +205,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
         plan.ranges,
         plan.missing_blocks
     );
+    assert!(plan.ranges > 1 && plan.missing_blocks > 1, "plural wording");
     assert!(has_text(&harness, &to_fetch), "shows {to_fetch}");
     assert!(has_text(&harness, &human_bytes(plan.local_bytes)));
     // While the plan job runs, a second start is refused.
@@ -682,6 +683,63 @@ fn old_saves_with_missing_fields_still_load() {
     }
     assert_eq!(p.history.len(), deltadrop::gui::persist::HISTORY_LEN);
     assert_eq!(p.history[0].control, "29", "newest first");
+}
+
+/// 200,000 blocks: the map stays a few thousand cells and frames stay cheap.
+#[test]
+fn a_huge_map_stays_responsive() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    type_url(&mut harness, "http://127.0.0.1:9/big.iso.zsync");
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    let blocks = 200_000;
+    job.emit(Event::ControlLoaded(target(blocks, 4096)));
+    job.emit(Event::Phase(Phase::Fetching));
+    // Many small runs, as a fetch sends them.
+    for start in (0..blocks).step_by(7) {
+        let state = if start % 3 == 0 {
+            BlockState::Local
+        } else {
+            BlockState::Fetched
+        };
+        job.emit(Event::Blocks {
+            blocks: start..(start + 5).min(blocks),
+            state,
+            source: BlockSource::Network,
+        });
+    }
+    harness.run();
+    let label = harness
+        .get_by_label_contains("Block map:")
+        .accesskit_node()
+        .label()
+        .unwrap_or_default();
+    assert!(label.contains("200,000 blocks"), "{label}");
+    assert!(has_text(&harness, "deltadrop"), "window still drawn");
+    let started = Instant::now();
+    for _ in 0..10 {
+        harness.step();
+    }
+    let per_frame = started.elapsed() / 10;
+    assert!(
+        per_frame < Duration::from_millis(250),
+        "a frame with 200,000 blocks took {per_frame:?}"
+    );
+    let info = target(blocks, 4096);
+    job.emit(Event::Progress(Progress {
+        local_bytes: info.length / 4,
+        fetched_bytes: info.length / 4,
+        total_bytes: info.length,
+        ..Progress::default()
+    }));
+    harness.run();
+    assert_eq!(
+        harness.state().window_title(),
+        "50% image-2.img – deltadrop"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

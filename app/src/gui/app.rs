@@ -137,6 +137,8 @@ pub(super) struct UiState {
     pub message: Option<String>,
     /// The (folder, target name) suggestions were last asked for.
     pub suggested_for: Option<(PathBuf, String)>,
+    /// The window title last set.
+    pub title: String,
 }
 
 pub struct DeltadropApp {
@@ -229,6 +231,21 @@ impl DeltadropApp {
             return Some(target.filename.clone());
         }
         guess_target_name(&self.form.control)
+    }
+
+    /// "deltadrop", or the running download's percentage and name (seen in task bars).
+    pub fn window_title(&self) -> String {
+        match &self.run {
+            Some(run) if run.is_running() && run.kind == RunKind::Download => {
+                let name = run.view.target.as_ref().map_or("", |t| t.filename.as_str());
+                let paused = if run.paused { " (paused)" } else { "" };
+                format!(
+                    "{:.0}% {name}{paused} – deltadrop",
+                    run.view.fraction_done() * 100.0
+                )
+            }
+            _ => "deltadrop".to_string(),
+        }
     }
 
     /// The job the form describes.
@@ -570,6 +587,11 @@ impl eframe::App for DeltadropApp {
         let ctx = ui.ctx().clone();
         for command in std::mem::take(&mut self.commands) {
             self.run_command(&ctx, command);
+        }
+        let title = self.window_title();
+        if title != self.ui_state.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.ui_state.title = title;
         }
         if self.is_running() {
             // Elapsed time and ETA move on even when no event arrives.

@@ -10,7 +10,9 @@ use deltadrop_core::{BlockState, Error, Phase};
 use super::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
 use super::block_map;
 use super::command::Command;
-use crate::view::{SeedStatus, human_bytes, human_duration, human_rate, phase_name, thousands};
+use crate::view::{
+    SeedStatus, count_of, human_bytes, human_duration, human_rate, phase_name, thousands,
+};
 
 const MAP_HEIGHT: f32 = 260.0;
 const STATUS_WIDTH: f32 = 270.0;
@@ -286,10 +288,10 @@ impl DeltadropApp {
                 ui.end_row();
                 ui.label("To download");
                 ui.label(format!(
-                    "{} in {} ranges ({} blocks){}",
+                    "{} in {} ({}){}",
                     human_bytes(plan.bytes_to_fetch),
-                    thousands(plan.ranges),
-                    thousands(plan.missing_blocks),
+                    count_of(plan.ranges, "range", "ranges"),
+                    count_of(plan.missing_blocks, "block", "blocks"),
                     if target.compressed {
                         ", compressed"
                     } else {
@@ -473,9 +475,9 @@ impl DeltadropApp {
             if view.progress.requests > 0 {
                 ui.label("On the wire");
                 ui.label(format!(
-                    "{} in {} requests",
+                    "{} in {}",
                     human_bytes(view.progress.wire_bytes),
-                    thousands(view.progress.requests)
+                    count_of(view.progress.requests, "request", "requests")
                 ));
                 ui.end_row();
             }
