@@ -6,7 +6,11 @@ use std::process::{Command, Output};
 use deltadrop_tests::*;
 
 fn cli(args: &[&str], cwd: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deltadrop-cli")).args(args).current_dir(cwd).output().expect("run deltadrop-cli")
+    Command::new(env!("CARGO_BIN_EXE_deltadrop-cli"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run deltadrop-cli")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -19,17 +23,35 @@ fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
     let new = edited(&old, 32);
     let www = public_dir();
     std::fs::write(www.path().join("f.bin"), &new).unwrap();
-    let Some(zsync) = zsyncmake(www.path(), "f.bin", &[]) else { return };
-    let Some(server) = nginx(www.path(), None, "") else { return };
+    let Some(zsync) = zsyncmake(www.path(), "f.bin", &[]) else {
+        return;
+    };
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("old"), &old).unwrap();
 
-    let out = cli(&["get", "-q", "-i", "old", "-o", "new", &server.url("f.bin.zsync")], work.path());
+    let out = cli(
+        &[
+            "get",
+            "-q",
+            "-i",
+            "old",
+            "-o",
+            "new",
+            &server.url("f.bin.zsync"),
+        ],
+        work.path(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let line = stdout.lines().last().unwrap();
     let (_, body) = server.requests_for("f.bin");
-    assert!(line.starts_with("used ") && line.ends_with(&format!(" local, fetched {body}")), "{line}");
+    assert!(
+        line.starts_with("used ") && line.ends_with(&format!(" local, fetched {body}")),
+        "{line}"
+    );
     assert_eq!(read(&work.path().join("new")), new);
 
     // A control file whose SHA-1 is wrong: exit code 2, as zsync.
@@ -37,15 +59,24 @@ fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
     let at = bad.windows(6).position(|w| w == b"SHA-1:").unwrap() + 7;
     bad[at] = if bad[at] == b'a' { b'b' } else { b'a' };
     std::fs::write(www.path().join("bad.zsync"), &bad).unwrap();
-    let out = cli(&["get", "-q", "-o", "bad-out", &server.url("bad.zsync")], work.path());
+    let out = cli(
+        &["get", "-q", "-o", "bad-out", &server.url("bad.zsync")],
+        work.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("SHA-1"));
 
     // Any other failure: exit code 1 and a message that says what to do.
-    let out = cli(&["get", "-q", &server.url("nothing-here.zsync")], work.path());
+    let out = cli(
+        &["get", "-q", &server.url("nothing-here.zsync")],
+        work.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("404") && stderr.contains("Check the URL"), "{stderr}");
+    assert!(
+        stderr.contains("404") && stderr.contains("Check the URL"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -56,22 +87,48 @@ fn json_events_info_and_make() {
     std::fs::write(www.path().join("f.txt"), &new).unwrap();
     let make = cli(&["make", "-u", "f.txt", "f.txt"], www.path());
     assert_eq!(make.status.code(), Some(0), "{}", text(&make.stderr));
-    let Some(server) = nginx(www.path(), None, "") else { return };
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("old"), &old).unwrap();
 
-    let info = cli(&["info", "-i", "old", &server.url("f.txt.zsync")], work.path());
+    let info = cli(
+        &["info", "-i", "old", &server.url("f.txt.zsync")],
+        work.path(),
+    );
     assert_eq!(info.status.code(), Some(0), "{}", text(&info.stderr));
     let info_text = text(&info.stdout);
-    assert!(info_text.contains("f.txt") && info_text.contains("reuse") && info_text.contains("fetch"), "{info_text}");
-    assert!(!work.path().join("f.txt").exists(), "info downloaded nothing");
+    assert!(
+        info_text.contains("f.txt") && info_text.contains("reuse") && info_text.contains("fetch"),
+        "{info_text}"
+    );
+    assert!(
+        !work.path().join("f.txt").exists(),
+        "info downloaded nothing"
+    );
 
-    let out = cli(&["get", "--json", "-i", "old", &server.url("f.txt.zsync")], work.path());
+    let out = cli(
+        &["get", "--json", "-i", "old", &server.url("f.txt.zsync")],
+        work.path(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let events: Vec<serde_json::Value> =
-        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    for kind in ["control_loaded", "seed_started", "seed_finished", "planned", "blocks", "finished"] {
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "control_loaded",
+        "seed_started",
+        "seed_finished",
+        "planned",
+        "blocks",
+        "finished",
+    ] {
         assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
     }
     let last = events.last().unwrap();

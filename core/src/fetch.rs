@@ -49,6 +49,7 @@ const MAX_RANGE_HEADER: usize = 4000;
 const MIN_PIECE: u64 = 1 << 20;
 /// Below this many bytes per request, one more parallel request costs more than it saves.
 const PARALLEL_WORTHWHILE: u64 = 4 << 20;
+const ZSYNC_RANGES_PER_REQUEST: usize = 20;
 
 /// What one round of requests asks for.
 pub(crate) struct Round {
@@ -207,9 +208,11 @@ impl<'a> Transport<'a> {
             }
         }
         // As few requests as the server allows, but enough to keep `parallel` connections
-        // busy when there is a lot to fetch.
-        let wanted_requests =
-            (total / PARALLEL_WORTHWHILE).clamp(1, self.parallel.max(1) as u64) as usize;
+        // busy when there is a lot to fetch; never more than zsync would send for the same
+        // ranges (it asks for 20 per request).
+        let wanted_requests = (total / PARALLEL_WORTHWHILE)
+            .min(wanted.len().div_ceil(ZSYNC_RANGES_PER_REQUEST) as u64)
+            .clamp(1, self.parallel.max(1) as u64) as usize;
         let per_request = self
             .ranges_per_request
             .load(Ordering::Relaxed)
@@ -339,6 +342,7 @@ impl<'a> Transport<'a> {
         let counted = |body| Counted {
             inner: body,
             reporter: self.reporter,
+            control: self.control,
         };
         match reply {
             RangeReply::Multipart { boundary, body } => {
@@ -495,14 +499,17 @@ impl From<PartError> for ReceiveError {
     }
 }
 
-/// Counts body bytes as they come off the wire.
+/// Counts body bytes as they come off the wire, and holds them while the job is paused
+/// or stops them when it is cancelled, so neither waits for a long reply to end.
 struct Counted<'r, R> {
     inner: R,
     reporter: &'r Reporter<'r>,
+    control: &'r Control,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.control.checkpoint().map_err(std::io::Error::other)?;
         let n = self.inner.read(buf)?;
         self.reporter.add_wire(n as u64);
         Ok(n)

@@ -154,11 +154,9 @@ fn read_part_headers(reader: &mut impl BufRead) -> Result<(Range<u64>, Option<u6
 mod tests {
     use super::*;
 
-    fn collect(
-        body: &[u8],
-        boundary: &str,
-        chunk: usize,
-    ) -> Result<Vec<(Range<u64>, Vec<u8>)>, PartError> {
+    type Parts = Vec<(Range<u64>, Vec<u8>)>;
+
+    fn collect(body: &[u8], boundary: &str, chunk: usize) -> Result<Parts, PartError> {
         let mut reader = std::io::BufReader::with_capacity(chunk, body);
         let mut parts = Vec::new();
         for_each_part(

@@ -69,7 +69,7 @@ pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
     while out.len() < len {
         let w = words[noise[i % noise.len()] as usize % words.len()];
         out.extend_from_slice(w.as_bytes());
-        out.push(if noise[(i + 1) % noise.len()] % 9 == 0 {
+        out.push(if noise[(i + 1) % noise.len()].is_multiple_of(9) {
             b'\n'
         } else {
             b' '

@@ -20,7 +20,11 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_VERIFY_FAILED: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "deltadrop-cli", version, about = "Download big files by fetching only what changed (zsync compatible).")]
+#[command(
+    name = "deltadrop-cli",
+    version,
+    about = "Download big files by fetching only what changed (zsync compatible)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -179,10 +183,19 @@ fn run_job(spec: JobSpec, mut renderer: Renderer) -> u8 {
 }
 
 fn make(args: &MakeArgs) -> u8 {
-    let options = MakeOptions { block_size: args.block_size, urls: args.urls.clone(), filename: args.filename.clone() };
+    let options = MakeOptions {
+        block_size: args.block_size,
+        urls: args.urls.clone(),
+        filename: args.filename.clone(),
+    };
     match write_control_file(&args.file, args.output.as_deref(), &options) {
         Ok((path, cf)) => {
-            eprintln!("wrote {} ({} blocks of {} bytes)", path.display(), cf.block_count(), cf.block_size);
+            eprintln!(
+                "wrote {} ({} blocks of {} bytes)",
+                path.display(),
+                cf.block_count(),
+                cf.block_size
+            );
             EXIT_OK
         }
         Err(e) => report_error(&e),
@@ -192,7 +205,11 @@ fn make(args: &MakeArgs) -> u8 {
 fn serve(args: &ServeArgs) -> u8 {
     match deltadrop_core::serve::Server::start(&args.dir, args.listen) {
         Ok(server) => {
-            eprintln!("serving {} at {} (Ctrl-C to stop)", args.dir.display(), server.url());
+            eprintln!(
+                "serving {} at {} (Ctrl-C to stop)",
+                args.dir.display(),
+                server.url()
+            );
             server.wait();
             EXIT_OK
         }

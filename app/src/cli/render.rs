@@ -11,7 +11,10 @@ use super::GetArgs;
 
 enum Style {
     /// Human output on stderr, with a bar if stderr is a terminal.
-    Human { bar: Option<ProgressBar>, quiet: bool },
+    Human {
+        bar: Option<ProgressBar>,
+        quiet: bool,
+    },
     Json,
 }
 
@@ -47,7 +50,11 @@ impl Renderer {
             });
             Style::Human { bar, quiet }
         };
-        Renderer { style, plan_only, seeds: Vec::new() }
+        Renderer {
+            style,
+            plan_only,
+            seeds: Vec::new(),
+        }
     }
 
     pub fn event(&mut self, event: &Event) {
@@ -77,13 +84,21 @@ impl Renderer {
     fn human(&mut self, event: &Event, bar: Option<&ProgressBar>, quiet: bool) {
         match event {
             Event::ControlLoaded(info) => {
-                let name = if info.filename.is_empty() { "(unnamed)" } else { &info.filename };
+                let name = if info.filename.is_empty() {
+                    "(unnamed)"
+                } else {
+                    &info.filename
+                };
                 let line = format!(
                     "{name}: {} in {} blocks of {} bytes{}\n  from {}\n  SHA-1 {}",
                     HumanBytes(info.length),
                     info.block_count,
                     info.block_size,
-                    if info.compressed { " (fetched gzip-compressed)" } else { "" },
+                    if info.compressed {
+                        " (fetched gzip-compressed)"
+                    } else {
+                        ""
+                    },
                     info.urls.join(", "),
                     info.sha1_hex
                 );
@@ -103,17 +118,31 @@ impl Renderer {
             }
             Event::SeedStarted { path, source, .. } => {
                 self.seeds.push(path.display().to_string());
-                self.say(bar, quiet, format!("reading {} {}", source_word(*source), path.display()));
+                self.say(
+                    bar,
+                    quiet,
+                    format!("reading {} {}", source_word(*source), path.display()),
+                );
             }
             Event::SeedFinished { blocks, bytes, .. } => {
-                let line = format!("  {blocks} blocks ({}) of the target found", HumanBytes(*bytes));
+                let line = format!(
+                    "  {blocks} blocks ({}) of the target found",
+                    HumanBytes(*bytes)
+                );
                 if self.plan_only {
-                    println!("{}: {line}", self.seeds.last().map(String::as_str).unwrap_or(""));
+                    println!(
+                        "{}: {line}",
+                        self.seeds.last().map(String::as_str).unwrap_or("")
+                    );
                 } else {
                     self.say(bar, quiet, line);
                 }
             }
-            Event::SeedSkipped { path, reason, .. } => self.say(bar, false, format!("not using {}: {reason}", path.display())),
+            Event::SeedSkipped { path, reason, .. } => self.say(
+                bar,
+                false,
+                format!("not using {}: {reason}", path.display()),
+            ),
             Event::Planned(plan) => {
                 let line = plan_line(plan);
                 if self.plan_only {
@@ -146,14 +175,25 @@ impl Renderer {
 fn finished(summary: &Summary) {
     let p = summary.progress;
     if let Some(out) = &summary.output {
-        eprintln!("verified {} (SHA-1 {}) in {:.1}s", out.display(), summary.sha1_hex, summary.elapsed.as_secs_f64());
+        eprintln!(
+            "verified {} (SHA-1 {}) in {:.1}s",
+            out.display(),
+            summary.sha1_hex,
+            summary.elapsed.as_secs_f64()
+        );
     }
     // zsync's closing line, word for word, so scripts that parse it keep working.
     println!("used {} local, fetched {}", p.local_bytes, p.wire_bytes);
 }
 
 fn plan_line(plan: &Plan) -> String {
-    let pct = |n: u64| if plan.total_bytes == 0 { 100.0 } else { n as f64 * 100.0 / plan.total_bytes as f64 };
+    let pct = |n: u64| {
+        if plan.total_bytes == 0 {
+            100.0
+        } else {
+            n as f64 * 100.0 / plan.total_bytes as f64
+        }
+    };
     format!(
         "reuse {} ({:.1}%) from local files, fetch {} ({:.1}%) in {} ranges",
         HumanBytes(plan.local_bytes),
@@ -205,26 +245,44 @@ fn plan_json(p: &Plan) -> Value {
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Phase(phase) => json!({"event": "phase", "phase": phase_word(*phase)}),
-        Event::ControlLoaded(i) => json!({"event": "control_loaded", "filename": i.filename, "length": i.length,
+        Event::ControlLoaded(i) => {
+            json!({"event": "control_loaded", "filename": i.filename, "length": i.length,
             "block_size": i.block_size, "block_count": i.block_count, "urls": i.urls, "compressed": i.compressed,
-            "sha1": i.sha1_hex, "mtime": i.mtime}),
+            "sha1": i.sha1_hex, "mtime": i.mtime})
+        }
         Event::SeedStarted { source, path, size } => {
             json!({"event": "seed_started", "source": source_json(*source), "path": path, "size": size})
         }
-        Event::SeedFinished { source, blocks, bytes } => {
+        Event::SeedFinished {
+            source,
+            blocks,
+            bytes,
+        } => {
             json!({"event": "seed_finished", "source": source_json(*source), "blocks": blocks, "bytes": bytes})
         }
-        Event::SeedSkipped { source, path, reason } => {
+        Event::SeedSkipped {
+            source,
+            path,
+            reason,
+        } => {
             json!({"event": "seed_skipped", "source": source_json(*source), "path": path, "reason": reason})
         }
-        Event::Blocks { blocks, state, source } => json!({"event": "blocks", "start": blocks.start, "end": blocks.end,
+        Event::Blocks {
+            blocks,
+            state,
+            source,
+        } => json!({"event": "blocks", "start": blocks.start, "end": blocks.end,
             "state": format!("{state:?}").to_lowercase(), "source": source_json(*source)}),
         Event::Planned(plan) => json!({"event": "planned", "plan": plan_json(plan)}),
         Event::Progress(p) => json!({"event": "progress", "progress": progress_json(p)}),
         Event::Notice(text) => json!({"event": "notice", "text": text}),
-        Event::Finished(Ok(s)) => json!({"event": "finished", "ok": true, "output": s.output, "sha1": s.sha1_hex,
-            "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()}),
-        Event::Finished(Err(e)) => json!({"event": "finished", "ok": false, "error": e.to_string(), "hint": e.hint(),
-            "verification_failed": e.is_verification()}),
+        Event::Finished(Ok(s)) => {
+            json!({"event": "finished", "ok": true, "output": s.output, "sha1": s.sha1_hex,
+            "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()})
+        }
+        Event::Finished(Err(e)) => {
+            json!({"event": "finished", "ok": false, "error": e.to_string(), "hint": e.hint(),
+            "verification_failed": e.is_verification()})
+        }
     }
 }
