@@ -4,7 +4,6 @@
 //! Block sums of a chunk are computed in parallel while the whole-file SHA-1 runs beside
 //! them, so making a control file is bound by the disk, not by one core.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -12,6 +11,7 @@ use sha1::{Digest, Sha1};
 
 use crate::control::{ControlFile, HashLengths, MakeHeader};
 use crate::error::{Error, Result};
+use crate::output::read_at;
 use crate::rsum::{Rsum, strong_sum};
 
 /// Input read per step; a multiple of every block size up to 16 MiB.
@@ -35,7 +35,7 @@ pub fn default_block_size(length: u64) -> u32 {
 
 /// Computes the control file for `input`.
 pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
-    let mut file = std::fs::File::open(input).map_err(|e| Error::io("open", input, e))?;
+    let file = std::fs::File::open(input).map_err(|e| Error::io("open", input, e))?;
     let meta = file.metadata().map_err(|e| Error::io("read", input, e))?;
     let length = meta.len();
     let block_size = options
@@ -51,8 +51,10 @@ pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
     let mut rsums = Vec::with_capacity(length.div_ceil(block_size.into()) as usize);
     let mut strong = Vec::with_capacity(rsums.capacity());
     let mut buf = vec![0u8; CHUNK];
+    let mut offset = 0;
     loop {
-        let got = read_full(&mut file, &mut buf).map_err(|e| Error::io("read", input, e))?;
+        let got = read_at(&file, &mut buf, offset).map_err(|e| Error::io("read", input, e))?;
+        offset += got as u64;
         if got == 0 {
             break;
         }
@@ -125,17 +127,4 @@ pub fn write_control_file(
         .map_err(|e| Error::io("write", &output, e))?;
     crate::output::write_atomically(&output, &bytes)?;
     Ok((output, cf))
-}
-
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }

@@ -8,7 +8,6 @@
 //! name.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -150,20 +149,6 @@ pub fn sha1_of(file: &File, path: &Path) -> Result<[u8; 20]> {
         offset += n as u64;
     }
     Ok(hasher.finalize().into())
-}
-
-/// Opens a file for reading with a readable error.
-pub fn open_read(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| Error::io("open", path, e))
-}
-
-/// Reads the first bytes of a file (to sniff gzip).
-pub fn file_starts_with(path: &Path, magic: &[u8]) -> bool {
-    let mut head = vec![0u8; magic.len()];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == magic
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves the

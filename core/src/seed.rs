@@ -79,7 +79,10 @@ impl Scan<'_> {
             path: path.to_path_buf(),
             size: len,
         });
-        if crate::output::file_starts_with(path, &[0x1f, 0x8b]) {
+        // Sniffed on the open file: a seed is opened once.
+        let mut magic = [0u8; 2];
+        let is_gzip = read_at(&file, &mut magic, 0).is_ok_and(|n| n == 2) && magic == [0x1f, 0x8b];
+        if is_gzip {
             let decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
             self.scan_stream(decoder, path, source)?;
         } else {
