@@ -101,11 +101,12 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         match scan.scan_path(&path, source) {
             Ok(_) => {}
             Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(
-                e @ Error::Io {
-                    action: "write", ..
-                },
-            ) => return Err(e),
+            // A problem with the seed skips the seed; one with the .part (a full disk)
+            // stops the job. Decided by which file failed, not by what was being done.
+            Err(e @ Error::Io { .. }) if !matches!(&e, Error::Io { path: failed, .. } if *failed == path) =>
+            {
+                return Err(e);
+            }
             Err(e) => reporter.emit(Event::SeedSkipped {
                 source,
                 path,

@@ -534,3 +534,27 @@ fn our_make_matches_zsyncmake_and_zsync_reads_it() {
     assert!(status.success());
     assert_eq!(read(&work.path().join("text")), cases[4].1);
 }
+
+#[test]
+fn an_unreadable_seed_is_skipped_and_the_job_goes_on() {
+    let old = random_bytes(300_000, 24);
+    let new = edited(&old, 25);
+    let Some((www, _)) = publish("f.bin", &new, &[]) else {
+        return;
+    };
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (missing, seed) = (work.path().join("gone"), work.path().join("old"));
+    std::fs::write(&seed, &old).unwrap();
+    let out = work.path().join("f.bin");
+    let (result, events) = run(spec(server.url("f.bin.zsync"), &[&missing, &seed], &out));
+    assert!(result.unwrap().progress.local_bytes > 250_000);
+    assert_eq!(read(&out), new);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SeedSkipped { path, .. } if *path == missing))
+    );
+}
