@@ -67,6 +67,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         geometry,
         found: &found,
         output: part.as_ref(),
+        part_is_zeroed: !part_existed,
         reporter: &reporter,
         control,
     };
