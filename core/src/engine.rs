@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use url::Url;
 
@@ -149,19 +150,59 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         return Ok(summary(None));
     };
 
-    if plan.missing_blocks > 0 {
-        reporter.emit(Event::Phase(Phase::Fetching));
-        let writer = BlockWriter::new(&cf, &part, &found, &reporter);
-        let transport = Transport::new(&http, urls, &reporter, control, options);
-        match &z_map {
-            Some(map) => transport.run(&GzipTarget::new(&writer, map))?,
-            None => transport.run(&PlainTarget { writer: &writer })?,
+    // Three things at once: fetching what is missing; hashing the .part in file order as
+    // it fills; and flushing what the scan wrote to disk, so the final flush is short.
+    let gave_up = AtomicBool::new(false);
+    let (fetched, hashed, flushed) = std::thread::scope(|s| {
+        let flushed = s.spawn(|| part.flush_early());
+        let hashed = s.spawn(|| {
+            let mut present = 0;
+            part.sha1_as_filled(cf.length, |bytes| {
+                let last = geometry.block_of(bytes.end - 1);
+                loop {
+                    while present <= last && found.contains(present) {
+                        present += 1;
+                    }
+                    if present > last {
+                        return true;
+                    }
+                    if gave_up.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        });
+        let fetched = (|| {
+            if plan.missing_blocks == 0 {
+                return Ok(());
+            }
+            reporter.emit(Event::Phase(Phase::Fetching));
+            let writer = BlockWriter::new(&cf, &part, &found, &reporter);
+            let transport = Transport::new(&http, urls, &reporter, control, options);
+            match &z_map {
+                Some(map) => transport.run(&GzipTarget::new(&writer, map))?,
+                None => transport.run(&PlainTarget { writer: &writer })?,
+            }
+            reporter.progress_now();
+            Ok(())
+        })();
+        if fetched.is_err() || found.count() < geometry.block_count() {
+            gave_up.store(true, Ordering::Relaxed);
         }
-        reporter.progress_now();
-    }
-
+        let hashed = hashed.join().expect("the hashing thread does not panic");
+        (
+            fetched,
+            hashed,
+            flushed.join().expect("the flushing thread does not panic"),
+        )
+    });
+    fetched?;
     reporter.emit(Event::Phase(Phase::Verifying));
-    let actual = part.sha1()?;
+    flushed?;
+    let actual = hashed?.ok_or_else(|| {
+        Error::Invalid("fetching ended with blocks still missing; run the download again".into())
+    })?;
     if actual != cf.sha1 {
         return Err(Error::Verification {
             expected: sha1_hex,

@@ -8,6 +8,7 @@
 //! name.
 
 use std::fs::{File, OpenOptions};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -103,9 +104,44 @@ impl PartFile {
         write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
     }
 
-    /// SHA-1 of the whole file, read from disk.
-    pub fn sha1(&self) -> Result<[u8; 20]> {
-        sha1_of(&self.file, &self.path)
+    /// SHA-1 of the whole file, read from disk in order while it is still being filled:
+    /// before each piece is read, `wait_for(bytes)` must return true once those bytes are
+    /// final (false gives up: `Ok(None)`). Hashing then overlaps fetching instead of
+    /// following it.
+    pub fn sha1_as_filled(
+        &self,
+        length: u64,
+        mut wait_for: impl FnMut(Range<u64>) -> bool,
+    ) -> Result<Option<[u8; 20]>> {
+        const PIECE: u64 = 1 << 20;
+        let mut hasher = Sha1::new();
+        let mut buf = vec![0u8; PIECE as usize];
+        let mut offset = 0;
+        while offset < length {
+            let piece = PIECE.min(length - offset);
+            if !wait_for(offset..offset + piece) {
+                return Ok(None);
+            }
+            let buf = &mut buf[..piece as usize];
+            let n =
+                read_at(&self.file, buf, offset).map_err(|e| Error::io("read", &self.path, e))?;
+            if n < buf.len() {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file got shorter");
+                return Err(Error::io("read", &self.path, e));
+            }
+            hasher.update(buf);
+            offset += piece;
+        }
+        Ok(Some(hasher.finalize().into()))
+    }
+
+    /// Starts writing what is cached for the file out to disk and waits for it; the final
+    /// flush in [`finish`](Self::finish) then has little left to do.
+    pub fn flush_early(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("flush", &self.path, e))
     }
 
     /// Moves the verified file into place as `output`, keeping the previous one as
@@ -133,22 +169,6 @@ impl PartFile {
         }
         Ok(())
     }
-}
-
-/// SHA-1 of everything `file` holds, read from its start.
-pub fn sha1_of(file: &File, path: &Path) -> Result<[u8; 20]> {
-    let mut hasher = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0;
-    loop {
-        let n = read_at(file, &mut buf, offset).map_err(|e| Error::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        offset += n as u64;
-    }
-    Ok(hasher.finalize().into())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves the
