@@ -45,6 +45,7 @@ pub mod rsum;
 mod seed;
 pub mod serve;
 mod zfetch;
+mod zmake;
 
 pub use control::ControlFile;
 pub use engine::is_safe_file_name;

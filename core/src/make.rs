@@ -26,6 +26,9 @@ pub struct MakeOptions {
     pub urls: Vec<String>,
     /// `-f`: the `Filename` header (default: the input's name).
     pub filename: Option<String>,
+    /// `-z`: also write `<input name>.gz` beside the control file and describe that
+    /// (`Z-URL`, `Z-Map2`), for servers that should hold only the compressed file.
+    pub compress: bool,
 }
 
 /// zsyncmake's block size choice.
@@ -107,24 +110,66 @@ pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
 }
 
 /// Makes the control file for `input` and writes it to `output` (default `<input>.zsync`
-/// in the current directory, as zsyncmake does). Returns where it went.
+/// in the current directory, as zsyncmake does). With `compress`, `<input name>.gz` is
+/// written beside it first. Returns where the control file went.
 pub fn write_control_file(
     input: &Path,
     output: Option<&Path>,
     options: &MakeOptions,
 ) -> Result<(PathBuf, ControlFile)> {
-    let cf = make(input, options)?;
     let output = match output {
         Some(path) => path.to_path_buf(),
-        None => {
-            let mut name = input.file_name().unwrap_or_default().to_owned();
-            name.push(".zsync");
-            PathBuf::from(name)
-        }
+        None => PathBuf::from(suffixed_name(input, ".zsync")),
+    };
+    let cf = if options.compress {
+        make_compressed(input, &output, options)?
+    } else {
+        make(input, options)?
     };
     let mut bytes = Vec::new();
     cf.write(&mut bytes)
         .map_err(|e| Error::io("write", &output, e))?;
     crate::output::write_atomically(&output, &bytes)?;
     Ok((output, cf))
+}
+
+fn suffixed_name(input: &Path, suffix: &str) -> std::ffi::OsString {
+    let mut name = input.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    name
+}
+
+/// `make -z`: the sums of the uncompressed input and, at the same time, its `.gz` beside
+/// `output` with the map into it. As with zsyncmake, the control file names only the
+/// compressed URL (`-u` gives it; default: the `.gz`'s name, relative).
+fn make_compressed(input: &Path, output: &Path, options: &MakeOptions) -> Result<ControlFile> {
+    let gz_name = suffixed_name(input, ".gz");
+    let gz = output.with_file_name(&gz_name);
+    let file = std::fs::File::open(input).map_err(|e| Error::io("open", input, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("read", input, e))?;
+    let block_size = options
+        .block_size
+        .unwrap_or_else(|| default_block_size(meta.len()));
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(0));
+    let options = MakeOptions {
+        block_size: Some(block_size),
+        ..options.clone()
+    };
+    let (cf, map) = rayon::join(
+        || make(input, &options),
+        || crate::zmake::compress(&file, input, meta.len(), mtime, block_size, &gz),
+    );
+    let mut cf = cf?;
+    cf.z_map = Some(map?);
+    cf.z_urls = if options.urls.is_empty() {
+        vec![gz_name.to_string_lossy().into_owned()]
+    } else {
+        options.urls.clone()
+    };
+    cf.urls.clear();
+    Ok(cf)
 }

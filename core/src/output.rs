@@ -26,7 +26,7 @@ pub fn old_path(output: &Path) -> PathBuf {
     with_suffix(output, ".zs-old")
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

@@ -504,7 +504,7 @@ fn our_make_matches_zsyncmake_and_zsync_reads_it() {
         let options = MakeOptions {
             block_size,
             urls: vec![name.to_string()],
-            filename: None,
+            ..MakeOptions::default()
         };
         write_control_file(&www.path().join(name), Some(&ours_path), &options).unwrap();
         let ours = read(&ours_path);

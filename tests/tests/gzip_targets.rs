@@ -412,3 +412,81 @@ fn recompress_re_creates_the_publishers_gz() {
             .any(|e| matches!(e, Event::Notice(n) if n.contains("no Recompress line")))
     );
 }
+
+#[test]
+fn our_make_z_output_is_rebuilt_by_zsync_and_by_us() {
+    use deltadrop_core::make::{MakeOptions, write_control_file};
+    let Some(zsync) = peer("zsync") else {
+        return;
+    };
+    // Text, compressible binary and incompressible noise: all three deflate block kinds.
+    let old = [
+        text_bytes(1_500_000, 71),
+        binary_bytes(700_000, 72),
+        random_bytes(500_000, 73),
+    ]
+    .concat();
+    let new = edited(&old, 74);
+    let www = public_dir();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("img"), &new).unwrap();
+    let options = MakeOptions {
+        compress: true,
+        ..MakeOptions::default()
+    };
+    let control = www.path().join("img.zsync");
+    write_control_file(&input.path().join("img"), Some(&control), &options).unwrap();
+    // The .gz lands beside the control file; a plain gzip reader gets the input back.
+    let gz = read(&www.path().join("img.gz"));
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+    assert!(back == new, "the .gz holds the input");
+    let text = read(&control);
+    assert!(contains(&text, b"\nZ-URL: img.gz\n") && !contains(&text, b"\nURL: "));
+    // zsyncmake -z maps the same input with one checkpoint per block plus three.
+    if let Some((_, theirs)) = publish_gz("same", &new) {
+        let count = |t: &[u8]| {
+            let at = t.windows(8).position(|w| w == b"Z-Map2: ").unwrap() + 8;
+            let end = at + t[at..].iter().position(|&b| b == b'\n').unwrap();
+            String::from_utf8_lossy(&t[at..end]).into_owned()
+        };
+        assert_eq!(count(&text), count(&read(&theirs)));
+    }
+
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = Work::new(Some(("old", &old)));
+    let theirs = work.path("theirs");
+    let status = Command::new(zsync)
+        .arg("-q")
+        .arg("-i")
+        .arg(&work.seeds[0])
+        .arg("-o")
+        .arg(&theirs)
+        .arg(server.url("img.zsync"))
+        .current_dir(work.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "zsync accepts our make -z output");
+    assert!(read(&theirs) == new, "zsync rebuilt the file");
+    let (zsync_requests, zsync_bytes) = server.requests_for("img.gz");
+    assert!(
+        zsync_bytes < gz.len() as u64 / 2,
+        "zsync fetched only pieces: {zsync_bytes}"
+    );
+
+    let (result, _) = work.get(&server, "img", "ours");
+    result.unwrap();
+    assert!(read(&work.path("ours")) == new);
+    let (all_requests, all_bytes) = server.requests_for("img.gz");
+    eprintln!(
+        "make -z, 2.7 MB: zsync fetched {zsync_bytes} bytes in {zsync_requests} requests, \
+         deltadrop {} in {}",
+        all_bytes - zsync_bytes,
+        all_requests - zsync_requests
+    );
+    assert!(all_bytes - zsync_bytes <= zsync_bytes);
+}

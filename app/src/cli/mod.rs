@@ -123,6 +123,10 @@ pub struct MakeArgs {
     /// The Filename header (default: FILE's name).
     #[arg(short = 'f', value_name = "FILENAME")]
     pub filename: Option<String>,
+    /// Also write FILE.gz beside the .zsync and describe that (Z-URL, Z-Map2): clients
+    /// fetch compressed pieces and rebuild FILE. -u then gives the .gz's URL.
+    #[arg(short = 'z')]
+    pub compress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +191,7 @@ fn make(args: &MakeArgs) -> u8 {
         block_size: args.block_size,
         urls: args.urls.clone(),
         filename: args.filename.clone(),
+        compress: args.compress,
     };
     match write_control_file(&args.file, args.output.as_deref(), &options) {
         Ok((path, cf)) => {
