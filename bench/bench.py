@@ -6,8 +6,11 @@ new one with rewritten stretches and small insertions/deletions that shift every
 after them), publishes the new one with Debian's zsyncmake behind nginx on a loopback
 port, then runs `zsync` and `deltadrop-cli get` alternately with the old one as seed and
 prints wall time, bytes fetched, requests and peak RSS with ratios (deltadrop / zsync).
+Two cases: the plain target, and the gzip target `zsyncmake -z` publishes (only the .gz
+and a map into it are served; clients fetch compressed ranges and inflate them). `make`
+and `make -z` are timed against zsyncmake on the same file.
 
-    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--keep]
+    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--case plain|gzip|both] [--keep]
 
 Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light) and a release
 build (`cargo build --release -p deltadrop --bin deltadrop-cli`; done if missing).
@@ -122,11 +125,39 @@ def log_since(log: Path, offset: int, target: str) -> tuple[int, int, int]:
     return requests, body, len(data)
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Compares two files 1 MiB at a time (memory stays flat)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while chunk := fa.read(MB):
+            if chunk != fb.read(MB):
+                return False
+    return True
+
+
+def report(case: str, args: argparse.Namespace, results: dict[str, list[tuple[float, int, int, int]]]) -> None:
+    def best(name: str, i: int) -> float:
+        return min(r[i] for r in results[name])
+
+    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, best of {args.runs}:")
+    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}")
+    for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
+                          ("peak RSS MiB", 3, "{:.1f}")):
+        z, d = best("zsync", i), best("deltadrop", i)
+        scale = MB if i == 1 else 1024 if i == 3 else 1
+        ratio = d / z if z else float("nan")
+        print(f"{label:14}{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}")
+    print(flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=600)
     ap.add_argument("--changed", type=float, default=0.2, help="share of MiB chunks rewritten")
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--case", choices=["plain", "gzip", "both"], default="both",
+                    help="plain target, gzip target (zsyncmake -z), or both")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
 
@@ -154,42 +185,55 @@ def main() -> None:
     make_s = time.monotonic() - t
     print(f"make: zsyncmake {zsyncmake_s:.2f}s, deltadrop-cli make {make_s:.2f}s ({make_s / zsyncmake_s:.2f}x)")
 
+    # The gzip case: zsyncmake -z publishes only image.img.gz and a map into it.
+    gzdir = www / "gz"
+    gzdir.mkdir()
+    os.link(new, gzdir / "image.img")
+    t = time.monotonic()
+    subprocess.run(["zsyncmake", "-z", "-u", "image.img.gz", "image.img"], cwd=gzdir, check=True,
+                   stderr=subprocess.DEVNULL)
+    zsyncmake_z_s = time.monotonic() - t
+    (gzdir / "image.img").unlink()
+    ours_gz = work / "ours-gz"
+    ours_gz.mkdir()
+    t = time.monotonic()
+    subprocess.run([str(ours), "make", "-z", "-o", str(ours_gz / "image.img.zsync"), str(new)], check=True,
+                   stderr=subprocess.DEVNULL)
+    make_z_s = time.monotonic() - t
+    print(f"make -z: zsyncmake {zsyncmake_z_s:.2f}s ({(gzdir / 'image.img.gz').stat().st_size / MB:.1f} MiB .gz), "
+          f"deltadrop-cli {make_z_s:.2f}s ({(ours_gz / 'image.img.gz').stat().st_size / MB:.1f} MiB .gz) "
+          f"({make_z_s / zsyncmake_z_s:.2f}x)")
+
     nginx, port, log = start_nginx(www, work / "nginx")
-    url = f"http://127.0.0.1:{port}/image.img.zsync"
-    clients = {
-        "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
-        "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(old), "-o", str(out), url],
-    }
-    results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
+    cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz")}
+    if args.case != "both":
+        cases = {args.case: cases[args.case]}
     try:
         offset = 0
-        for run in range(args.runs):
-            for name, cmd in clients.items():
-                out = client / f"out-{name}.img"
-                for leftover in client.glob(f"out-{name}.img*"):
-                    leftover.unlink()
-                subprocess.run(["sync"])
-                wall, rss = measured(cmd(out), client)
-                requests, body, offset = log_since(log, offset, "image.img")
-                if out.read_bytes() != new.read_bytes():
-                    raise SystemExit(f"{name} produced a wrong file")
-                results[name].append((wall, body, requests, rss))
-                print(f"run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
-                      f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB", flush=True)
+        for case, (control, target) in cases.items():
+            url = f"http://127.0.0.1:{port}/{control}"
+            clients = {
+                "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
+                "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(old), "-o", str(out), url],
+            }
+            results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
+            for run in range(args.runs):
+                for name, cmd in clients.items():
+                    out = client / f"out-{name}.img"
+                    for leftover in client.glob(f"out-{name}.img*"):
+                        leftover.unlink()
+                    subprocess.run(["sync"])
+                    wall, rss = measured(cmd(out), client)
+                    requests, body, offset = log_since(log, offset, target)
+                    if not same_file(out, new):
+                        raise SystemExit(f"{name} produced a wrong file")
+                    results[name].append((wall, body, requests, rss))
+                    print(f"{case} run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
+                          f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB", flush=True)
+            report(case, args, results)
     finally:
         nginx.terminate()
 
-    def best(name: str, i: int) -> float:
-        return min(r[i] for r in results[name])
-
-    print(f"\n{args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, best of {args.runs}:")
-    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}")
-    for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
-                          ("peak RSS MiB", 3, "{:.1f}")):
-        z, d = best("zsync", i), best("deltadrop", i)
-        scale = MB if i == 1 else 1024 if i == 3 else 1
-        ratio = d / z if z else float("nan")
-        print(f"{label:14}{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}")
     if args.keep:
         print(f"work directory: {work}")
     else:
