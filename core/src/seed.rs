@@ -248,6 +248,25 @@ impl Scan<'_> {
             if p + 1 >= starts {
                 break;
             }
+            if seq == 2 && r0 == r1 {
+                // Two equal sums hint at one byte value filling the whole window (zero
+                // runs above all). Then each next window that only adds that value again
+                // has the same content, so the same (fruitless) outcome: skip them all.
+                let span = 2 * bs;
+                let value = buf[p];
+                if buf[p..p + span].iter().all(|&b| b == value) {
+                    let last = starts - 1;
+                    let more = buf[p + span..last + span]
+                        .iter()
+                        .take_while(|&&b| b == value)
+                        .count();
+                    if more > 0 {
+                        // Sums of a uniform window do not change as it slides.
+                        p += more;
+                        continue;
+                    }
+                }
+            }
             r0.roll(buf[p], buf[p + bs], shift);
             if seq == 2 {
                 r1.roll(buf[p + bs], buf[p + 2 * bs], shift);
