@@ -209,9 +209,10 @@ impl<'a> Transport<'a> {
         }
         // As few requests as the server allows, but enough to keep `parallel` connections
         // busy when there is a lot to fetch; never more than zsync would send for the same
-        // ranges (it asks for 20 per request).
+        // ranges (it asks for 20 per request), rounded down, since a target fetched in
+        // several rounds (gzip) would otherwise round up once per round.
         let wanted_requests = (total / PARALLEL_WORTHWHILE)
-            .min(wanted.len().div_ceil(ZSYNC_RANGES_PER_REQUEST) as u64)
+            .min((wanted.len() / ZSYNC_RANGES_PER_REQUEST) as u64)
             .clamp(1, self.parallel.max(1) as u64) as usize;
         let per_request = self
             .ranges_per_request

@@ -44,7 +44,7 @@ use crate::ranges::{Geometry, merge, runs};
 /// Uncompressed bytes of missing blocks handled per round. The compressed bytes of a
 /// round are held in memory until it is inflated; for incompressible data they are about
 /// as many.
-pub(crate) const ROUND_BYTES: u64 = 32 << 20;
+pub(crate) const ROUND_BYTES: u64 = 16 << 20;
 
 /// The [`Receiver`] for a target fetched as a gzip-compressed copy.
 pub(crate) struct GzipTarget<'w, 'a> {
