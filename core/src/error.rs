@@ -92,6 +92,12 @@ impl Error {
             Error::Control { .. } => {
                 "Check that the URL points at a .zsync file made by zsyncmake, not at the target itself or an HTML page."
             }
+            Error::Http { problem, .. } if problem.contains("certificate") => {
+                "The server's TLS certificate is not trusted here. If it comes from an in-house CA, trust that CA's certificate (deltadrop-cli --ca-cert FILE)."
+            }
+            Error::Http { problem, .. } if problem.contains("401") => {
+                "The server wants a user name and password: give them as host=user:password (deltadrop-cli -A)."
+            }
             Error::Http { .. } => {
                 "Check the URL, your network connection and proxy settings, then try again; blocks already downloaded are kept."
             }

@@ -73,6 +73,20 @@ impl Http {
                 .map_err(|e| Error::Invalid(format!("proxy \"{proxy}\": {e}")))?;
             builder = builder.proxy(proxy);
         }
+        let mut extra_roots = Vec::new();
+        for path in &options.ca_certs {
+            let pem = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Invalid(format!(
+                    "{} holds no usable PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            extra_roots.extend(certs);
+        }
+        if !extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(extra_roots);
+        }
         let client = builder
             .build()
             .map_err(|e| Error::Invalid(format!("could not set up HTTP: {e}")))?;

@@ -84,6 +84,9 @@ pub struct JobOptions {
     pub max_ranges_per_request: usize,
     /// Proxy URL for all requests; `None` uses the environment (`http_proxy`, ...).
     pub proxy: Option<String>,
+    /// PEM files of extra certificate authorities to trust besides the system's (an
+    /// in-house build server's CA).
+    pub ca_certs: Vec<PathBuf>,
     /// Threads used to scan seeds; 0 means one per core.
     pub scan_threads: usize,
     /// After a gzip target is verified, re-create the publisher's `.gz` next to it as the
@@ -102,6 +105,7 @@ impl Default for JobOptions {
             parallel_requests: 4,
             max_ranges_per_request: 128,
             proxy: None,
+            ca_certs: Vec::new(),
             scan_threads: 0,
             recompress: false,
         }

@@ -139,14 +139,16 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub log: Option<PathBuf>,
+    scheme: &'static str,
     _state: Option<TempDir>,
 }
 
 impl Server {
-    /// `http://127.0.0.1:PORT/` + `path`.
+    /// `http://127.0.0.1:PORT/` (or `https://`) + `path`.
     pub fn url(&self, path: &str) -> String {
         format!(
-            "http://127.0.0.1:{}/{}",
+            "{}://127.0.0.1:{}/{}",
+            self.scheme,
             self.port,
             path.trim_start_matches('/')
         )
@@ -195,19 +197,112 @@ impl Drop for Server {
 /// `extra` added inside the server block.
 pub fn nginx(root: &Path, max_ranges: Option<u32>, extra: &str) -> Option<Server> {
     let tool = peer("nginx")?;
+    start_nginx(&tool, root, max_ranges, false, extra, public_dir())
+}
+
+/// nginx over HTTPS and HTTP/2, with a certificate for 127.0.0.1 from a fresh in-house
+/// CA (made by the `openssl` command line). Returns the server and the CA certificate,
+/// which a client must be told to trust.
+pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
+    let tool = peer("nginx")?;
+    let openssl = peer("openssl")?;
     let state = public_dir();
+    let at = |name: &str| state.path().join(name);
+    std::fs::write(
+        at("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=deltadrop test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let status = Command::new(&openssl)
+            .args(args)
+            .current_dir(state.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl {args:?} failed");
+    }
+    let ca = at("ca.pem");
+    // The server owns its state directory, so the CA file lives as long as it does.
+    let server = start_nginx(&tool, root, None, true, extra, state)?;
+    Some((server, ca))
+}
+
+fn start_nginx(
+    tool: &Path,
+    root: &Path,
+    max_ranges: Option<u32>,
+    tls: bool,
+    extra: &str,
+    state: TempDir,
+) -> Option<Server> {
     let port = free_port();
     let log = state.path().join("access.log");
     let max_ranges = max_ranges
         .map(|n| format!("max_ranges {n};"))
         .unwrap_or_default();
     let s = state.path().display();
+    let listen = if tls {
+        format!(
+            "listen 127.0.0.1:{port} ssl http2; ssl_certificate {s}/cert.pem; \
+             ssl_certificate_key {s}/key.pem;"
+        )
+    } else {
+        format!("listen 127.0.0.1:{port};")
+    };
     let conf = format!(
         "daemon off;\nmaster_process off;\npid {s}/nginx.pid;\nerror_log {s}/error.log;\nevents {{}}\nhttp {{\n\
          log_format plain '$request $status $body_bytes_sent';\naccess_log {s}/access.log plain;\n\
          client_body_temp_path {s}/tmp; proxy_temp_path {s}/tmp; fastcgi_temp_path {s}/tmp;\n\
          uwsgi_temp_path {s}/tmp; scgi_temp_path {s}/tmp;\n\
-         server {{ listen 127.0.0.1:{port}; root {root}; {max_ranges}\n{extra}\n}}\n}}\n",
+         server {{ {listen} root {root}; {max_ranges}\n{extra}\n}}\n}}\n",
         root = root.display()
     );
     std::fs::create_dir_all(state.path().join("tmp")).unwrap();
@@ -225,6 +320,7 @@ pub fn nginx(root: &Path, max_ranges: Option<u32>, extra: &str) -> Option<Server
         child,
         port,
         log: Some(log),
+        scheme: if tls { "https" } else { "http" },
         _state: Some(state),
     })
 }
@@ -251,6 +347,7 @@ pub fn python_http(root: &Path) -> Option<Server> {
         child,
         port,
         log: None,
+        scheme: "http",
         _state: None,
     })
 }

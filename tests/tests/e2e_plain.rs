@@ -558,3 +558,67 @@ fn an_unreadable_seed_is_skipped_and_the_job_goes_on() {
             .any(|e| matches!(e, Event::SeedSkipped { path, .. } if *path == missing))
     );
 }
+
+#[test]
+fn https_with_http2_and_basic_auth_against_nginx() {
+    let Some(openssl) = peer("openssl") else {
+        return;
+    };
+    let old = random_bytes(2_000_000, 81);
+    let new = edited(&old, 82);
+    let Some((www, _)) = publish("img", &new, &["-u", "img"]) else {
+        return;
+    };
+    // A password file nginx reads (openssl's apr1 hash is what htpasswd writes).
+    let hash = Command::new(openssl)
+        .args(["passwd", "-apr1", "s3cret"])
+        .output()
+        .unwrap();
+    let secrets = public_dir();
+    let htpasswd = secrets.path().join("htpasswd");
+    let line = format!("tester:{}", String::from_utf8(hash.stdout).unwrap().trim());
+    std::fs::write(&htpasswd, line + "\n").unwrap();
+    let extra = format!(
+        "auth_basic \"builds\"; auth_basic_user_file {};",
+        htpasswd.display()
+    );
+    let Some((server, ca)) = nginx_tls(www.path(), &extra) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let seed = work.path().join("old");
+    std::fs::write(&seed, &old).unwrap();
+    let out = work.path().join("img");
+    let url = server.url("img.zsync");
+    assert!(url.starts_with("https://"));
+
+    // A certificate nobody vouches for is a TLS error, said as such.
+    let (result, _) = run(spec(url.clone(), &[&seed], &out));
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("certificate"), "{error}");
+    assert!(error.hint().contains("--ca-cert"), "{}", error.hint());
+
+    // Trusted, but without credentials: the server's 401 comes through.
+    let mut trusted = spec(url.clone(), &[&seed], &out);
+    trusted.options.ca_certs = vec![ca.clone()];
+    let (result, _) = run(trusted.clone());
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("401"), "{error}");
+    assert!(error.hint().contains("-A"), "{}", error.hint());
+
+    // With -A host=user:pass, the download works, over HTTP/2, fetching only the change.
+    trusted.options.credentials = vec!["127.0.0.1=tester:s3cret".parse().unwrap()];
+    let (result, _) = run(trusted);
+    let summary = result.unwrap();
+    assert!(read(&out) == new);
+    let log = server.access_log();
+    let data_requests: Vec<&String> = log.iter().filter(|l| l.starts_with("GET /img ")).collect();
+    assert!(!data_requests.is_empty());
+    assert!(
+        data_requests
+            .iter()
+            .all(|l| l.contains("HTTP/2.0\" 206") || l.contains("HTTP/2.0 206")),
+        "{data_requests:?}"
+    );
+    assert!(summary.progress.fetched_bytes < new.len() as u64 / 4);
+}

@@ -62,6 +62,10 @@ pub struct SourceArgs {
     /// Proxy for all requests (default: http_proxy / https_proxy from the environment).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Also trust the certificate authorities in this PEM file (repeatable), for servers
+    /// with an in-house CA.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
     /// Print one JSON object per event on stdout, for scripts.
     #[arg(long)]
     pub json: bool,
@@ -159,6 +163,7 @@ fn job_spec(source: &SourceArgs) -> JobSpec {
     spec.options.base_url = source.base_url.clone();
     spec.options.credentials = source.auth.clone();
     spec.options.proxy = source.proxy.clone();
+    spec.options.ca_certs = source.ca_certs.clone();
     spec
 }
 
