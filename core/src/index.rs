@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::control::ControlFile;
 
 const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+/// log2 of the largest filter in bits (4 MiB).
+const FILTER_BITS_CAP: u32 = 25;
 
 /// A set of block numbers that several threads add to.
 pub struct AtomicBitmap {
@@ -104,11 +106,14 @@ impl<'c> BlockIndex<'c> {
         group_start.push(order.len() as u32);
         let groups = group_start.len() - 1;
 
-        let table_bits = (groups.max(1).next_power_of_two().trailing_zeros() + 1).max(4);
-        // 32 filter bits per bucket: about 1 random window in 100 gets past the filter
+        // At most one group per bucket on average: the filter, not the table, keeps
+        // lookups of random windows cheap.
+        let table_bits = groups.max(1).next_power_of_two().trailing_zeros().max(4);
+        // 64 filter bits per bucket: about 1 random window in 100 gets past the filter
         // (each one costs a walk with cache misses), and the filter (2 MiB for 600 MB
-        // targets) still fits a core's L2.
-        let filter_bits = table_bits + 5;
+        // targets) still fits a core's L2. Capped at 4 MiB, so memory grows with the
+        // target by the table, not by the filter; a bigger target lets more through.
+        let filter_bits = (table_bits + 6).min(FILTER_BITS_CAP).max(table_bits);
         let index = BlockIndex {
             control,
             seq,
