@@ -56,6 +56,9 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
             .with_drag_and_drop(true)
             .with_icon(icon()),
         persistence_path: persistence_path(),
+        // Said outright: test builds also have eframe's wgpu feature (for the snapshot
+        // images), and eframe would prefer wgpu when both are there.
+        renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
     eframe::run_native(
