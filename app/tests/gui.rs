@@ -738,6 +738,49 @@ fn a_huge_map_stays_responsive() {
     );
 }
 
+/// `--frame-log`: one line per frame with its timings, the job's phase and block count.
+#[test]
+fn the_frame_log_has_a_line_per_frame_with_the_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("frames.tsv");
+    let runner = FakeRunner::default();
+    let mut args =
+        GuiArgs::parse_from(["deltadrop", "http://127.0.0.1:9/big.iso.zsync", "--start"]);
+    args.frame_log = Some(log.clone());
+    let mut harness = harness_with(options(args, &runner, dir.path()));
+    harness.run();
+    let job = runner.job(0);
+    job.emit(Event::ControlLoaded(target(150_000, 4096)));
+    job.emit(Event::Phase(Phase::Fetching));
+    harness.run();
+    drop(harness); // Closes the log.
+
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("\tFetching\t150000"))
+    {
+        assert!(Instant::now() < deadline, "no Fetching line in {lines:?}");
+        std::thread::sleep(Duration::from_millis(10));
+        lines = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+    }
+    assert_eq!(lines[0], deltadrop::gui::frame_log::HEADER);
+    let first: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(first[1], "-", "no gap before the first frame");
+    for line in &lines[2..] {
+        let fields: Vec<&str> = line.split('\t').collect();
+        for number in [fields[0], fields[1], fields[3]] {
+            assert!(number.parse::<f64>().unwrap() >= 0.0, "{line}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The real engine
 

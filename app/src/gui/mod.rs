@@ -18,6 +18,7 @@ pub mod args;
 pub mod block_map;
 pub mod command;
 pub mod demo;
+pub mod frame_log;
 pub mod persist;
 pub mod runner;
 mod views;
