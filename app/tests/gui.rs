@@ -781,6 +781,32 @@ fn the_frame_log_has_a_line_per_frame_with_the_phase() {
     }
 }
 
+/// The engine's threads start below the UI's priority (Linux), and results come back.
+#[test]
+fn background_work_runs_below_the_ui_priority() {
+    use deltadrop::gui::runner::{BACKGROUND_NICE, in_background};
+    /// This thread's nice value: field 19 of /proc/thread-self/stat (after the name).
+    fn nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+    assert_eq!(in_background(|| 6 * 7), 42);
+    if cfg!(target_os = "linux") {
+        let ui = nice();
+        let (background, started_there) = in_background(|| {
+            let child = std::thread::spawn(nice).join().unwrap();
+            (nice(), child)
+        });
+        assert_eq!(background, (ui + BACKGROUND_NICE).min(19));
+        assert_eq!(
+            started_there, background,
+            "threads started there inherit it"
+        );
+        assert_eq!(nice(), ui, "the calling thread keeps its priority");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The real engine
 
