@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ left in bench/ by the import below
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import ROOT, generate, start_nginx  # noqa: E402
 
