@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime};
 
-use deltadrop_core::{ControlSource, Error, Event, JobSpec, Mode};
+use deltadrop_core::{ControlSource, Error, Event, JobSpec, Mode, Phase};
 
 use super::args::GuiArgs;
 use super::command::Command;
+use super::frame_log::FrameLog;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Msg, Suggestions, Workers, guess_target_name};
@@ -150,6 +151,8 @@ pub struct DeltadropApp {
     workers: Workers,
     runner: Box<dyn Runner>,
     waker: Arc<dyn Waker>,
+    /// `--frame-log`: frame timings for the benchmark.
+    frame_log: Option<FrameLog>,
     _keep_alive: Option<Box<dyn Any>>,
 }
 
@@ -177,6 +180,11 @@ impl DeltadropApp {
             .clone()
             .or_else(|| persisted.settings.output.clone())
             .unwrap_or(default_output);
+        let frame_log = args.frame_log.as_deref().and_then(|path| {
+            FrameLog::open(path)
+                .inspect_err(|err| eprintln!("deltadrop: no frame log: {err}"))
+                .ok()
+        });
         let mut app = DeltadropApp {
             persisted,
             form: Form {
@@ -194,6 +202,7 @@ impl DeltadropApp {
             workers: Workers::new(waker.clone()),
             runner,
             waker,
+            frame_log,
             _keep_alive: keep_alive,
         };
         app.add_seeds(args.seeds);
@@ -571,8 +580,31 @@ fn history_entry(run: &Run) -> HistoryEntry {
     }
 }
 
+/// What the frame log says about the job: its phase (or how it ended) and block count.
+fn frame_state(run: Option<&Run>) -> (&'static str, u64) {
+    let Some(run) = run else { return ("idle", 0) };
+    let blocks = run.view.target.as_ref().map_or(0, |t| t.block_count);
+    let state = match (&run.view.outcome, run.view.phase) {
+        (Some(Ok(_)), _) => "done",
+        (Some(Err(_)), _) => "failed",
+        (None, None) => "Starting",
+        (None, Some(phase)) => match phase {
+            Phase::LoadingControl => "LoadingControl",
+            Phase::ScanningSeeds => "ScanningSeeds",
+            Phase::Fetching => "Fetching",
+            Phase::Verifying => "Verifying",
+            Phase::Finishing => "Finishing",
+            Phase::Done => "Done",
+        },
+    };
+    (state, blocks)
+}
+
 impl eframe::App for DeltadropApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(log) = &mut self.frame_log {
+            log.begin();
+        }
         for msg in self.workers.drain() {
             self.handle_msg(msg);
         }
@@ -582,7 +614,7 @@ impl eframe::App for DeltadropApp {
         self.refresh_suggestions();
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.draw(ui);
         let ctx = ui.ctx().clone();
         for command in std::mem::take(&mut self.commands) {
@@ -596,6 +628,10 @@ impl eframe::App for DeltadropApp {
         if self.is_running() {
             // Elapsed time and ETA move on even when no event arrives.
             ctx.request_repaint_after(Duration::from_millis(250));
+        }
+        if let Some(log) = &mut self.frame_log {
+            let (state, blocks) = frame_state(self.run.as_ref());
+            log.end(frame.info().cpu_usage, state, blocks);
         }
     }
 

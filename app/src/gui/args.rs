@@ -1,4 +1,5 @@
-//! The GUI's command line: `deltadrop [URL|FILE.zsync] [-i SEED]... [-o OUT] [--start]`.
+//! The GUI's command line: `deltadrop [URL|FILE.zsync] [-i SEED]... [-o OUT] [--start]`
+//! (and `--demo`, `--frame-log FILE`).
 
 use std::path::PathBuf;
 
@@ -23,4 +24,8 @@ pub struct GuiArgs {
     /// port and pre-fill the form with the older one as seed.
     #[arg(long, conflicts_with = "control")]
     pub demo: bool,
+    /// Write one line per frame (start time, gap, CPU time, job phase) to FILE, for
+    /// measuring frame times (`bench/gui_frames.py`).
+    #[arg(long, value_name = "FILE")]
+    pub frame_log: Option<PathBuf>,
 }

@@ -256,7 +256,11 @@ pub fn show(
 pub fn legend(ui: &mut Ui, map: Option<&BlockMap>) {
     let colours = palette(ui.visuals().dark_mode);
     ui.horizontal_wrapped(|ui| {
-        for state in STATES {
+        for (i, state) in STATES.into_iter().enumerate() {
+            // Space between entries only: a trailing space would widen the map's column.
+            if i > 0 {
+                ui.add_space(8.0);
+            }
             let (rect, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
             ui.painter().rect_filled(rect, 2.0, colours[state as usize]);
             let text = match map {
@@ -264,7 +268,6 @@ pub fn legend(ui: &mut Ui, map: Option<&BlockMap>) {
                 None => state_name(state).to_string(),
             };
             ui.label(text);
-            ui.add_space(8.0);
         }
     });
 }

@@ -18,6 +18,7 @@ pub mod args;
 pub mod block_map;
 pub mod command;
 pub mod demo;
+pub mod frame_log;
 pub mod persist;
 pub mod runner;
 mod views;
@@ -40,7 +41,9 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
     let default_output = default_output_folder();
     let mut options = StartOptions::new(args, default_output);
     if options.args.demo {
-        let demo = demo::prepare().map_err(|e| format!("--demo: {e}"))?;
+        // In the background: making the demo's .zsync creates the hashing thread pool the
+        // job uses later, and threads keep the priority they were created with.
+        let demo = runner::in_background(demo::prepare).map_err(|e| format!("--demo: {e}"))?;
         options.args.control = Some(demo.control.clone());
         options.args.seeds = vec![demo.seed.clone()];
         options.args.output = Some(demo.output.clone());
@@ -56,6 +59,9 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
             .with_drag_and_drop(true)
             .with_icon(icon()),
         persistence_path: persistence_path(),
+        // Said outright: test builds also have eframe's wgpu feature (for the snapshot
+        // images), and eframe would prefer wgpu when both are there.
+        renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
     eframe::run_native(

@@ -398,7 +398,8 @@ impl DeltadropApp {
                 });
                 ui.separator();
                 ui.vertical(|ui| {
-                    ui.set_width(STATUS_WIDTH - 8.0);
+                    // What is left of the row after the map and the separator.
+                    ui.set_width(ui.available_width().min(STATUS_WIDTH));
                     self.status_ui(ui);
                 });
             });
@@ -441,10 +442,13 @@ impl DeltadropApp {
             return;
         };
         let view = &run.view;
-        let phase = match (view.phase, run.paused && run.is_running()) {
-            (Some(phase), false) => phase_name(phase).to_string(),
-            (Some(phase), true) => format!("{} (paused)", phase_name(phase)),
-            (None, _) => "Starting".to_string(),
+        let phase = match (view.error(), view.phase, run.paused && run.is_running()) {
+            // A job that ended badly is not "Done".
+            (Some(Error::Cancelled), _, _) => "Cancelled".to_string(),
+            (Some(_), _, _) => "Failed".to_string(),
+            (None, Some(phase), false) => phase_name(phase).to_string(),
+            (None, Some(phase), true) => format!("{} (paused)", phase_name(phase)),
+            (None, None, _) => "Starting".to_string(),
         };
         ui.strong(phase);
         let fraction = view.fraction_done();
