@@ -267,15 +267,47 @@ impl Scan<'_> {
                     }
                 }
             }
-            r0.roll(buf[p], buf[p + bs], shift);
             if seq == 2 {
-                r1.roll(buf[p + bs], buf[p + 2 * bs], shift);
+                p = self.roll_to_candidate(buf, p, starts - 1, (&mut r0, &mut r1));
+            } else {
+                r0.roll(buf[p], buf[p + bs], shift);
+                p += 1;
             }
-            p += 1;
         }
         self.flush(buf, &mut taken.pending)?;
         self.report_taken(taken.blocks, source);
         Ok(())
+    }
+
+    /// Slides a pair window on from `p` (whose lookup is done) until one that may
+    /// match (the filter lets its key through, or its sums are equal: perhaps a run of one
+    /// value), or until `last`; returns where it stopped. The loop the scan spends most
+    /// of its time in on data that matches nothing, so it is kept free of everything else.
+    #[inline]
+    fn roll_to_candidate(
+        &self,
+        buf: &[u8],
+        p: usize,
+        last: usize,
+        (r0, r1): (&mut Rsum, &mut Rsum),
+    ) -> usize {
+        let bs = self.block_size();
+        let shift = bs.trailing_zeros();
+        let leaving = &buf[p..last];
+        let middle = &buf[p + bs..last + bs];
+        let entering = &buf[p + 2 * bs..last + 2 * bs];
+        for (i, ((&out, &mid), &new)) in leaving.iter().zip(middle).zip(entering).enumerate() {
+            r0.roll(out, mid, shift);
+            r1.roll(mid, new, shift);
+            if *r0 == *r1
+                || self
+                    .index
+                    .may_contain(self.index.window_key(r0.packed(), r1.packed()))
+            {
+                return p + i + 1;
+            }
+        }
+        last
     }
 
     /// Claims `block` with the data at `buf[at..]` if nobody has yet; true if this call
