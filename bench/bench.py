@@ -22,6 +22,7 @@ import random
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,15 +141,22 @@ def report(case: str, args: argparse.Namespace, results: dict[str, list[tuple[fl
     def best(name: str, i: int) -> float:
         return min(r[i] for r in results[name])
 
-    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, best of {args.runs}:")
-    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}")
+    def median(name: str, i: int) -> float:
+        return statistics.median(r[i] for r in results[name])
+
+    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, {args.runs} runs each:")
+    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}   (medians: zsync, deltadrop, ratio)")
     for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
                           ("peak RSS MiB", 3, "{:.1f}")):
-        z, d = best("zsync", i), best("deltadrop", i)
         scale = MB if i == 1 else 1024 if i == 3 else 1
-        ratio = d / z if z else float("nan")
-        print(f"{label:14}{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}")
-    print(flush=True)
+        row = f"{label:14}"
+        for stat in (best, median):
+            z, d = stat("zsync", i), stat("deltadrop", i)
+            ratio = d / z if z else float("nan")
+            cells = f"{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}"
+            row += cells if stat is best else f"   ({fmt.format(z / scale)}, {fmt.format(d / scale)}, {ratio:.2f})"
+        print(row)
+    print("(best of the runs; medians in brackets)", flush=True)
 
 
 def main() -> None:
