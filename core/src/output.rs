@@ -10,6 +10,7 @@
 use std::fs::{File, OpenOptions};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use sha1::{Digest, Sha1};
@@ -74,6 +75,10 @@ fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result
 pub struct PartFile {
     path: PathBuf,
     file: File,
+    /// Writes take turns here: concurrent buffered writes to one file contend for its
+    /// inode lock in the kernel, where a waiter spins (on a VM, the longer when the
+    /// holder's vCPU is preempted). Measured on the bench: less system time, no loss.
+    write_turn: Mutex<()>,
 }
 
 impl PartFile {
@@ -89,7 +94,11 @@ impl PartFile {
             .map_err(|e| Error::io("create", &path, e))?;
         file.set_len(length)
             .map_err(|e| Error::io("size", &path, e))?;
-        Ok(PartFile { path, file })
+        Ok(PartFile {
+            path,
+            file,
+            write_turn: Mutex::new(()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,6 +110,10 @@ impl PartFile {
     }
 
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let _turn = self
+            .write_turn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
     }
 
@@ -150,7 +163,7 @@ impl PartFile {
         self.file
             .sync_all()
             .map_err(|e| Error::io("flush", &self.path, e))?;
-        let PartFile { path, file } = self;
+        let PartFile { path, file, .. } = self;
         // Windows cannot rename an open file.
         drop(file);
         if keep_old && output.exists() {
