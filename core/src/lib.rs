@@ -44,6 +44,8 @@ mod report;
 pub mod rsum;
 mod seed;
 pub mod serve;
+#[cfg(test)]
+mod test_data;
 mod zfetch;
 mod zmake;
 

@@ -57,24 +57,13 @@ pub fn strong_sum(data: &[u8]) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::test_data::noise;
 
     #[test]
     fn rolling_equals_recomputation_at_every_offset() {
         for shift in [4u32, 9, 11] {
             let bs = 1usize << shift;
-            let mut data = pseudo_random(bs * 6, shift);
+            let mut data = noise(bs * 6, u64::from(shift));
             data[bs..bs * 2].fill(0xff); // saturating runs exercise the 16-bit wrap
             let mut rolling = Rsum::of_block(&data[..bs]);
             for start in 1..=data.len() - bs {

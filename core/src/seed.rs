@@ -400,18 +400,7 @@ mod tests {
     use super::*;
     use crate::control::{HashLengths, MakeHeader};
     use crate::event::NullSink;
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 56) as u8
-            })
-            .collect()
-    }
+    use crate::test_data::noise;
 
     fn control_for(target: &[u8], block_size: u32) -> ControlFile {
         let bs = block_size as usize;

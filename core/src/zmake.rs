@@ -191,20 +191,17 @@ impl MapWriter {
 mod tests {
     use super::*;
     use crate::gzip::{Compressed, Inflater, ZMap};
+    use crate::test_data::noise;
 
+    /// Stretches of text, zeros and noise: every kind of deflate block.
     fn sample(len: usize) -> Vec<u8> {
-        let mut x = 7u64;
         let text = b"kernel: usb 1-1: new high-speed USB device number 2 using xhci_hcd\n";
+        let random = noise(len, 7);
         (0..len)
             .map(|i| match (i / 5000) % 3 {
                 0 => text[i % text.len()],
                 1 => 0,
-                _ => {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x >> 56) as u8
-                }
+                _ => random[i],
             })
             .collect()
     }

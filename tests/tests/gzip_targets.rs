@@ -3,7 +3,7 @@
 //! mid-stream. Also: a server without ranges (the whole `.gz`), corrupt compressed data,
 //! gzip seeds, and what Debian's zsync fetches for the same job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use deltadrop_core::{ControlSource, Error, Event, Job, JobSpec, Summary};
@@ -51,6 +51,23 @@ impl Work {
         let events: Vec<Event> = rx.iter().collect();
         (job.join(), events)
     }
+}
+
+/// Runs Debian's `zsync` in `work` with its seed, writing `out`; true on success.
+fn zsync_get(zsync: &Path, work: &Work, url: &str, out: &Path) -> bool {
+    Command::new(zsync)
+        .arg("-q")
+        .arg("-i")
+        .arg(&work.seeds[0])
+        .arg("-o")
+        .arg(out)
+        .arg(url)
+        .current_dir(work.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
 }
 
 fn file_len(path: PathBuf) -> u64 {
@@ -324,19 +341,12 @@ fn fetches_about_what_zsync_fetches_for_the_same_job() {
     };
     let work = Work::new(Some(("old", &old)));
     let theirs = work.path("theirs.txt");
-    let status = Command::new(zsync)
-        .arg("-q")
-        .arg("-i")
-        .arg(&work.seeds[0])
-        .arg("-o")
-        .arg(&theirs)
-        .arg(server.url("z.txt.zsync"))
-        .current_dir(work.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(zsync_get(
+        &zsync,
+        &work,
+        &server.url("z.txt.zsync"),
+        &theirs
+    ));
     assert_eq!(read(&theirs), new);
     let (zsync_requests, zsync_bytes) = server.requests_for("z.txt.gz");
 
@@ -458,19 +468,10 @@ fn our_make_z_output_is_rebuilt_by_zsync_and_by_us() {
     };
     let work = Work::new(Some(("old", &old)));
     let theirs = work.path("theirs");
-    let status = Command::new(zsync)
-        .arg("-q")
-        .arg("-i")
-        .arg(&work.seeds[0])
-        .arg("-o")
-        .arg(&theirs)
-        .arg(server.url("img.zsync"))
-        .current_dir(work.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "zsync accepts our make -z output");
+    assert!(
+        zsync_get(&zsync, &work, &server.url("img.zsync"), &theirs),
+        "zsync accepts our make -z output"
+    );
     assert!(read(&theirs) == new, "zsync rebuilt the file");
     let (zsync_requests, zsync_bytes) = server.requests_for("img.gz");
     assert!(
