@@ -155,24 +155,8 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let gave_up = AtomicBool::new(false);
     let (fetched, hashed, flushed) = std::thread::scope(|s| {
         let flushed = s.spawn(|| part.flush_early());
-        let hashed = s.spawn(|| {
-            let mut present = 0;
-            part.sha1_as_filled(cf.length, |bytes| {
-                let last = geometry.block_of(bytes.end - 1);
-                loop {
-                    while present <= last && found.contains(present) {
-                        present += 1;
-                    }
-                    if present > last {
-                        return true;
-                    }
-                    if gave_up.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            })
-        });
+        let hashed =
+            s.spawn(|| part.sha1_as_filled(cf.length, in_order(geometry, &found, &gave_up)));
         let fetched = (|| {
             if plan.missing_blocks == 0 {
                 return Ok(());
@@ -226,6 +210,33 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     }
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
+}
+
+/// For [`PartFile::sha1_as_filled`]: waits until every block of the asked bytes is
+/// present (written and checked), or returns false once `gave_up` is set. Blocks become
+/// present out of order; the reader only ever moves forward, so one cursor suffices.
+fn in_order<'a>(
+    geometry: Geometry,
+    found: &'a AtomicBitmap,
+    gave_up: &'a AtomicBool,
+) -> impl FnMut(std::ops::Range<u64>) -> bool + 'a {
+    let mut present = 0;
+    move |bytes| {
+        let last = geometry.block_of(bytes.end - 1);
+        loop {
+            while present <= last && found.contains(present) {
+                present += 1;
+            }
+            if present > last {
+                return true;
+            }
+            if gave_up.load(Ordering::Relaxed) {
+                return false;
+            }
+            // Fetched blocks arrive by the thousand per second; a short nap costs nothing.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// Where the target's data comes from: the plain URLs, or a gzip-compressed copy and the
