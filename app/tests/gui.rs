@@ -621,9 +621,18 @@ fn settings_and_history_survive_a_restart() {
         .get_by_role_and_label(Role::TextInput, "Proxy")
         .type_text("http://proxy.example:3128");
     harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Trusted CA (PEM file)")
+        .click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Trusted CA (PEM file)")
+        .type_text("/etc/builds/ca.pem");
+    harness.run();
     let settings = harness.state().persisted().settings.clone();
     assert!(!settings.keep_old);
     assert_eq!(settings.proxy, "http://proxy.example:3128");
+    assert_eq!(settings.ca_cert, "/etc/builds/ca.pem");
 
     // The settings reach the job.
     type_url(&mut harness, "http://127.0.0.1:9/a.zsync");
@@ -635,6 +644,7 @@ fn settings_and_history_survive_a_restart() {
         spec.options.proxy.as_deref(),
         Some("http://proxy.example:3128")
     );
+    assert_eq!(spec.options.ca_certs, [PathBuf::from("/etc/builds/ca.pem")]);
     runner.job(0).emit(Event::Finished(Err(Error::Cancelled)));
     harness.run();
 

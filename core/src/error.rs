@@ -93,7 +93,7 @@ impl Error {
                 "Check that the URL points at a .zsync file made by zsyncmake, not at the target itself or an HTML page."
             }
             Error::Http { problem, .. } if problem.contains("certificate") => {
-                "The server's TLS certificate is not trusted here. If it comes from an in-house CA, trust that CA's certificate (deltadrop-cli --ca-cert FILE)."
+                "The server's TLS certificate is not trusted here. If it comes from an in-house CA, trust that CA's certificate (deltadrop-cli --ca-cert FILE; in the app: Settings, Trusted CA)."
             }
             Error::Http { problem, .. } if problem.contains("401") => {
                 "The server wants a user name and password: give them as host=user:password (deltadrop-cli -A)."

@@ -272,6 +272,12 @@ impl DeltadropApp {
         spec.options.parallel_requests = settings.parallel_requests.max(1);
         let proxy = settings.proxy.trim();
         spec.options.proxy = (!proxy.is_empty()).then(|| proxy.to_string());
+        let ca_cert = settings.ca_cert.trim();
+        spec.options.ca_certs = if ca_cert.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(ca_cert)]
+        };
         Ok(spec)
     }
 

@@ -20,6 +20,9 @@ pub struct Settings {
     pub keep_old: bool,
     /// Proxy URL; empty means "from the environment".
     pub proxy: String,
+    /// A PEM file of certificate authorities to trust besides the system's (an in-house
+    /// build server); empty means none.
+    pub ca_cert: String,
     /// The last output chosen (a folder or a file); `None` means the Downloads folder.
     pub output: Option<PathBuf>,
 }
@@ -31,6 +34,7 @@ impl Default for Settings {
             parallel_requests: engine.parallel_requests,
             keep_old: engine.keep_old,
             proxy: String::new(),
+            ca_cert: String::new(),
             output: None,
         }
     }

@@ -548,6 +548,13 @@ impl DeltadropApp {
                     )
                     .labelled_by(label.id);
                     ui.end_row();
+                    let label = ui.label("Trusted CA (PEM file)");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut settings.ca_cert)
+                            .hint_text("empty: the system's certificates"),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
                     ui.label("Theme");
                     ui.horizontal(|ui| {
                         let ctx = ui.ctx().clone();
