@@ -145,6 +145,14 @@ fn type_url(harness: &mut Harness<'static, DeltadropApp>, url: &str) {
     harness.run();
 }
 
+/// Types `url`, clicks Start and returns the job the app started (its first).
+fn start(harness: &mut Harness<'static, DeltadropApp>, runner: &FakeRunner, url: &str) -> FakeJob {
+    type_url(harness, url);
+    harness.get_by_label("Start download").click();
+    harness.run();
+    runner.job(0)
+}
+
 #[derive(Debug)]
 struct TestDrop(PathBuf);
 
@@ -391,10 +399,11 @@ fn pause_resume_and_cancel_reach_the_job_and_cancel_keeps_the_part_file() {
     let out = tempfile::tempdir().unwrap();
     let runner = FakeRunner::default();
     let mut harness = harness(&runner, out.path());
-    type_url(&mut harness, "http://127.0.0.1:9/image-2.img.zsync");
-    harness.get_by_label("Start download").click();
-    harness.run();
-    let job = runner.job(0);
+    let job = start(
+        &mut harness,
+        &runner,
+        "http://127.0.0.1:9/image-2.img.zsync",
+    );
     job.emit(Event::ControlLoaded(target(10, 1024)));
     job.emit(Event::Phase(Phase::Fetching));
     harness.run();
@@ -428,14 +437,12 @@ fn a_failed_job_shows_the_error_and_what_to_do() {
     let out = tempfile::tempdir().unwrap();
     let runner = FakeRunner::default();
     let mut harness = harness(&runner, out.path());
-    type_url(&mut harness, "https://example.invalid/a.zsync");
-    harness.get_by_label("Start download").click();
-    harness.run();
+    let job = start(&mut harness, &runner, "https://example.invalid/a.zsync");
     let error = Error::Http {
         url: "https://example.invalid/a.zsync".into(),
         problem: "TLS handshake failed: certificate expired".into(),
     };
-    runner.job(0).emit(Event::Finished(Err(error.clone())));
+    job.emit(Event::Finished(Err(error.clone())));
     harness.run();
     assert!(has_text(&harness, "Download failed"));
     assert!(harness.query_by_label(&error.to_string()).is_some());
@@ -466,12 +473,13 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
     let out = tempfile::tempdir().unwrap();
     let runner = FakeRunner::default();
     let mut harness = harness(&runner, out.path());
-    type_url(&mut harness, "http://127.0.0.1:9/image-2.img.zsync");
-    harness.get_by_label("Start download").click();
-    harness.run();
+    let job = start(
+        &mut harness,
+        &runner,
+        "http://127.0.0.1:9/image-2.img.zsync",
+    );
     let info = target(10, 1024);
     let written = out.path().join(&info.filename);
-    let job = runner.job(0);
     job.emit(Event::ControlLoaded(info.clone()));
     job.emit(Event::Finished(Ok(Summary {
         output: Some(written.clone()),
@@ -635,17 +643,12 @@ fn settings_and_history_survive_a_restart() {
     assert_eq!(settings.ca_cert, "/etc/builds/ca.pem");
 
     // The settings reach the job.
-    type_url(&mut harness, "http://127.0.0.1:9/a.zsync");
-    harness.get_by_label("Start download").click();
-    harness.run();
-    let spec = runner.job(0).spec;
-    assert!(!spec.options.keep_old);
-    assert_eq!(
-        spec.options.proxy.as_deref(),
-        Some("http://proxy.example:3128")
-    );
-    assert_eq!(spec.options.ca_certs, [PathBuf::from("/etc/builds/ca.pem")]);
-    runner.job(0).emit(Event::Finished(Err(Error::Cancelled)));
+    let job = start(&mut harness, &runner, "http://127.0.0.1:9/a.zsync");
+    let options = &job.spec.options;
+    assert!(!options.keep_old);
+    assert_eq!(options.proxy.as_deref(), Some("http://proxy.example:3128"));
+    assert_eq!(options.ca_certs, [PathBuf::from("/etc/builds/ca.pem")]);
+    job.emit(Event::Finished(Err(Error::Cancelled)));
     harness.run();
 
     let mut storage = Memory::default();
@@ -702,10 +705,7 @@ fn a_huge_map_stays_responsive() {
     let out = tempfile::tempdir().unwrap();
     let runner = FakeRunner::default();
     let mut harness = harness(&runner, out.path());
-    type_url(&mut harness, "http://127.0.0.1:9/big.iso.zsync");
-    harness.get_by_label("Start download").click();
-    harness.run();
-    let job = runner.job(0);
+    let job = start(&mut harness, &runner, "http://127.0.0.1:9/big.iso.zsync");
     let blocks = 200_000;
     job.emit(Event::ControlLoaded(target(blocks, 4096)));
     job.emit(Event::Phase(Phase::Fetching));
