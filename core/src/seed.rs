@@ -398,32 +398,18 @@ impl Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{HashLengths, MakeHeader};
     use crate::event::NullSink;
     use crate::test_data::noise;
 
-    fn control_for(target: &[u8], block_size: u32) -> ControlFile {
-        let bs = block_size as usize;
-        let blocks: Vec<Vec<u8>> = target
-            .chunks(bs)
-            .map(|c| {
-                let mut block = c.to_vec();
-                block.resize(bs, 0);
-                block
-            })
-            .collect();
-        let header = MakeHeader {
-            filename: None,
-            mtime: None,
-            block_size,
-            length: target.len() as u64,
-            hash_lengths: HashLengths::for_file(target.len() as u64, block_size),
-            urls: Vec::new(),
-            sha1: [0; 20],
+    /// The control file `make` writes for `target`.
+    fn control_for(dir: &Path, target: &[u8], block_size: u32) -> ControlFile {
+        let path = dir.join("target");
+        std::fs::write(&path, target).unwrap();
+        let options = crate::make::MakeOptions {
+            block_size: Some(block_size),
+            ..Default::default()
         };
-        let rsums: Vec<u32> = blocks.iter().map(|b| Rsum::of_block(b).packed()).collect();
-        let strong: Vec<[u8; 16]> = blocks.iter().map(|b| strong_sum(b)).collect();
-        ControlFile::from_sums(header, &rsums, &strong)
+        crate::make::make(&path, &options).unwrap()
     }
 
     fn scan(target: &[u8], bs: u32, seeds: &[&[u8]]) -> Vec<bool> {
@@ -438,7 +424,7 @@ mod tests {
         if !fresh {
             std::fs::write(dir.path().join("out.part"), vec![0xA5; target.len()]).unwrap();
         }
-        let cf = control_for(target, bs);
+        let cf = control_for(dir.path(), target, bs);
         let index = BlockIndex::new(&cf);
         let geometry = Geometry::new(bs, target.len() as u64);
         let found = AtomicBitmap::new(geometry.block_count());
