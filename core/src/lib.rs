@@ -36,6 +36,7 @@ mod http;
 pub mod index;
 pub mod job;
 pub mod make;
+mod md4x;
 pub mod multipart;
 pub mod output;
 pub mod ranges;

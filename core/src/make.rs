@@ -11,8 +11,9 @@ use sha1::{Digest, Sha1};
 
 use crate::control::{ControlFile, HashLengths, MakeHeader};
 use crate::error::{Error, Result};
+use crate::md4x;
 use crate::output::read_at;
-use crate::rsum::{Rsum, strong_sum};
+use crate::rsum::Rsum;
 
 /// Input read per step; a multiple of every block size up to 16 MiB.
 const CHUNK: usize = 16 << 20;
@@ -34,6 +35,24 @@ pub struct MakeOptions {
 /// zsyncmake's block size choice.
 pub fn default_block_size(length: u64) -> u32 {
     if length < 100_000_000 { 2048 } else { 4096 }
+}
+
+/// Weak and strong sums of each block of `data`, the last zero-padded to `bs`.
+fn block_sums(data: &[u8], bs: usize) -> Vec<(u32, [u8; 16])> {
+    let padded;
+    let mut blocks: Vec<&[u8]> = data.chunks(bs).collect();
+    if let Some(last) = blocks.last_mut()
+        && last.len() < bs
+    {
+        padded = [*last, &vec![0; bs - last.len()]].concat();
+        *last = &padded;
+    }
+    let strong = md4x::strong_sums(&blocks);
+    blocks
+        .iter()
+        .zip(strong)
+        .map(|(block, strong)| (Rsum::of_block(block).packed(), strong))
+        .collect()
 }
 
 /// Computes the control file for `input`.
@@ -65,16 +84,8 @@ pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
         let (_, sums): ((), Vec<(u32, [u8; 16])>) = rayon::join(
             || sha1.update(data),
             || {
-                data.par_chunks(bs)
-                    .map(|block| {
-                        if block.len() == bs {
-                            (Rsum::of_block(block).packed(), strong_sum(block))
-                        } else {
-                            let mut padded = block.to_vec();
-                            padded.resize(bs, 0);
-                            (Rsum::of_block(&padded).packed(), strong_sum(&padded))
-                        }
-                    })
+                data.par_chunks(bs * md4x::LANES)
+                    .flat_map_iter(|blocks| block_sums(blocks, bs))
                     .collect()
             },
         );

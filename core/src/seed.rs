@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::event::{BlockSource, BlockState, Event};
 use crate::index::{AtomicBitmap, BlockIndex};
 use crate::job::Control;
+use crate::md4x;
 use crate::output::{PartFile, read_at};
 use crate::ranges::{Geometry, runs};
 use crate::report::Reporter;
@@ -178,9 +179,7 @@ impl Scan<'_> {
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
-        let mask = self.index.mask();
         let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
-        let block_count = self.geometry.block_count();
         let mut taken = Taken::default();
         let mut strong = StrongCache::default();
 
@@ -199,15 +198,12 @@ impl Scan<'_> {
         let mut p = 0;
         while p < starts {
             let mut advance = 0;
-            if let Some(block) = next_in_run.take()
-                && block < block_count
-                && !self.found.contains(block)
-                && r0.packed() & mask == cf.weak_sum(block)
-                && strong.at(buf, p, bs)[..strong_len] == *cf.strong_sum(block)
-            {
-                self.take_block(block, buf, p, &mut taken)?;
-                next_in_run = Some(block + 1);
-                advance = bs;
+            if let Some(block) = next_in_run.take() {
+                let matched = self.follow_run(buf, (p, starts), block, r0, &mut taken)?;
+                if matched > 0 {
+                    next_in_run = Some(block + matched as u64);
+                    advance = matched * bs;
+                }
             }
             let key = self.index.window_key(r0.packed(), r1.packed());
             if advance == 0 && self.index.may_contain(key) {
@@ -277,6 +273,49 @@ impl Scan<'_> {
         self.flush(buf, &mut taken.pending)?;
         self.report_taken(taken.blocks, source);
         Ok(())
+    }
+
+    /// Follows a run of matches: block `first` may be at `p` (where the weak sum is
+    /// `r0`), the blocks after it one block apart. Up to [`md4x::LANES`] blocks whose weak
+    /// sums fit are strong-checked together; takes and returns how many matched in a row.
+    /// The run stops at a block already found, as a lookup there would.
+    fn follow_run(
+        &self,
+        buf: &[u8],
+        (p, starts): (usize, usize),
+        first: u64,
+        r0: Rsum,
+        taken: &mut Taken,
+    ) -> Result<usize> {
+        let cf = self.control_file();
+        let bs = self.block_size();
+        let mask = self.index.mask();
+        let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
+        let block_count = self.geometry.block_count();
+        let mut candidates: Vec<&[u8]> = Vec::with_capacity(md4x::LANES);
+        for k in 0..md4x::LANES {
+            let (block, at) = (first + k as u64, p + k * bs);
+            if at >= starts || block >= block_count || self.found.contains(block) {
+                break;
+            }
+            let window = &buf[at..at + bs];
+            let weak = if k == 0 { r0 } else { Rsum::of_block(window) };
+            if weak.packed() & mask != cf.weak_sum(block) {
+                break;
+            }
+            candidates.push(window);
+        }
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let sums = md4x::strong_sums(&candidates);
+        let matched = (0..candidates.len())
+            .take_while(|&k| sums[k][..strong_len] == *cf.strong_sum(first + k as u64))
+            .count();
+        for k in 0..matched {
+            self.take_block(first + k as u64, buf, p + k * bs, taken)?;
+        }
+        Ok(matched)
     }
 
     /// Slides a pair window on from `p` (whose lookup is done) until one that may
@@ -537,6 +576,39 @@ mod tests {
             let found = scan_into(&target, bs as u32, &[&seed], fresh);
             assert!(missing(&found).is_empty(), "lost {:?}", missing(&found));
         }
+    }
+
+    #[test]
+    fn runs_break_exactly_at_changed_blocks_wherever_they_fall_in_a_batch() {
+        // Runs are strong-checked md4x::LANES blocks at a time; a changed block at every
+        // distance from the run's start must end the run there and cost only itself.
+        // (Gaps of at least 3: the first match after a change needs a pair of blocks.)
+        let bs = 512;
+        let mut changed = Vec::new();
+        let mut block = 3;
+        for gap in 3..=2 * md4x::LANES + 3 {
+            changed.push(block);
+            block += gap;
+        }
+        let mut target = noise((block + 4) * bs, 14);
+        let mut seed = target.clone();
+        for (i, &c) in changed.iter().enumerate() {
+            let at = c * bs + 17;
+            if i % 2 == 0 {
+                seed[at] ^= 0x5a;
+            } else {
+                // +1 -1 ... -1 +1 keeps both weak sums: only MD4 tells these apart.
+                target[at..at + 4].fill(10);
+                seed[at..at + 4].copy_from_slice(&[11, 9, 9, 11]);
+                let block = c * bs..(c + 1) * bs;
+                assert_eq!(
+                    Rsum::of_block(&target[block.clone()]),
+                    Rsum::of_block(&seed[block])
+                );
+            }
+        }
+        let seed = [noise(33, 15), seed].concat();
+        assert_eq!(missing(&scan(&target, bs as u32, &[&seed])), changed);
     }
 
     #[test]
