@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use sha1::{Digest, Sha1};
-
 use crate::error::{Error, Result};
+use crate::rsum::FileSha1;
 
 /// `<out>.part`.
 pub fn part_path(output: &Path) -> PathBuf {
@@ -127,7 +126,7 @@ impl PartFile {
         mut wait_for: impl FnMut(Range<u64>) -> bool,
     ) -> Result<Option<[u8; 20]>> {
         const PIECE: u64 = 1 << 20;
-        let mut hasher = Sha1::new();
+        let mut hasher = FileSha1::new();
         let mut buf = vec![0u8; PIECE as usize];
         let mut offset = 0;
         while offset < length {
@@ -146,7 +145,7 @@ impl PartFile {
             hasher.update(buf);
             offset += piece;
         }
-        Ok(Some(hasher.finalize().into()))
+        Ok(Some(hasher.finish()))
     }
 
     /// Starts writing what is cached for the file out to disk and waits for it; the final
