@@ -10,6 +10,7 @@
 use std::io::{BufRead, Read, Write};
 
 use crate::error::{Error, Result};
+use crate::md4x;
 use crate::rsum::Rsum;
 
 /// The zsync version we write and claim compatibility with.
@@ -392,6 +393,21 @@ impl ControlFile {
     /// True when the data comes from a gzip-compressed copy.
     pub fn is_compressed(&self) -> bool {
         self.z_map.is_some() && !self.z_urls.is_empty()
+    }
+
+    /// Whether each of `blocks` (at most [`md4x::LANES`], each zero-padded to the block
+    /// size) is the block of its position from `first` on; their MD4s are computed together.
+    pub(crate) fn blocks_match(&self, first: u64, blocks: &[&[u8]]) -> Vec<bool> {
+        let mask = self.hash_lengths.rsum_mask();
+        let strong_len = usize::from(self.hash_lengths.checksum_bytes);
+        let strong = md4x::strong_sums(blocks);
+        (first..)
+            .zip(blocks.iter().zip(strong))
+            .map(|(block, (data, sum))| {
+                Rsum::of_block(data).packed() & mask == self.weak_sum(block)
+                    && sum[..strong_len] == *self.strong_sum(block)
+            })
+            .collect()
     }
 
     /// Whether `data` (one block, zero-padded to the block size) is block `block`.

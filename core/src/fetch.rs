@@ -32,6 +32,7 @@ use crate::event::{BlockSource, BlockState, Event};
 use crate::http::{Http, RangeReply, RequestError, Retry};
 use crate::index::AtomicBitmap;
 use crate::job::{Control, JobOptions};
+use crate::md4x;
 use crate::multipart::{PartError, for_each_part};
 use crate::output::PartFile;
 use crate::ranges::{Geometry, range_header, runs};
@@ -582,26 +583,70 @@ impl<'a> BlockWriter<'a> {
             return Ok(false);
         }
         if !self.control_file.block_matches(block, data) {
-            let bytes = self.geometry.byte_range(block..block + 1);
-            self.reject(
-                url,
-                block,
-                &format!(
-                    "block {block} (bytes {}-{}) failed its checksum",
-                    bytes.start,
-                    bytes.end - 1
-                ),
-            )?;
+            self.reject_checksum(url, block)?;
             return Ok(false);
         }
         let len = self.geometry.block_len(block);
         self.part
             .write_at(self.geometry.block_start(block), &data[..len])?;
-        let new = self.found.insert(block);
-        if new {
-            self.reporter.add_fetched(len as u64);
+        Ok(self.mark_fetched(block))
+    }
+
+    /// Offers consecutive full-size blocks from `first` on, all of `data`: they are
+    /// checked [`md4x::LANES`] at a time and each stretch of good missing ones is written
+    /// with one call. Returns the blocks that were missing and are now written.
+    fn accept_blocks(&self, url: &Url, first: u64, data: &[u8]) -> Result<Vec<u64>> {
+        let bs = self.geometry.block_size as usize;
+        let blocks: Vec<&[u8]> = data.chunks_exact(bs).collect();
+        let mut good = Vec::with_capacity(blocks.len());
+        for (i, group) in blocks.chunks(md4x::LANES).enumerate() {
+            let group_first = first + (i * md4x::LANES) as u64;
+            good.extend(self.control_file.blocks_match(group_first, group));
+        }
+        let wanted = |k: usize| good[k] && !self.found.contains(first + k as u64);
+        let mut new = Vec::new();
+        let mut k = 0;
+        while k < blocks.len() {
+            let block = first + k as u64;
+            if !good[k] && !self.found.contains(block) {
+                self.reject_checksum(url, block)?;
+            }
+            if !wanted(k) {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            while k < blocks.len() && wanted(k) {
+                k += 1;
+            }
+            self.part
+                .write_at(self.geometry.block_start(block), &data[start * bs..k * bs])?;
+            new.extend((block..first + k as u64).filter(|&b| self.mark_fetched(b)));
         }
         Ok(new)
+    }
+
+    /// Records a written block as present; true if it was not yet.
+    fn mark_fetched(&self, block: u64) -> bool {
+        let new = self.found.insert(block);
+        if new {
+            self.reporter
+                .add_fetched(self.geometry.block_len(block) as u64);
+        }
+        new
+    }
+
+    fn reject_checksum(&self, url: &Url, block: u64) -> Result<()> {
+        let bytes = self.geometry.byte_range(block..block + 1);
+        self.reject(
+            url,
+            block,
+            &format!(
+                "block {block} (bytes {}-{}) failed its checksum",
+                bytes.start,
+                bytes.end - 1
+            ),
+        )
     }
 
     /// Counts a failure to obtain `block` from `url`'s data (`what` says which); an error
@@ -671,29 +716,28 @@ impl<'w, 'a> Assembler<'w, 'a> {
             }
             let block = geometry.block_of(self.next);
             let len = geometry.block_len(block);
-            let take = (len - self.filled).min(data.len());
-            let new = if self.filled == 0 && take == self.block.len() {
-                // A whole full-size block in the input: check it where it is.
-                self.writer.accept(self.url, block, &data[..take])?
-            } else {
-                self.block[self.filled..self.filled + take].copy_from_slice(&data[..take]);
-                self.filled += take;
-                if self.filled < len {
-                    false
-                } else {
-                    self.filled = 0;
-                    self.block[len..].fill(0);
-                    self.writer.accept(self.url, block, &self.block)?
-                }
-            };
-            if new {
-                self.fetched.push(block);
-                if self.fetched.len() >= 64 {
-                    self.flush();
-                }
+            let whole = (data.len() / bs as usize).min((geometry.length / bs - block) as usize);
+            if self.filled == 0 && whole > 0 {
+                // Whole full-size blocks in the input: check and write them where they are.
+                let take = whole * bs as usize;
+                let new = self.writer.accept_blocks(self.url, block, &data[..take])?;
+                self.record(new);
+                self.next += take as u64;
+                data = &data[take..];
+                continue;
             }
+            let take = (len - self.filled).min(data.len());
+            self.block[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
             self.next += take as u64;
             data = &data[take..];
+            if self.filled == len {
+                self.filled = 0;
+                self.block[len..].fill(0);
+                if self.writer.accept(self.url, block, &self.block)? {
+                    self.record([block]);
+                }
+            }
         }
         Ok(())
     }
@@ -707,6 +751,14 @@ impl<'w, 'a> Assembler<'w, 'a> {
         for_each_chunk(body, on_error, |chunk| {
             self.write(chunk).map_err(ReceiveError::Fatal)
         })
+    }
+
+    /// Notes newly written blocks; they are reported in batches.
+    fn record(&mut self, blocks: impl IntoIterator<Item = u64>) {
+        self.fetched.extend(blocks);
+        if self.fetched.len() >= 64 {
+            self.flush();
+        }
     }
 
     fn flush(&mut self) {
@@ -752,6 +804,54 @@ pub(crate) fn for_each_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::NullSink;
+    use crate::test_data::noise;
+
+    #[test]
+    fn assembled_blocks_are_checked_and_only_good_ones_written() {
+        // 20 blocks and a partial one; block 5 arrives corrupted. The stream comes in
+        // pieces that cut blocks anywhere, so whole blocks are checked together where a
+        // piece holds several, one by one where they straddle pieces.
+        let bs = 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let target = noise(20 * bs + 300, 21);
+        let path = dir.path().join("target");
+        std::fs::write(&path, &target).unwrap();
+        let options = crate::make::MakeOptions {
+            block_size: Some(bs as u32),
+            ..Default::default()
+        };
+        let cf = crate::make::make(&path, &options).unwrap();
+        let part = PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
+        let found = AtomicBitmap::new(21);
+        let sink = NullSink;
+        let reporter = Reporter::new(&sink);
+        let writer = BlockWriter::new(&cf, &part, &found, &reporter);
+        let url = Url::parse("http://example.invalid/target").unwrap();
+
+        let mut sent = target.clone();
+        sent[5 * bs + 700] ^= 1;
+        let mut assembler = Assembler::new(&writer, &url, 0);
+        for piece in [
+            &sent[..1500],
+            &sent[1500..13 * bs + 10],
+            &sent[13 * bs + 10..],
+        ] {
+            assembler.write(piece).unwrap();
+        }
+        drop(assembler);
+        let missing: Vec<u64> = (0..21).filter(|&b| !found.contains(b)).collect();
+        assert_eq!(missing, [5]);
+        let written = std::fs::read(part.path()).unwrap();
+        assert_eq!(written[..5 * bs], target[..5 * bs]);
+        assert_eq!(
+            written[5 * bs..6 * bs],
+            vec![0; bs],
+            "the bad block is not written"
+        );
+        assert_eq!(written[6 * bs..], target[6 * bs..]);
+        assert_eq!(writer.bad_blocks.lock().unwrap()[&5], 1);
+    }
 
     fn ranges(starts: impl IntoIterator<Item = u64>) -> Vec<Range<u64>> {
         starts.into_iter().map(|s| s * 10..s * 10 + 5).collect()
