@@ -98,21 +98,22 @@ http {{
     raise SystemExit("nginx did not start")
 
 
-def measured(cmd: list[str], cwd: Path) -> tuple[float, int, str | None]:
-    """Runs cmd; returns (wall seconds, peak RSS in KiB) of that child alone, and what went
-    wrong if it failed."""
+def measured(cmd: list[str], cwd: Path) -> tuple[float, int, tuple[float, float], str | None]:
+    """Runs cmd; returns (wall seconds, peak RSS in KiB, (user, system) CPU seconds) of
+    that child alone, and what went wrong if it failed."""
     # Each run gets its own process whose only child is cmd, so RUSAGE_CHILDREN is cmd's.
     probe = (
         "import resource,subprocess,sys,time;t=time.monotonic();"
         "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
         "w=time.monotonic()-t;"
         "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
-        "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(w, u.ru_maxrss, u.ru_utime, u.ru_stime, r.returncode)"
     )
     out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, capture_output=True, text=True)
-    wall, rss, code = out.stdout.split()
+    wall, rss, user, system, code = out.stdout.split()
     failure = f"exit {code}: {out.stderr.strip()}" if code != "0" else None
-    return float(wall), int(rss), failure
+    return float(wall), int(rss), (float(user), float(system)), failure
 
 
 def log_since(log: Path, offset: int, target: str) -> tuple[int, int, int]:
@@ -233,7 +234,14 @@ def main() -> None:
                     for leftover in client.glob(f"out-{name}.img*"):
                         leftover.unlink()
                     subprocess.run(["sync"])
-                    wall, rss, failure = measured(cmd(out), client)
+                    wall, rss, (user, system), failure = measured(cmd(out), client)
+                    # Each run starts with nothing left to write back. zsync never flushes
+                    # its output (we do, before the rename), so without this the `sync`
+                    # above would spend a second or two writing zsync's file before our
+                    # turn only. On a VM with free page reporting that wait also hands the
+                    # pages just freed back to the host, and our writes then pay to fault
+                    # them in again: a cost only one side paid.
+                    subprocess.run(["sync"])
                     requests, body, offset = log_since(log, offset, target)
                     if failure and name == "zsync":
                         # A peer's bug is a result too (zsync 0.6.2 cannot map gzip
@@ -247,7 +255,8 @@ def main() -> None:
                         raise SystemExit(f"{name} produced a wrong file")
                     results[name].append((wall, body, requests, rss))
                     print(f"{case} run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
-                          f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB", flush=True)
+                          f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB  "
+                          f"CPU {user:.2f} user + {system:.2f} system", flush=True)
             report(case, args, results)
     finally:
         nginx.terminate()
