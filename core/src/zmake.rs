@@ -223,7 +223,7 @@ mod tests {
         let map = ZMap::parse(&map).unwrap();
         map.check_compressed_len(gz.len() as u64).unwrap();
         assert_eq!(map.uncompressed_len(), data.len() as u64);
-        let cps = map.checkpoints();
+        let cps: Vec<_> = map.checkpoints().collect();
         for pair in cps.windows(2) {
             let (from, to) = (pair[0], pair[1]);
             let out = from.out_byte as usize..to.out_byte as usize;

@@ -135,7 +135,7 @@ fn is_stored(gz: &[u8], bit: u64) -> bool {
 /// compressed bytes the range mapping would fetch. Returns how many checkpoints were
 /// mid-block in a stored block, a case worth knowing was covered.
 fn check_every_checkpoint(name: &str, data: &[u8], gz: &[u8], map: &ZMap) -> usize {
-    let cps = map.checkpoints();
+    let cps: Vec<_> = map.checkpoints().collect();
     let header = parse_gzip_header(gz).unwrap();
     assert_eq!(
         cps[0].in_bit,
@@ -325,7 +325,6 @@ fn gzip_zsyncmake_on_a_gzip_file_checkpoints_all_decode() {
         let name = format!("gzip -{level} + zsyncmake");
         assert!(
             map.checkpoints()
-                .iter()
                 .any(|c| c.kind == CheckpointKind::MidBlock)
         );
         let stored_mid = check_every_checkpoint(&name, &data, &gz, &map);

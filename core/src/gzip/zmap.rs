@@ -64,9 +64,42 @@ pub struct Checkpoint {
 }
 
 /// A parsed `Z-Map2`.
+///
+/// A map has about one entry per zsync block: over a million for a 4 GiB image. Each
+/// entry is kept as its 4 raw bytes, with every [`ANCHOR_EVERY`]th checkpoint also kept in
+/// full (5 bytes per entry in all, against 32 for full checkpoints); any checkpoint is
+/// its anchor plus at most `ANCHOR_EVERY - 1` deltas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZMap {
-    checkpoints: Vec<Checkpoint>,
+    entries: Vec<[u8; 4]>,
+    /// Checkpoints `0, ANCHOR_EVERY, 2 * ANCHOR_EVERY, ...`.
+    anchors: Vec<Checkpoint>,
+    last: Checkpoint,
+}
+
+/// Entries per full checkpoint kept.
+const ANCHOR_EVERY: usize = 32;
+
+impl Checkpoint {
+    /// The checkpoint one raw entry after this one.
+    fn then(self, entry: [u8; 4]) -> Checkpoint {
+        let in_delta = u16::from_be_bytes([entry[0], entry[1]]);
+        let out_field = u16::from_be_bytes([entry[2], entry[3]]);
+        // Sums of at most 2^62 entries of 16 bits cannot overflow u64.
+        let in_bit = self.in_bit + u64::from(in_delta);
+        let out_byte = self.out_byte + u64::from(out_field & 0x7fff);
+        let (kind, block_start_bit) = if out_field & 0x8000 != 0 {
+            (CheckpointKind::MidBlock, self.block_start_bit)
+        } else {
+            (CheckpointKind::BlockStart, in_bit)
+        };
+        Checkpoint {
+            in_bit,
+            out_byte,
+            kind,
+            block_start_bit,
+        }
+    }
 }
 
 impl ZMap {
@@ -78,34 +111,35 @@ impl ZMap {
         if bytes.is_empty() {
             return Err(ZMapError::Empty);
         }
-        let mut checkpoints = Vec::with_capacity(bytes.len() / 4);
-        let mut in_bit = 0u64;
-        let mut out_byte = 0u64;
-        let mut block_start_bit = 0u64;
-        for (i, e) in bytes.chunks_exact(4).enumerate() {
-            let in_delta = u16::from_be_bytes([e[0], e[1]]);
-            let out_field = u16::from_be_bytes([e[2], e[3]]);
-            let mid = out_field & 0x8000 != 0;
-            // Sums of at most 2^62 entries of 16 bits cannot overflow u64.
-            in_bit += u64::from(in_delta);
-            out_byte += u64::from(out_field & 0x7fff);
-            if i == 0 && (mid || out_byte != 0) {
-                return Err(ZMapError::BadFirstEntry);
-            }
-            let kind = if mid {
-                CheckpointKind::MidBlock
-            } else {
-                block_start_bit = in_bit;
-                CheckpointKind::BlockStart
-            };
-            checkpoints.push(Checkpoint {
-                in_bit,
-                out_byte,
-                kind,
-                block_start_bit,
-            });
+        let entries: Vec<[u8; 4]> = bytes
+            .chunks_exact(4)
+            .map(|e| e.try_into().expect("4 bytes"))
+            .collect();
+        let origin = Checkpoint {
+            in_bit: 0,
+            out_byte: 0,
+            kind: CheckpointKind::BlockStart,
+            block_start_bit: 0,
+        };
+        let first = origin.then(entries[0]);
+        if first.kind != CheckpointKind::BlockStart || first.out_byte != 0 {
+            return Err(ZMapError::BadFirstEntry);
         }
-        Ok(Self { checkpoints })
+        let mut anchors = Vec::with_capacity(entries.len().div_ceil(ANCHOR_EVERY));
+        let mut last = first;
+        for (i, &entry) in entries.iter().enumerate() {
+            if i > 0 {
+                last = last.then(entry);
+            }
+            if i % ANCHOR_EVERY == 0 {
+                anchors.push(last);
+            }
+        }
+        Ok(Self {
+            entries,
+            anchors,
+            last,
+        })
     }
 
     /// Parses a map announced as `Z-Map2: entries`; `bytes` must hold exactly that many.
@@ -119,50 +153,86 @@ impl ZMap {
         Self::parse(bytes)
     }
 
-    pub fn checkpoints(&self) -> &[Checkpoint] {
-        &self.checkpoints
+    /// How many checkpoints there are (never 0).
+    pub fn checkpoint_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Checkpoint `index` (below [`ZMap::checkpoint_count`]).
+    pub fn checkpoint(&self, index: usize) -> Checkpoint {
+        let anchor = index / ANCHOR_EVERY * ANCHOR_EVERY;
+        self.entries[anchor + 1..=index]
+            .iter()
+            .fold(self.anchors[anchor / ANCHOR_EVERY], |c, &e| c.then(e))
+    }
+
+    /// Every checkpoint, in order.
+    pub fn checkpoints(&self) -> impl Iterator<Item = Checkpoint> + '_ {
+        self.entries[1..]
+            .iter()
+            .scan(self.anchors[0], |c, &e| {
+                let here = *c;
+                *c = c.then(e);
+                Some(here)
+            })
+            .chain(std::iter::once(self.last))
     }
 
     /// Uncompressed bytes covered: the last checkpoint's output offset.
     pub fn uncompressed_len(&self) -> u64 {
-        self.last().out_byte
+        self.last.out_byte
     }
 
     /// The last checkpoint: for zsyncmake's maps, the end of the deflate data.
-    pub fn last(&self) -> &Checkpoint {
-        self.checkpoints
-            .last()
-            .expect("a parsed map is never empty")
+    pub fn last(&self) -> Checkpoint {
+        self.last
+    }
+
+    /// How many checkpoints from the first satisfy `pred`, which must hold for a prefix
+    /// of them (as `slice::partition_point`).
+    fn partition_point(&self, pred: impl Fn(&Checkpoint) -> bool) -> usize {
+        let anchors = self.anchors.partition_point(&pred);
+        if anchors == 0 {
+            return 0;
+        }
+        // The first failing checkpoint is after anchor `anchors - 1`, at or before the
+        // next anchor.
+        let from = (anchors - 1) * ANCHOR_EVERY;
+        let to = (from + ANCHOR_EVERY).min(self.checkpoint_count());
+        let mut c = self.anchors[anchors - 1];
+        for i in from + 1..to {
+            c = c.then(self.entries[i]);
+            if !pred(&c) {
+                return i;
+            }
+        }
+        to
     }
 
     /// Index of the checkpoint to start from for uncompressed offset `out`: the last one
     /// at or before it (the latest such is the cheapest start).
     pub fn start_index(&self, out: u64) -> usize {
         // Entry 0 has out_byte 0, so the partition point is at least 1.
-        self.checkpoints.partition_point(|c| c.out_byte <= out) - 1
+        self.partition_point(|c| c.out_byte <= out) - 1
     }
 
     /// Index of the first checkpoint at or after uncompressed offset `out`, if any.
     pub fn end_index(&self, out: u64) -> Option<usize> {
-        let i = self.checkpoints.partition_point(|c| c.out_byte < out);
-        (i < self.checkpoints.len()).then_some(i)
+        let i = self.partition_point(|c| c.out_byte < out);
+        (i < self.checkpoint_count()).then_some(i)
     }
 
     /// Checks every checkpoint lies within a compressed file of `compressed_len` bytes.
     pub fn check_compressed_len(&self, compressed_len: u64) -> Result<(), ZMapError> {
-        // Monotonic, so only the last can be the first one out of bounds.
-        match self
-            .checkpoints
-            .iter()
-            .position(|c| c.in_bit > compressed_len.saturating_mul(8))
-        {
-            Some(index) => Err(ZMapError::BeyondFile {
+        let index = self.partition_point(|c| c.in_bit <= compressed_len.saturating_mul(8));
+        if index < self.checkpoint_count() {
+            return Err(ZMapError::BeyondFile {
                 index,
-                in_bit: self.checkpoints[index].in_bit,
+                in_bit: self.checkpoint(index).in_bit,
                 compressed_len,
-            }),
-            None => Ok(()),
+            });
         }
+        Ok(())
     }
 
     /// Maps needed uncompressed ranges to compressed reads.
@@ -200,10 +270,11 @@ impl ZMap {
                 });
             }
             let end = r.end.min(total);
-            let start = self.checkpoints[self.start_index(r.start)];
-            let stop = self.checkpoints[self
-                .end_index(end)
-                .expect("the last checkpoint covers `end`")];
+            let start = self.checkpoint(self.start_index(r.start));
+            let stop = self.checkpoint(
+                self.end_index(end)
+                    .expect("the last checkpoint covers `end`"),
+            );
             let data = start.in_bit / 8..stop.in_bit.div_ceil(8);
             if let Some(last) = reads.last_mut()
                 && data.start <= last.data.end
@@ -305,7 +376,7 @@ mod tests {
             (500, 2048, false),
             (65535, 0x7fff, true),
         ]);
-        let c = m.checkpoints();
+        let c: Vec<Checkpoint> = m.checkpoints().collect();
         assert_eq!(
             (c[0].in_bit, c[0].out_byte, c[0].kind),
             (80, 0, CheckpointKind::BlockStart)
@@ -324,6 +395,76 @@ mod tests {
             (67115, 4096 + 0x7fff, 1580)
         );
         assert_eq!(m.uncompressed_len(), 4096 + 0x7fff);
+    }
+
+    #[test]
+    fn lookups_agree_with_a_plain_list_of_checkpoints() {
+        // Maps of every length around the anchor spacing, with repeated output offsets
+        // (zero deltas) and both kinds of entry, against the obvious representation.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [1, 2, 31, 32, 33, 64, 65, 100, 1000] {
+            let mut entries = vec![(80, 0, false)];
+            for _ in 1..len {
+                let r = next();
+                let out = if r % 4 == 0 {
+                    0
+                } else {
+                    (r >> 8) as u16 & 0x7fff
+                };
+                entries.push(((r >> 24) as u16, out, r & 0x10 != 0));
+            }
+            let m = map(&entries);
+            let mut plain = Vec::new();
+            let (mut in_bit, mut out_byte, mut block_start_bit) = (0u64, 0u64, 0u64);
+            for &(i, o, mid) in &entries {
+                in_bit += u64::from(i);
+                out_byte += u64::from(o);
+                if !mid {
+                    block_start_bit = in_bit;
+                }
+                let kind = if mid {
+                    CheckpointKind::MidBlock
+                } else {
+                    CheckpointKind::BlockStart
+                };
+                plain.push(Checkpoint {
+                    in_bit,
+                    out_byte,
+                    kind,
+                    block_start_bit,
+                });
+            }
+            assert_eq!(m.checkpoint_count(), len);
+            assert_eq!(m.checkpoints().collect::<Vec<_>>(), plain, "len {len}");
+            assert_eq!(m.last(), plain[len - 1]);
+            for (i, c) in plain.iter().enumerate() {
+                assert_eq!(m.checkpoint(i), *c, "len {len}, checkpoint {i}");
+                for out in [c.out_byte.saturating_sub(1), c.out_byte, c.out_byte + 1] {
+                    let starts = plain.partition_point(|c| c.out_byte <= out) - 1;
+                    assert_eq!(m.start_index(out), starts, "len {len}, out {out}");
+                    let ends = plain.partition_point(|c| c.out_byte < out);
+                    assert_eq!(m.end_index(out), (ends < len).then_some(ends));
+                }
+                for bytes in [c.in_bit / 8, c.in_bit.div_ceil(8)] {
+                    let beyond = plain.iter().position(|c| c.in_bit > bytes * 8);
+                    let got = m.check_compressed_len(bytes).err();
+                    assert_eq!(
+                        got,
+                        beyond.map(|index| ZMapError::BeyondFile {
+                            index,
+                            in_bit: plain[index].in_bit,
+                            compressed_len: bytes,
+                        })
+                    );
+                }
+            }
+        }
     }
 
     #[test]
