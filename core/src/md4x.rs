@@ -177,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn the_portable_code_equals_the_dispatched_one() {
+        // Where the CPU has AVX2 the dispatch never runs the baseline build; check it too.
+        let data = noise(LANES * 700, 3);
+        let lanes: [&[u8]; LANES] = std::array::from_fn(|i| &data[i * 700..(i + 1) * 700]);
+        assert_eq!(digest(&lanes), dispatch(&lanes));
+        assert_eq!(digest(&lanes)[5], strong_sum(lanes[5]));
+    }
+
+    #[test]
     fn fewer_blocks_than_lanes() {
         let data = noise(3 * 512, 7);
         let blocks: Vec<&[u8]> = data.chunks(512).collect();
