@@ -395,27 +395,35 @@ impl ControlFile {
         self.z_map.is_some() && !self.z_urls.is_empty()
     }
 
+    /// Whether a window whose weak sum is `weak` may be block `block` (the stored sum is
+    /// a masked prefix).
+    #[inline]
+    pub fn weak_fits(&self, block: u64, weak: Rsum) -> bool {
+        weak.packed() & self.hash_lengths.rsum_mask() == self.weak_sum(block)
+    }
+
+    /// Whether `md4`, a whole MD4, is block `block`'s stored strong sum (a prefix).
+    #[inline]
+    pub fn strong_fits(&self, block: u64, md4: &[u8; 16]) -> bool {
+        md4[..usize::from(self.hash_lengths.checksum_bytes)] == *self.strong_sum(block)
+    }
+
     /// Whether each of `blocks` (at most [`md4x::LANES`], each zero-padded to the block
     /// size) is the block of its position from `first` on; their MD4s are computed together.
     pub(crate) fn blocks_match(&self, first: u64, blocks: &[&[u8]]) -> Vec<bool> {
-        let mask = self.hash_lengths.rsum_mask();
-        let strong_len = usize::from(self.hash_lengths.checksum_bytes);
         let strong = md4x::strong_sums(blocks);
         (first..)
             .zip(blocks.iter().zip(strong))
-            .map(|(block, (data, sum))| {
-                Rsum::of_block(data).packed() & mask == self.weak_sum(block)
-                    && sum[..strong_len] == *self.strong_sum(block)
+            .map(|(block, (data, md4))| {
+                self.weak_fits(block, Rsum::of_block(data)) && self.strong_fits(block, &md4)
             })
             .collect()
     }
 
     /// Whether `data` (one block, zero-padded to the block size) is block `block`.
     pub fn block_matches(&self, block: u64, data: &[u8]) -> bool {
-        let mask = self.hash_lengths.rsum_mask();
-        Rsum::of_block(data).packed() & mask == self.weak_sum(block)
-            && crate::rsum::strong_sum(data)[..usize::from(self.hash_lengths.checksum_bytes)]
-                == *self.strong_sum(block)
+        self.weak_fits(block, Rsum::of_block(data))
+            && self.strong_fits(block, &crate::rsum::strong_sum(data))
     }
 }
 

@@ -156,10 +156,6 @@ impl<'c> BlockIndex<'c> {
         self.seq
     }
 
-    pub fn mask(&self) -> u32 {
-        self.mask
-    }
-
     /// The lookup key for windows whose (unmasked, packed) weak sums are `first`, `second`.
     #[inline(always)]
     pub fn window_key(&self, first: u32, second: u32) -> u64 {

@@ -179,7 +179,6 @@ impl Scan<'_> {
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
-        let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
         let mut taken = Taken::default();
         let mut strong = StrongCache::default();
 
@@ -209,9 +208,8 @@ impl Scan<'_> {
             if advance == 0 && self.index.may_contain(key) {
                 for group in self.index.groups_for(key) {
                     let rep = self.index.representative(group);
-                    if strong.at(buf, p, bs)[..strong_len] != *cf.strong_sum(rep)
-                        || (seq == 2
-                            && strong.at(buf, p + bs, bs)[..strong_len] != *cf.strong_sum(rep + 1))
+                    if !cf.strong_fits(rep, &strong.at(buf, p, bs))
+                        || (seq == 2 && !cf.strong_fits(rep + 1, &strong.at(buf, p + bs, bs)))
                         || !self.index.claim(group)
                     {
                         continue;
@@ -289,8 +287,6 @@ impl Scan<'_> {
     ) -> Result<usize> {
         let cf = self.control_file();
         let bs = self.block_size();
-        let mask = self.index.mask();
-        let strong_len = usize::from(cf.hash_lengths.checksum_bytes);
         let block_count = self.geometry.block_count();
         let mut candidates: Vec<&[u8]> = Vec::with_capacity(md4x::LANES);
         for k in 0..md4x::LANES {
@@ -300,7 +296,7 @@ impl Scan<'_> {
             }
             let window = &buf[at..at + bs];
             let weak = if k == 0 { r0 } else { Rsum::of_block(window) };
-            if weak.packed() & mask != cf.weak_sum(block) {
+            if !cf.weak_fits(block, weak) {
                 break;
             }
             candidates.push(window);
@@ -310,7 +306,7 @@ impl Scan<'_> {
         }
         let sums = md4x::strong_sums(&candidates);
         let matched = (0..candidates.len())
-            .take_while(|&k| sums[k][..strong_len] == *cf.strong_sum(first + k as u64))
+            .take_while(|&k| cf.strong_fits(first + k as u64, &sums[k]))
             .count();
         for k in 0..matched {
             self.take_block(first + k as u64, buf, p + k * bs, taken)?;
