@@ -33,14 +33,18 @@ fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, P
     Some((www, zsync))
 }
 
+/// [`publish`], served by nginx.
+fn on_nginx(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, Server)> {
+    let (www, _) = publish(name, content, make_args)?;
+    let server = nginx(www.path(), None, "")?;
+    Some((www, server))
+}
+
 #[test]
 fn downloads_a_changed_file_reusing_a_shifted_seed() {
     let old = random_bytes(3_000_000, 1);
     let new = edited(&old, 2);
-    let Some((www, _)) = publish("image.img", &new, &["-u", "image.img"]) else {
-        return;
-    };
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some((_www, server)) = on_nginx("image.img", &new, &["-u", "image.img"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -88,10 +92,7 @@ fn downloads_a_changed_file_reusing_a_shifted_seed() {
 fn matches_what_zsync_fetches_for_the_same_job() {
     let old = text_bytes(2_000_000, 3);
     let new = edited(&old, 4);
-    let Some((www, _)) = publish("f.txt", &new, &[]) else {
-        return;
-    };
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some((_www, server)) = on_nginx("f.txt", &new, &[]) else {
         return;
     };
     let Some(zsync) = peer("zsync") else { return };
@@ -223,10 +224,7 @@ fn a_server_without_ranges_still_gets_a_verified_file() {
 #[test]
 fn an_interrupted_download_resumes_from_its_part_file() {
     let new = random_bytes(800_000, 9);
-    let Some((www, _)) = publish("f.bin", &new, &[]) else {
-        return;
-    };
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some((_www, server)) = on_nginx("f.bin", &new, &[]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -452,10 +450,7 @@ fn relative_urls_resolve_after_a_redirect() {
 fn plan_only_reports_the_cost_and_writes_nothing() {
     let old = random_bytes(1_000_000, 17);
     let new = edited(&old, 18);
-    let Some((www, _)) = publish("f.bin", &new, &[]) else {
-        return;
-    };
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some((_www, server)) = on_nginx("f.bin", &new, &[]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -539,10 +534,7 @@ fn our_make_matches_zsyncmake_and_zsync_reads_it() {
 fn an_unreadable_seed_is_skipped_and_the_job_goes_on() {
     let old = random_bytes(300_000, 24);
     let new = edited(&old, 25);
-    let Some((www, _)) = publish("f.bin", &new, &[]) else {
-        return;
-    };
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some((_www, server)) = on_nginx("f.bin", &new, &[]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
