@@ -856,7 +856,7 @@ fn real_engine_failure_is_shown_with_its_hint() {
 #[test]
 fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = deltadrop::gui::demo::prepare_in(dir.path(), 600_000).unwrap();
+    let demo = deltadrop::gui::demo::prepare_in(dir.path(), 600_000, None).unwrap();
     let args = GuiArgs::try_parse_from([
         "deltadrop".to_string(),
         demo.control.clone(),

@@ -105,10 +105,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             // A problem with the seed skips the seed; one with the .part (a full disk)
             // stops the job. Decided by which file failed, not by what was being done.
-            Err(e @ Error::Io { .. }) if !matches!(&e, Error::Io { path: failed, .. } if *failed == path) =>
-            {
-                return Err(e);
-            }
+            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
             Err(e) => reporter.emit(Event::SeedSkipped {
                 source,
                 path,

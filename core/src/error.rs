@@ -35,6 +35,11 @@ pub enum Error {
         message: String,
     },
 
+    /// A local file could not be replaced or moved because another program has it open
+    /// (Windows refuses that; Unix allows it).
+    #[error("could not {action} {}: another program has it open", path.display())]
+    InUse { action: &'static str, path: PathBuf },
+
     /// The assembled file's SHA-1 is not the one the control file promises.
     #[error("the downloaded file does not match the control file's SHA-1 (expected {expected}, got {actual}); the data was kept in {}", part.display())]
     Verification {
@@ -54,6 +59,12 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(action: &'static str, path: &Path, err: std::io::Error) -> Self {
+        if held_open_elsewhere(&err) {
+            return Error::InUse {
+                action,
+                path: path.to_path_buf(),
+            };
+        }
         Error::Io {
             action,
             path: path.to_path_buf(),
@@ -78,6 +89,14 @@ impl Error {
         Error::Http {
             url: url.to_string(),
             problem: problem.into(),
+        }
+    }
+
+    /// The local file a failed file operation was about.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. } | Error::InUse { path, .. } => Some(path),
+            _ => None,
         }
     }
 
@@ -113,6 +132,9 @@ impl Error {
             Error::Io { .. } => {
                 "Check that the path exists and that you may read (seeds) or write (output folder) it."
             }
+            Error::InUse { .. } => {
+                "Close the program that has the file open (a viewer, a virus scan, another download) and start again: the verified download waits in the .part file and is not fetched again."
+            }
             Error::Verification { .. } => {
                 "The server's file does not match its .zsync: fetch a fresh .zsync or tell the publisher. Your old output was not touched."
             }
@@ -124,4 +146,47 @@ impl Error {
     }
 }
 
+/// Windows refuses to rename, replace or delete a file that another program holds open
+/// (ERROR_SHARING_VIOLATION 32, ERROR_LOCK_VIOLATION 33); std has no `ErrorKind` for it.
+fn held_open_elsewhere(err: &std::io::Error) -> bool {
+    cfg!(windows) && matches!(err.raw_os_error(), Some(32 | 33))
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(windows)]
+    fn a_file_held_open_elsewhere_is_named_as_such() {
+        let err = Error::io(
+            "replace",
+            Path::new("image.img"),
+            std::io::Error::from_raw_os_error(32),
+        );
+        assert!(matches!(err, Error::InUse { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "could not replace image.img: another program has it open"
+        );
+        assert!(err.hint().starts_with("Close the program"));
+    }
+
+    #[test]
+    fn other_errors_stay_io_errors() {
+        let err = Error::io(
+            "write",
+            Path::new("x"),
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        assert!(matches!(
+            err,
+            Error::Io {
+                kind: std::io::ErrorKind::StorageFull,
+                ..
+            }
+        ));
+    }
+}

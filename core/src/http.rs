@@ -87,9 +87,9 @@ impl Http {
         if !extra_roots.is_empty() {
             builder = builder.tls_certs_merge(extra_roots);
         }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Invalid(format!("could not set up HTTP: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            Error::Invalid(format!("could not set up HTTP: {}", innermost_cause(&e)))
+        })?;
         Ok(Http {
             client,
             credentials: options.credentials.clone(),
@@ -231,10 +231,11 @@ fn status_error(url: &Url, status: StatusCode) -> RequestError {
     }
 }
 
-/// Turns reqwest's nested error chain into one sentence a user can act on.
-fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
+/// The innermost cause in reqwest's nested error chain: "builder error" or "error
+/// sending request" say little, the cause at the bottom says what went wrong.
+fn innermost_cause(error: &reqwest::Error) -> String {
     let mut causes = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(&error);
+    let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = source {
         let text = e.to_string();
         if !causes.iter().any(|c: &String| c.contains(&text)) {
@@ -242,7 +243,12 @@ fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
         }
         source = e.source();
     }
-    let detail = causes.last().cloned().unwrap_or_default();
+    causes.pop().unwrap_or_default()
+}
+
+/// Turns reqwest's nested error chain into one sentence a user can act on.
+fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
+    let detail = innermost_cause(&error);
     let problem = if error.is_connect() {
         format!("could not connect ({detail})")
     } else if error.is_timeout() {

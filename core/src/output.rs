@@ -91,6 +91,7 @@ impl PartFile {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("create", &path, e))?;
+        lock_for_this_job(&file, output, &path)?;
         file.set_len(length)
             .map_err(|e| Error::io("size", &path, e))?;
         Ok(PartFile {
@@ -165,13 +166,20 @@ impl PartFile {
         let PartFile { path, file, .. } = self;
         // Windows cannot rename an open file.
         drop(file);
-        if keep_old && output.exists() {
-            let old = old_path(output);
+        let kept_old = keep_old && output.exists();
+        let old = old_path(output);
+        if kept_old {
             std::fs::rename(output, &old)
                 .map_err(|e| Error::io("keep the previous version as", &old, e))?;
         }
-        std::fs::rename(&path, output)
-            .map_err(|e| Error::io("move the verified file to", output, e))?;
+        if let Err(e) = std::fs::rename(&path, output) {
+            if kept_old {
+                // Put the previous version back where the user expects it; the verified
+                // file stays in the .part for the next run.
+                let _ = std::fs::rename(&old, output);
+            }
+            return Err(Error::io("move the verified file to", output, e));
+        }
         if let Some(mtime) = mtime {
             // The file is complete and verified; a failure here only loses the timestamp.
             let _ = OpenOptions::new()
@@ -183,10 +191,60 @@ impl PartFile {
     }
 }
 
+/// Takes the `.part`'s lock for as long as `file` is open (it is released when the file
+/// is closed, also by a crash), so that a second job for the same output (the user opened
+/// the same `.zsync` twice) stops with a message instead of writing into the same file.
+fn lock_for_this_job(file: &File, output: &Path, part: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Invalid(format!(
+            "another download into {} is running ({} is in use): wait for it to finish, \
+             or choose another output",
+            output.display(),
+            part.display()
+        ))),
+        // A file system without locks (some network shares): go on without one.
+        Err(std::fs::TryLockError::Error(_)) => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves the
 /// old file or the new one, never half of one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = with_suffix(path, ".tmp");
     std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("replace", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_job_for_the_same_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("image.img");
+        let first = PartFile::open(&output, 1000).unwrap();
+        let second = PartFile::open(&output, 1000).err().expect("refused");
+        assert!(
+            second.to_string().starts_with("another download into"),
+            "{second}"
+        );
+        drop(first);
+        PartFile::open(&output, 1000).expect("free again once the first job is gone");
+    }
+
+    #[test]
+    fn finish_replaces_the_output_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("image.img");
+        std::fs::write(&output, b"old version").unwrap();
+        std::fs::write(old_path(&output), b"older version").unwrap();
+        let part = PartFile::open(&output, 11).unwrap();
+        part.write_at(0, b"new version").unwrap();
+        part.finish(&output, true, None).unwrap();
+        assert_eq!(std::fs::read(&output).unwrap(), b"new version");
+        assert_eq!(std::fs::read(old_path(&output)).unwrap(), b"old version");
+        assert!(!part_path(&output).exists());
+    }
 }

@@ -4,14 +4,18 @@
 //! It serves regular files below one directory (never outside it), answers `Range` with
 //! `206` (one part, or `multipart/byteranges` for several), `416` for ranges outside the
 //! file, and keeps connections alive. One thread per connection: it is meant for a
-//! handful of clients, not for the internet at large.
+//! handful of clients, not for the internet at large. An optional rate limit, shared by
+//! all connections, stands in for a slow link (the GUI's demo uses it so that its block
+//! map visibly fills).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -26,19 +30,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves `dir` on `addr` (port 0 picks a free port) from a background thread.
-    pub fn start(dir: &Path, addr: SocketAddr) -> Result<Server> {
+    /// Serves `dir` on `addr` (port 0 picks a free port) from a background thread, sending
+    /// at most `rate_limit` bytes per second over all connections together, if given.
+    pub fn start(dir: &Path, addr: SocketAddr, rate_limit: Option<u64>) -> Result<Server> {
         let root = dir.canonicalize().map_err(|e| Error::io("serve", dir, e))?;
         let listener = TcpListener::bind(addr)
             .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+        let pace = rate_limit.map(|rate| Arc::new(Pace::new(rate)));
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let root = root.clone();
+                let pace = pace.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_connection(stream, &root);
+                    let _ = serve_connection(stream, &root, pace.as_deref());
                 });
             }
         });
@@ -60,9 +67,58 @@ impl Server {
     }
 }
 
-fn serve_connection(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+/// One bandwidth shared by all of a server's connections: each write books its time on
+/// one clock and sleeps until its turn.
+struct Pace {
+    bytes_per_second: f64,
+    next_free: Mutex<Instant>,
+}
+
+impl Pace {
+    fn new(bytes_per_second: u64) -> Pace {
+        Pace {
+            bytes_per_second: bytes_per_second.max(1) as f64,
+            next_free: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn book(&self, bytes: usize) {
+        let wait = {
+            let mut next_free = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let start = (*next_free).max(now);
+            *next_free = start + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
+            start - now
+        };
+        std::thread::sleep(wait);
+    }
+}
+
+/// A connection's writer: small writes, each one paced when the server has a limit.
+struct Paced<'a> {
+    stream: TcpStream,
+    pace: Option<&'a Pace>,
+}
+
+impl Write for Paced<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(pace) = self.pace else {
+            return self.stream.write(buf);
+        };
+        // Small pieces, so that a paced reply trickles instead of arriving in bursts.
+        let piece = &buf[..buf.len().min(16 << 10)];
+        pace.book(piece.len());
+        self.stream.write(piece)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+fn serve_connection(stream: TcpStream, root: &Path, pace: Option<&Pace>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
+    let mut writer = Paced { stream, pace };
     loop {
         let mut request_line = String::new();
         if reader.by_ref().take(8192).read_line(&mut request_line)? == 0 {
@@ -166,7 +222,7 @@ fn parse_ranges(header: &str, len: u64) -> Option<Vec<Range<u64>>> {
 }
 
 fn send_file(
-    w: &mut TcpStream,
+    w: &mut impl Write,
     path: &Path,
     range: Option<&str>,
     head_only: bool,
@@ -286,6 +342,25 @@ mod tests {
             parse_content_range("bytes 0-9/100"),
             Some((0..10, Some(100)))
         );
+    }
+
+    #[test]
+    fn a_rate_limit_paces_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), vec![7u8; 300 << 10]).unwrap();
+        let rate = 1 << 20;
+        let server = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap(), Some(rate)).unwrap();
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .write_all(b"GET /f HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        assert!(reply.len() > 300 << 10 && reply.ends_with(&[7u8; 64]));
+        // 300 KiB at 1 MiB/s: at least about 0.29 s; without the limit, milliseconds.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(250), "took {took:?}");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `deltadrop`: the desktop app. Parses the command line and opens the window; all the
 //! work is in `deltadrop::gui`.
 
+// A window, not a console program: Windows opens no console beside it.
+#![windows_subsystem = "windows"]
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -9,6 +12,13 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("deltadrop: {err}");
+            // Started from Explorer or Finder there is no terminal to read stderr in.
+            #[cfg(any(windows, target_os = "macos"))]
+            rfd::MessageDialog::new()
+                .set_level(rfd::MessageLevel::Error)
+                .set_title("deltadrop")
+                .set_description(format!("deltadrop could not start: {err}"))
+                .show();
             std::process::ExitCode::FAILURE
         }
     }

@@ -17,11 +17,11 @@ pub struct GuiArgs {
     /// Where the target goes: a folder, or a file name.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Start downloading at once (with a URL or file, or with --demo).
+    /// Start downloading at once (with a URL or file; --demo always does).
     #[arg(long)]
     pub start: bool,
     /// Offline demo: make two versions of a sample file, serve the newer one on a loopback
-    /// port and pre-fill the form with the older one as seed.
+    /// port at a slow link's pace, and download it at once with the older one as seed.
     #[arg(long, conflicts_with = "control")]
     pub demo: bool,
     /// Write one line per frame (start time, gap, CPU time, job phase) to FILE, for

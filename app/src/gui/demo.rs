@@ -5,6 +5,11 @@
 //! for the newer one, serves that folder on a loopback port with the engine's
 //! range-capable server, and hands the form the URL, the older version as seed and an
 //! empty output folder. Runs before the window opens.
+//!
+//! The server is paced to [`DEMO_RATE`], as a slow link would be: at loopback speed the
+//! download would end before the block map is drawn twice, and a newcomer would not see
+//! the local and fetched blocks fill in. About a third of the sample is fetched, which
+//! takes some ten seconds.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -19,10 +24,14 @@ pub struct Demo {
     pub output: PathBuf,
     pub folder: PathBuf,
     pub server: Server,
+    remove_when_dropped: bool,
 }
 
 /// The size of the older sample.
-pub const SAMPLE_LEN: usize = 6 << 20;
+pub const SAMPLE_LEN: usize = 48 << 20;
+
+/// How fast the demo's server sends, in bytes per second.
+pub const DEMO_RATE: u64 = 3 << 19;
 
 /// A deterministic pseudo-random byte stream (xorshift64*).
 fn noise(seed: u64, len: usize) -> Vec<u8> {
@@ -39,18 +48,26 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// The two versions: the newer one has an insertion (which shifts everything after it),
-/// a rewritten stretch, a deletion and a longer tail.
+/// six rewritten stretches spread over the file (a quarter of it), a deletion and a
+/// longer tail.
 pub fn sample_versions(len: usize) -> (Vec<u8>, Vec<u8>) {
     let old = noise(0x5eed, len);
     let mut new = Vec::with_capacity(len + len / 8);
-    let (a, b, c, d) = (len / 6, len / 2, len / 2 + len / 30, len * 3 / 4);
-    new.extend_from_slice(&old[..a]);
+    let inserted_at = len / 10;
+    new.extend_from_slice(&old[..inserted_at]);
     new.extend_from_slice(&noise(1, 1000)); // Inserted: the rest is shifted.
-    new.extend_from_slice(&old[a..b]);
-    new.extend_from_slice(&noise(2, c - b)); // Rewritten.
-    new.extend_from_slice(&old[c..d]);
-    new.extend_from_slice(&old[d + 5000..]); // 5000 bytes removed.
-    new.extend_from_slice(&noise(3, len / 20)); // A longer tail.
+    let mut kept_from = inserted_at;
+    for stretch in 0..6 {
+        let start = len / 7 * (stretch + 1);
+        let end = start + len / 24;
+        new.extend_from_slice(&old[kept_from..start]);
+        new.extend_from_slice(&noise(2 + stretch as u64, end - start)); // Rewritten.
+        kept_from = end;
+    }
+    let removed_at = len * 19 / 20;
+    new.extend_from_slice(&old[kept_from..removed_at]);
+    new.extend_from_slice(&old[removed_at + 5000..]); // 5000 bytes removed.
+    new.extend_from_slice(&noise(9, len / 20)); // A longer tail.
     (old, new)
 }
 
@@ -58,15 +75,29 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("could not write {}: {e}", path.display()))
 }
 
-/// Sets the demo up in `<temp>/deltadrop-demo`, replacing an earlier one.
+/// Sets the demo up in a folder of this process's own under the temporary folder (a
+/// second `--demo` running beside it must not pull its files away), removed again when
+/// the [`Demo`] is dropped.
 pub fn prepare() -> Result<Demo, String> {
-    let folder = std::env::temp_dir().join("deltadrop-demo");
+    let folder = std::env::temp_dir().join(format!("deltadrop-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&folder);
-    prepare_in(&folder, SAMPLE_LEN)
+    let mut demo = prepare_in(&folder, SAMPLE_LEN, Some(DEMO_RATE))?;
+    demo.remove_when_dropped = true;
+    Ok(demo)
 }
 
-/// Sets the demo up in `folder` with an older sample of `len` bytes.
-pub fn prepare_in(folder: &Path, len: usize) -> Result<Demo, String> {
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if self.remove_when_dropped {
+            // Best effort: the temporary folder is the OS's to clean up after that.
+            let _ = std::fs::remove_dir_all(&self.folder);
+        }
+    }
+}
+
+/// Sets the demo up in `folder` with an older sample of `len` bytes, served at most at
+/// `rate_limit` bytes per second.
+pub fn prepare_in(folder: &Path, len: usize, rate_limit: Option<u64>) -> Result<Demo, String> {
     let served = folder.join("server");
     let seeds = folder.join("old");
     let output = folder.join("downloads");
@@ -82,13 +113,18 @@ pub fn prepare_in(folder: &Path, len: usize) -> Result<Demo, String> {
     let control = served.join("sample-2.bin.zsync");
     write_control_file(&target, Some(&control), &MakeOptions::default())
         .map_err(|e| e.to_string())?;
-    let server = Server::start(&served, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .map_err(|e| e.to_string())?;
+    let server = Server::start(
+        &served,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        rate_limit,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Demo {
         control: format!("{}sample-2.bin.zsync", server.url()),
         seed,
         output,
         folder: folder.to_path_buf(),
         server,
+        remove_when_dropped: false,
     })
 }

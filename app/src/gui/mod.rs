@@ -38,15 +38,16 @@ pub fn persistence_path() -> Option<std::path::PathBuf> {
 
 /// Opens the window and runs until it is closed.
 pub fn run(args: GuiArgs) -> Result<(), String> {
+    runner::lower_hashing_pool();
     let default_output = default_output_folder();
     let mut options = StartOptions::new(args, default_output);
     if options.args.demo {
-        // In the background: making the demo's .zsync creates the hashing thread pool the
-        // job uses later, and threads keep the priority they were created with.
         let demo = runner::in_background(demo::prepare).map_err(|e| format!("--demo: {e}"))?;
         options.args.control = Some(demo.control.clone());
         options.args.seeds = vec![demo.seed.clone()];
         options.args.output = Some(demo.output.clone());
+        // What a newcomer runs first: show the map filling at once, no click needed.
+        options.args.start = true;
         options.probe_clipboard = false;
         options.keep_alive = Some(Box::new(demo));
     }
@@ -72,51 +73,9 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// The window icon (a small block map, as in `assets/deltadrop.svg`), drawn in code so
-/// no image decoder is needed.
+/// The window icon: `assets/icons/deltadrop-128.png`, rendered from `assets/deltadrop.svg`
+/// as the packages' icons are.
 pub fn icon() -> egui::IconData {
-    const N: usize = 64;
-    let mut rgba = vec![0u8; N * N * 4];
-    let green = [64, 176, 96, 255];
-    let blue = [76, 144, 236, 255];
-    let amber = [236, 178, 46, 255];
-    for y in 0..N {
-        for x in 0..N {
-            let corner = |cx: usize, cy: usize| {
-                let (dx, dy) = (cx.abs_diff(x), cy.abs_diff(y));
-                dx * dx + dy * dy > 100
-            };
-            let outside = (x < 10 && y < 10 && corner(10, 10))
-                || (x > 53 && y < 10 && corner(53, 10))
-                || (x < 10 && y > 53 && corner(10, 53))
-                || (x > 53 && y > 53 && corner(53, 53));
-            let mut pixel = if outside {
-                [0, 0, 0, 0]
-            } else {
-                [31, 36, 48, 255]
-            };
-            // A 4 x 3 grid of cells, one of them fetched (blue), one in flight (amber).
-            let (cx, cy) = ((x as i32 - 8) / 12, (y as i32 - 10) / 14);
-            let (ix, iy) = ((x as i32 - 8) % 12, (y as i32 - 10) % 14);
-            if x >= 8
-                && y >= 10
-                && (0..4).contains(&cx)
-                && (0..3).contains(&cy)
-                && ix < 10
-                && iy < 11
-            {
-                pixel = match (cx, cy) {
-                    (2, 0) | (1, 1) => blue,
-                    (3, 2) => amber,
-                    _ => green,
-                };
-            }
-            rgba[(y * N + x) * 4..][..4].copy_from_slice(&pixel);
-        }
-    }
-    egui::IconData {
-        rgba,
-        width: N as u32,
-        height: N as u32,
-    }
+    eframe::icon_data::from_png_bytes(include_bytes!("../../../assets/icons/deltadrop-128.png"))
+        .expect("the icon shipped in assets/ is a valid PNG")
 }

@@ -36,18 +36,14 @@ impl Runner for EngineRunner {
     }
 }
 
-/// How much lower than the UI the engine's threads run (a `nice` increment).
+/// How much lower than the UI the engine's threads run, on Linux (a `nice` increment).
 pub const BACKGROUND_NICE: i32 = 10;
 
-/// Runs `f` on a short-lived thread whose priority is [`BACKGROUND_NICE`] below the
-/// caller's, and returns its result. Threads `f` starts inherit that priority: the job's
-/// thread, and the scanning thread pool when the job is its first user (it is created on
-/// first use). Hashing a seed keeps every core busy; on a 2-core machine the UI thread
-/// then waited for a CPU longer than it ran, and frames took 17-60 ms instead of 3-5
-/// (bench/gui_frames.py). Only the waiting changes: with a core free the job runs as fast.
-///
-/// On Linux only, where the priority is a thread's own (elsewhere `setpriority` would
-/// lower the whole app, UI included, so `f` simply runs at the same priority).
+/// Runs `f` on a short-lived thread whose priority is below the caller's, and returns its
+/// result: the job's thread, and on Linux the threads it starts, which inherit it. Hashing
+/// a seed keeps every core busy; on a 2-core machine the UI thread then waited for a CPU
+/// longer than it ran, and frames took 17-60 ms instead of 3-5 (bench/gui_frames.py).
+/// Only the waiting changes: with a core free the job runs as fast.
 pub fn in_background<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
@@ -62,18 +58,52 @@ pub fn in_background<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Creates the hashing thread pool (rayon's global one) with every thread below the UI's
+/// priority. Windows and macOS threads do not inherit a priority from the thread that
+/// starts them, so each pool thread lowers its own. Call before anything uses rayon.
+pub fn lower_hashing_pool() {
+    // Fails only when the pool exists already (a test harness that made it): keep that one.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("deltadrop-hash-{i}"))
+        .start_handler(|_| lower_this_thread())
+        .build_global();
+}
+
+/// Lowers the calling thread's priority, best effort: a failure leaves it as it was.
 #[cfg(target_os = "linux")]
 fn lower_this_thread() {
     // SAFETY: plain syscall wrappers without pointers. `who = 0` with PRIO_PROCESS is the
     // calling thread on Linux (its nice value is per thread).
     unsafe {
         let current = libc::getpriority(libc::PRIO_PROCESS, 0);
-        // Best effort: a failure leaves the thread as it was.
         libc::setpriority(libc::PRIO_PROCESS, 0, current + BACKGROUND_NICE);
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Lowers the calling thread's priority, best effort: a failure leaves it as it was.
+#[cfg(windows)]
+fn lower_this_thread() {
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentThread, SetThreadPriority, THREAD_PRIORITY_BELOW_NORMAL,
+    };
+    // SAFETY: GetCurrentThread returns a pseudo-handle that needs no closing.
+    unsafe {
+        SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL);
+    }
+}
+
+/// Lowers the calling thread's priority, best effort: a failure leaves it as it was.
+/// macOS schedules by quality of service; "utility" is its class for long-running work
+/// the user waits for but does not interact with.
+#[cfg(target_os = "macos")]
+fn lower_this_thread() {
+    // SAFETY: sets the calling thread's own QoS class; no pointers.
+    unsafe {
+        libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_UTILITY, 0);
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn lower_this_thread() {}
 
 /// Something that wakes the UI; `egui::Context` in the app.
