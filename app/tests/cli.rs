@@ -136,3 +136,35 @@ fn json_events_info_and_make() {
     assert_eq!(last["ok"], true);
     assert_eq!(read(&work.path().join("f.txt")), new);
 }
+
+#[test]
+fn generate_writes_man_pages_and_prints_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli(&["generate", "man", "man"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for page in ["deltadrop-cli.1", "deltadrop-cli-get.1", "deltadrop.1"] {
+        let roff = std::fs::read_to_string(dir.path().join("man").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(roff.contains(".TH"), "{page} is a man page: {roff}");
+    }
+    let get = std::fs::read_to_string(dir.path().join("man/deltadrop-cli-get.1")).unwrap();
+    assert!(
+        get.contains("no\\-keep\\-old"),
+        "get's page lists its flags"
+    );
+
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef deltadrop-cli"),
+        ("fish", "complete -c deltadrop-cli"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = cli(&["generate", "completions", shell], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(
+            script.contains(marker) && script.contains("max-ranges"),
+            "{shell}: {script}"
+        );
+    }
+}

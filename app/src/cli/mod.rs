@@ -8,7 +8,7 @@ mod render;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use deltadrop_core::make::{MakeOptions, write_control_file};
 use deltadrop_core::{ControlSource, Credentials, Error, Job, JobOptions, JobSpec, Mode};
 
@@ -43,6 +43,24 @@ pub enum Command {
     Make(MakeArgs),
     /// Serve a directory over HTTP with range support, for publishing without a web server.
     Serve(ServeArgs),
+    /// Write the man pages or print shell completions (for packagers and your shell's rc).
+    #[command(subcommand)]
+    Generate(Generate),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Write man pages for deltadrop-cli, each of its commands and the deltadrop app
+    /// into DIR (section 1).
+    Man {
+        /// The folder to write the `.1` files into.
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL on stdout.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +158,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Send at most this many KiB per second over all connections (to try a slow link).
+    #[arg(long, value_name = "KIB")]
+    pub limit_rate: Option<u64>,
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -154,6 +175,7 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Make(args) => make(&args),
         Command::Serve(args) => serve(&args),
+        Command::Generate(what) => generate(&what),
     }
 }
 
@@ -213,7 +235,8 @@ fn make(args: &MakeArgs) -> u8 {
 }
 
 fn serve(args: &ServeArgs) -> u8 {
-    match deltadrop_core::serve::Server::start(&args.dir, args.listen) {
+    let rate_limit = args.limit_rate.map(|kib| kib.saturating_mul(1024));
+    match deltadrop_core::serve::Server::start(&args.dir, args.listen, rate_limit) {
         Ok(server) => {
             eprintln!(
                 "serving {} at {} (Ctrl-C to stop)",
@@ -224,6 +247,26 @@ fn serve(args: &ServeArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => report_error(&e),
+    }
+}
+
+fn generate(what: &Generate) -> u8 {
+    let written = match what {
+        Generate::Man { dir } => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .and_then(|()| clap_mangen::generate_to(crate::gui::GuiArgs::command(), dir)),
+        Generate::Completions { shell } => {
+            let mut cli = Cli::command();
+            clap_complete::generate(*shell, &mut cli, "deltadrop-cli", &mut std::io::stdout());
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("deltadrop-cli: could not write the man pages: {e}");
+            EXIT_ERROR
+        }
     }
 }
 
