@@ -197,23 +197,37 @@ impl Drop for Server {
 /// `extra` added inside the server block.
 pub fn nginx(root: &Path, max_ranges: Option<u32>, extra: &str) -> Option<Server> {
     let tool = peer("nginx")?;
-    start_nginx(&tool, root, max_ranges, false, extra, public_dir())
+    start_nginx(&tool, root, max_ranges, false, extra, "", public_dir())
 }
 
-/// nginx over HTTPS and HTTP/2, with a certificate for 127.0.0.1 from a fresh in-house
-/// CA (made by the `openssl` command line). Returns the server and the CA certificate,
-/// which a client must be told to trust.
+/// nginx over HTTPS and HTTP/2, with a certificate for 127.0.0.1 and `localhost` from a
+/// fresh in-house CA (made by the `openssl` command line). Returns the server and the CA
+/// certificate, which a client must be told to trust. The CA publishes a (empty) CRL,
+/// served by the same nginx over plain HTTP and named in the certificate, as in-house
+/// CAs do: Windows' certificate checks want to know a certificate's revocation status.
 pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
     let tool = peer("nginx")?;
     let openssl = peer("openssl")?;
     let state = public_dir();
     let at = |name: &str| state.path().join(name);
+    let crl_port = free_port();
     std::fs::write(
         at("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        format!(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             crlDistributionPoints=URI:http://127.0.0.1:{crl_port}/ca.crl\n"
+        ),
     )
     .unwrap();
-    let steps: [&[&str]; 3] = [
+    std::fs::write(
+        at("ca.cnf"),
+        "[ca]\ndefault_ca = crl_only\n[crl_only]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 1\n",
+    )
+    .unwrap();
+    std::fs::write(at("index.txt"), "").unwrap();
+    std::fs::write(at("crlnumber"), "01\n").unwrap();
+    let steps: [&[&str]; 5] = [
         &[
             "req",
             "-x509",
@@ -258,6 +272,27 @@ pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
             "-out",
             "cert.pem",
         ],
+        &[
+            "ca",
+            "-gencrl",
+            "-config",
+            "ca.cnf",
+            "-keyfile",
+            "ca.key",
+            "-cert",
+            "ca.pem",
+            "-out",
+            "ca.crl.pem",
+        ],
+        &[
+            "crl",
+            "-in",
+            "ca.crl.pem",
+            "-outform",
+            "der",
+            "-out",
+            "ca.crl",
+        ],
     ];
     for args in steps {
         let status = Command::new(&openssl)
@@ -271,7 +306,11 @@ pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
     }
     let ca = at("ca.pem");
     // The server owns its state directory, so the CA file lives as long as it does.
-    let server = start_nginx(&tool, root, None, true, extra, state)?;
+    let crl = format!(
+        "server {{ listen 127.0.0.1:{crl_port}; root {}; }}",
+        state.path().display()
+    );
+    let server = start_nginx(&tool, root, None, true, extra, &crl, state)?;
     Some((server, ca))
 }
 
@@ -281,6 +320,7 @@ fn start_nginx(
     max_ranges: Option<u32>,
     tls: bool,
     extra: &str,
+    other_servers: &str,
     state: TempDir,
 ) -> Option<Server> {
     let port = free_port();
@@ -302,7 +342,7 @@ fn start_nginx(
          log_format plain '$request $status $body_bytes_sent';\naccess_log {s}/access.log plain;\n\
          client_body_temp_path {s}/tmp; proxy_temp_path {s}/tmp; fastcgi_temp_path {s}/tmp;\n\
          uwsgi_temp_path {s}/tmp; scgi_temp_path {s}/tmp;\n\
-         server {{ {listen} root {root}; {max_ranges}\n{extra}\n}}\n}}\n",
+         server {{ {listen} root {root}; {max_ranges}\n{extra}\n}}\n{other_servers}\n}}\n",
         root = root.display()
     );
     std::fs::create_dir_all(state.path().join("tmp")).unwrap();
@@ -496,6 +536,82 @@ fn answer(
                 w.write_all(&body)?;
             }
         }
+    }
+}
+
+/// A child process, killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An X server without a screen (Xvfb) on a free display, stopped when dropped, for
+/// running real app windows and photographing them.
+pub struct Xvfb {
+    _server: Killed,
+    /// The `DISPLAY` value, `:N`.
+    pub display: String,
+}
+
+/// Starts Xvfb (1280x860, 24-bit), or skips without it or imagemagick (for screenshots).
+pub fn xvfb() -> Option<Xvfb> {
+    let (tool, _, _) = (peer("Xvfb")?, peer("import")?, peer("convert")?);
+    let n = (90..190)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free X display");
+    let server = Killed(
+        Command::new(tool)
+            .args([
+                format!(":{n}"),
+                "-screen".into(),
+                "0".into(),
+                "1280x860x24".into(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+        assert!(Instant::now() < deadline, "Xvfb did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Xvfb {
+        _server: server,
+        display: format!(":{n}"),
+    })
+}
+
+impl Xvfb {
+    /// Photographs the whole screen into the PNG file `to`; returns how many distinct
+    /// colours it has (1 for a blank screen; a drawn window with text has hundreds).
+    pub fn screenshot(&self, to: &Path) -> usize {
+        let import = peer("import").expect("imagemagick");
+        let status = Command::new(import)
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(to)
+            .status()
+            .expect("run import");
+        assert!(status.success(), "import failed");
+        assert_eq!(&read(to)[..8], b"\x89PNG\r\n\x1a\n");
+        let convert = peer("convert").expect("imagemagick");
+        let colours = Command::new(convert)
+            .arg(to)
+            .args(["-format", "%k", "info:"])
+            .output()
+            .expect("run convert");
+        String::from_utf8_lossy(&colours.stdout)
+            .trim()
+            .parse()
+            .expect("convert prints the number of colours")
     }
 }
 

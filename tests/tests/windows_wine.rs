@@ -1,0 +1,432 @@
+//! The Windows build for real, under wine: the executables and the installer that
+//! `packaging/package.sh windows` cross-builds (x86_64-pc-windows-gnu).
+//!
+//! - `deltadrop-cli.exe` downloads a real delta (a `zsyncmake` control file, a seed, an
+//!   existing output that must be replaced and kept as `.zs-old`) from nginx on loopback,
+//!   over HTTP, and over HTTPS and HTTP/2 with a CA the test makes and adds to the Windows
+//!   certificate store (so the TLS stack and its Windows certificate checks really run);
+//! - the installer runs silently, puts both programs, the Start-menu entry, the `.zsync`
+//!   association and the PATH entry in place, and its uninstaller takes them away again;
+//! - `deltadrop.exe` opens a window that draws (Xvfb, a screenshot) and downloads.
+//!
+//! Without the built files or wine the tests print SKIPPED (or fail under
+//! `DELTADROP_REQUIRE_PEERS=1`, as in CI, which builds the packages first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use deltadrop_tests::*;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A file `packaging/package.sh windows` builds, or a skip (a failure under
+/// `DELTADROP_REQUIRE_PEERS=1`).
+fn built(relative: &str) -> Option<PathBuf> {
+    let path = target_dir().join(relative);
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "{} is not built (run packaging/package.sh windows)",
+        path.display()
+    );
+    if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+fn exe(name: &str) -> Option<PathBuf> {
+    built(&format!("x86_64-pc-windows-gnu/release/{name}.exe"))
+}
+
+/// One wine prefix for this test run, made fresh (a leftover install must not make the
+/// installer test pass), with two test-only programs built by mingw from `tests/wine/`:
+/// the `bcryptprimitives.dll` that Debian's wine 8 lacks (Windows 10 and 11 have it) and
+/// `add_root_cert.exe`, which trusts a CA in the Windows certificate store.
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| make_prefix("wine-test-prefix"))
+}
+
+/// The app's own prefix: wine draws windows through the display its first process in a
+/// prefix had, and the command-line tests run theirs without one.
+fn gui_prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| make_prefix("wine-test-prefix-gui"))
+}
+
+fn make_prefix(name: &str) -> PathBuf {
+    let prefix = target_dir().join(name);
+    let _ = std::fs::remove_dir_all(&prefix);
+    let boot = wine_command(&prefix, "wineboot").arg("--init").output();
+    let boot = boot.expect("run wineboot");
+    assert!(boot.status.success(), "wineboot: {}", text(&boot.stderr));
+    let system32 = prefix.join("drive_c/windows/system32");
+    mingw(
+        &["-shared"],
+        "bcryptprimitives.c",
+        "-ladvapi32",
+        &system32.join("bcryptprimitives.dll"),
+    );
+    mingw(
+        &[],
+        "add_root_cert.c",
+        "-lcrypt32",
+        &prefix.join("add_root_cert.exe"),
+    );
+    // Let this prefix's wine server (started without a display) end before it is used.
+    let _ = Command::new("wineserver")
+        .arg("-w")
+        .env("WINEPREFIX", &prefix)
+        .status();
+    prefix
+}
+
+/// Builds `tests/wine/SOURCE` with mingw's gcc into `output`.
+fn mingw(flags: &[&str], source: &str, library: &str, output: &Path) {
+    let gcc = peer("x86_64-w64-mingw32-gcc").expect("mingw builds the Windows programs");
+    let status = Command::new(gcc)
+        .arg("-O2")
+        .args(flags)
+        .arg("-o")
+        .arg(output)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("wine")
+                .join(source),
+        )
+        .arg(library)
+        .status()
+        .expect("run mingw gcc");
+    assert!(status.success(), "building {source} failed");
+}
+
+fn wine_command(prefix: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("wine");
+    command
+        .arg(program)
+        .env("WINEPREFIX", prefix)
+        .env("WINEARCH", "win64")
+        .env("WINEDEBUG", "-all")
+        // No prompts to install Mono or Gecko: nothing here needs them.
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .env_remove("DISPLAY")
+        .stdin(Stdio::null());
+    command
+}
+
+/// `wine PROGRAM ARGS` in `cwd`, bounded in time.
+fn wine(program: &Path, args: &[&str], cwd: &Path) -> Output {
+    peer("wine").expect("checked by the caller");
+    let mut child = wine_command(prefix(), program)
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wine");
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let stdout = std::thread::spawn(move || read_all(stdout));
+    let stderr = std::thread::spawn(move || read_all(stderr));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} {args:?} did not end within 180 s", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap().into_bytes(),
+        stderr: stderr.join().unwrap().into_bytes(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An old and a new version, the new one published with Debian's zsyncmake.
+struct Published {
+    old: Vec<u8>,
+    new: Vec<u8>,
+    www: TempDir,
+}
+
+fn publish() -> Option<Published> {
+    let old = random_bytes(3_000_000, 71);
+    let new = edited(&old, 72);
+    let www = public_dir();
+    std::fs::write(www.path().join("image.img"), &new).unwrap();
+    zsyncmake(www.path(), "image.img", &[])?;
+    Some(Published { old, new, www })
+}
+
+/// A folder with the seed and an existing, older output (which `get` must keep as
+/// `.zs-old`).
+fn workdir(p: &Published) -> TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("seed.img"), &p.old).unwrap();
+    std::fs::write(work.path().join("image.img"), b"yesterday's download").unwrap();
+    work
+}
+
+fn assert_delta_download(out: &Output, work: &Path, p: &Published) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "deltadrop-cli.exe failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        read(&work.join("image.img")) == p.new,
+        "the output is not the published file"
+    );
+    assert_eq!(
+        read(&work.join("image.img.zs-old")),
+        b"yesterday's download"
+    );
+    assert_eq!(read(&work.join("seed.img")), p.old, "the seed was changed");
+    assert!(!work.join("image.img.part").exists());
+}
+
+#[test]
+fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let Some(p) = publish() else { return };
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    let work = workdir(&p);
+    let url = server.url("image.img.zsync");
+    let out = wine(
+        &cli,
+        &["get", "-i", "seed.img", "-o", "image.img", &url],
+        work.path(),
+    );
+    assert_delta_download(&out, work.path(), &p);
+    // Only the changed part crossed the network, and zsync's closing line says so.
+    let (_, fetched) = server.requests_for("image.img");
+    assert!(
+        fetched > 0 && fetched < p.new.len() as u64 / 4,
+        "fetched {fetched} of {} bytes",
+        p.new.len()
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(" local, fetched {fetched}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cli_exe_downloads_over_https_once_windows_trusts_the_ca() {
+    let (Some(cli), Some(_), Some(openssl)) = (exe("deltadrop-cli"), peer("wine"), peer("openssl"))
+    else {
+        return;
+    };
+    let Some(p) = publish() else { return };
+    let Some((server, ca)) = nginx_tls(p.www.path(), "") else {
+        return;
+    };
+    let work = workdir(&p);
+    // By name: wine's certificate checks match DNS names only, not IP addresses.
+    let url = server
+        .url("image.img.zsync")
+        .replacen("127.0.0.1", "localhost", 1);
+    // A CA Windows does not know: the certificate is refused, with a message that says
+    // what to do.
+    let refused = wine(&cli, &["get", "-q", "-o", "other.img", &url], work.path());
+    assert_eq!(refused.status.code(), Some(1));
+    let message = text(&refused.stderr);
+    assert!(
+        message.contains("certificate") && message.contains("--ca-cert"),
+        "{message}"
+    );
+
+    // Trusted the Windows way (in the machine's Root store), the same download verifies
+    // the server through Windows' own certificate checks (chain, name, revocation by the
+    // CA's CRL), over HTTP/2.
+    let der = work.path().join("ca.der");
+    let converted = Command::new(openssl)
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&ca)
+        .arg("-out")
+        .arg(&der)
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    let added = wine(
+        &prefix().join("add_root_cert.exe"),
+        &["ca.der"],
+        work.path(),
+    );
+    assert!(
+        added.status.success(),
+        "add_root_cert: {}",
+        text(&added.stderr)
+    );
+    let out = wine(
+        &cli,
+        &["get", "-i", "seed.img", "-o", "image.img", &url],
+        work.path(),
+    );
+    assert_delta_download(&out, work.path(), &p);
+    assert!(
+        server.access_log().iter().any(|l| l.contains("HTTP/2.0")),
+        "HTTP/2 was not used: {:?}",
+        server.access_log()
+    );
+}
+
+/// `reg query KEY /ve` (or `/v NAME`) in the test prefix: the value's text, if any.
+fn registry(key: &str, value: Option<&str>) -> Option<String> {
+    let mut args = vec!["query", key];
+    match value {
+        Some(name) => args.extend(["/v", name]),
+        None => args.push("/ve"),
+    }
+    let out = wine(Path::new("reg"), &args, Path::new("/"));
+    out.status.success().then(|| text(&out.stdout))
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn installer_installs_associates_and_uninstalls_silently() {
+    let (Some(setup), Some(_)) = (
+        built(&format!("packages/deltadrop-{VERSION}-setup.exe")),
+        peer("wine"),
+    ) else {
+        return;
+    };
+    let out = wine(&setup, &["/S", "/PATH"], Path::new("/"));
+    assert!(out.status.success(), "setup /S: {}", text(&out.stderr));
+
+    let profile = prefix().join("drive_c/users").join(whoami());
+    let installed = profile.join("AppData/Local/Programs/deltadrop");
+    for file in ["deltadrop.exe", "bin/deltadrop-cli.exe", "uninstall.exe"] {
+        assert!(installed.join(file).is_file(), "{file} was not installed");
+    }
+    let shortcut =
+        profile.join("AppData/Roaming/Microsoft/Windows/Start Menu/Programs/deltadrop.lnk");
+    assert!(shortcut.is_file(), "no Start-menu entry");
+    let association = registry(r"HKCU\Software\Classes\.zsync", None).unwrap_or_default();
+    assert!(association.contains("deltadrop.zsync"), "{association}");
+    let open = registry(
+        r"HKCU\Software\Classes\deltadrop.zsync\shell\open\command",
+        None,
+    )
+    .unwrap_or_default();
+    assert!(
+        open.contains(r"deltadrop\deltadrop.exe") && open.contains("%1"),
+        "{open}"
+    );
+    let path = registry(r"HKCU\Environment", Some("Path")).unwrap_or_default();
+    assert!(path.contains(r"deltadrop\bin"), "not on PATH: {path}");
+    let uninstall_entry = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall\deltadrop";
+    let listed = registry(uninstall_entry, Some("DisplayVersion")).unwrap_or_default();
+    assert!(listed.contains(VERSION), "{listed}");
+
+    // The installed command line runs.
+    let version = wine(
+        &installed.join("bin/deltadrop-cli.exe"),
+        &["--version"],
+        Path::new("/"),
+    );
+    assert!(text(&version.stdout).contains(VERSION), "{version:?}");
+
+    // The uninstaller copies itself away and returns at once: wait for its work.
+    let out = wine(&installed.join("uninstall.exe"), &["/S"], Path::new("/"));
+    assert!(out.status.success(), "uninstall /S: {}", text(&out.stderr));
+    wait_until("the uninstaller", || {
+        !installed.exists() && registry(uninstall_entry, Some("DisplayVersion")).is_none()
+    });
+    assert!(!shortcut.exists(), "the Start-menu entry is left");
+    assert!(registry(r"HKCU\Software\Classes\deltadrop.zsync", None).is_none());
+    assert!(registry(r"HKCU\Software\Classes\.zsync", None).is_none());
+    let path = registry(r"HKCU\Environment", Some("Path")).unwrap_or_default();
+    assert!(!path.contains(r"deltadrop\bin"), "still on PATH: {path}");
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            let out = Command::new("id").arg("-un").output().ok()?;
+            Some(text(&out.stdout).trim().to_string())
+        })
+        .expect("the user name")
+}
+
+#[test]
+fn app_exe_draws_its_window_and_downloads() {
+    let (Some(app), Some(_)) = (exe("deltadrop"), peer("wine")) else {
+        return;
+    };
+    let Some(p) = publish() else { return };
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    let Some(x) = xvfb() else { return };
+    let work = workdir(&p);
+    let url = server.url("image.img.zsync");
+    let _app = Killed(
+        wine_command(gui_prefix(), &app)
+            .args([&url, "-i", "seed.img", "-o", "image.img", "--start"])
+            .env("DISPLAY", &x.display)
+            .current_dir(work.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start deltadrop.exe"),
+    );
+    let shot = target_dir().join("wine-app-window.png");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while std::fs::read(work.path().join("image.img")).ok().as_deref() != Some(&p.new[..]) {
+        if Instant::now() > deadline {
+            x.screenshot(&shot);
+            panic!(
+                "no verified download from the app; its window: {}",
+                shot.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Let it draw the finished state, then look at it.
+    std::thread::sleep(Duration::from_secs(3));
+    let colours = x.screenshot(&shot);
+    assert!(
+        colours > 50,
+        "the window looks blank ({colours} colours): {}",
+        shot.display()
+    );
+    assert_eq!(
+        read(&work.path().join("image.img.zs-old")),
+        b"yesterday's download"
+    );
+}
