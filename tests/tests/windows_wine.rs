@@ -176,6 +176,13 @@ fn publish() -> Option<Published> {
     Some(Published { old, new, www })
 }
 
+/// [`publish`]ed and served by plain nginx.
+fn publish_on_nginx() -> Option<(Published, Server)> {
+    let p = publish()?;
+    let server = nginx(p.www.path(), None, "")?;
+    Some((p, server))
+}
+
 /// A folder with the seed and an existing, older output (which `get` must keep as
 /// `.zs-old`).
 fn workdir(p: &Published) -> TempDir {
@@ -210,8 +217,7 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
         return;
     };
-    let Some(p) = publish() else { return };
-    let Some(server) = nginx(p.www.path(), None, "") else {
+    let Some((p, server)) = publish_on_nginx() else {
         return;
     };
     let work = workdir(&p);
@@ -388,8 +394,7 @@ fn app_exe_draws_its_window_and_downloads() {
     let (Some(app), Some(_)) = (exe("deltadrop"), peer("wine")) else {
         return;
     };
-    let Some(p) = publish() else { return };
-    let Some(server) = nginx(p.www.path(), None, "") else {
+    let Some((p, server)) = publish_on_nginx() else {
         return;
     };
     let Some(x) = xvfb() else { return };
