@@ -114,14 +114,18 @@ def pe_info(exe):
 
 
 # DLLs every Windows 10/11 has; anything else would have to ship beside the .exe.
+# The api-ms-win-* names are API-set contracts the loader maps onto system DLLs; the two
+# below come from Rust's std and windows-result and are listed only in builds without LTO
+# (CI's quicker profile), where unused imports are not dropped.
 SYSTEM_DLLS = {
+    "api-ms-win-core-path-l1-1-0.dll", "api-ms-win-core-winrt-error-l1-1-0.dll",
     "advapi32.dll", "bcrypt.dll", "combase.dll", "bcryptprimitives.dll", "comctl32.dll", "comdlg32.dll",
     "crypt32.dll", "dwmapi.dll", "gdi32.dll", "imm32.dll", "kernel32.dll", "msvcrt.dll",
     "ncrypt.dll", "ntdll.dll", "ole32.dll", "oleaut32.dll", "opengl32.dll", "propsys.dll",
     "secur32.dll", "shell32.dll", "shlwapi.dll", "user32.dll", "userenv.dll", "uxtheme.dll",
     "winmm.dll", "ws2_32.dll", "api-ms-win-core-synch-l1-2-0.dll", "gdiplus.dll",
     "iphlpapi.dll", "dbghelp.dll", "version.dll", "setupapi.dll", "hid.dll", "dwrite.dll",
-    "d3d11.dll", "d3d12.dll", "dxgi.dll", "d3dcompiler_47.dll", "winhttp.dll",
+    "d3d11.dll", "d3d12.dll", "dxgi.dll", "d3dcompiler_47.dll", "winhttp.dll", "ktmw32.dll",
 }
 
 
