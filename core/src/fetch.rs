@@ -13,6 +13,9 @@
 //! The ladder: a batch starts with up to `max_ranges_per_request` ranges. A server that
 //! answers a multi-range request with one part, or rejects the request's size, or mangles
 //! the multipart framing, gets fewer ranges per request from then on, down to one. A `200`
+//! to a request for several ranges is how object stores and CDNs (S3, MinIO, GitHub
+//! release assets) say "one range per request": its body is dropped unread and the round
+//! is planned again with single ranges, several in flight. Only a `200` to a single range
 //! means no ranges at all: the whole file is streamed once and the missing blocks are
 //! taken from it (still verified). Blocks whose data does not verify are asked for again,
 //! a bounded number of times; then the job fails naming the URL.
@@ -21,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use url::Url;
@@ -106,6 +109,9 @@ pub(crate) struct Transport<'a> {
     url_index: AtomicUsize,
     /// Set once a `200` reply has been streamed whole.
     whole_file_done: Mutex<bool>,
+    /// Set when the ladder dropped to one range per request in the middle of a round: the
+    /// rest of the round is planned again rather than sent as it was batched.
+    replan: AtomicBool,
 }
 
 type Queue = Mutex<VecDeque<Vec<Range<u64>>>>;
@@ -127,6 +133,7 @@ impl<'a> Transport<'a> {
             ranges_per_request: AtomicUsize::new(options.max_ranges_per_request.max(1)),
             url_index: AtomicUsize::new(0),
             whole_file_done: Mutex::new(false),
+            replan: AtomicBool::new(false),
         }
     }
 
@@ -152,6 +159,9 @@ impl<'a> Transport<'a> {
                 return Err(error);
             }
             receiver.end_round()?;
+            if self.replan.swap(false, Ordering::Relaxed) {
+                continue;
+            }
             if receiver.present() == before {
                 stalled += 1;
                 if stalled >= MAX_STALLED_ROUNDS {
@@ -254,6 +264,11 @@ impl<'a> Transport<'a> {
             let (url_index, url) = self.current_url()?;
             self.reporter.add_request();
             let problem = match self.http.get_ranges(&url, &ranges) {
+                Ok(RangeReply::Whole { .. }) if ranges.len() > 1 => {
+                    // Dropping the reply closes the connection before the body comes.
+                    self.one_range_per_request(&url, queue);
+                    break Ok(());
+                }
                 Ok(reply) => match self.receive(receiver, reply, &url, &ranges) {
                     Ok(()) => break Ok(()),
                     Err(ReceiveError::Fatal(e)) => break Err(e),
@@ -320,6 +335,21 @@ impl<'a> Transport<'a> {
             )));
         }
         self.url_index.load(Ordering::Relaxed) < self.urls.len()
+    }
+
+    /// The server at `url` answered several ranges with the whole file: from now on each
+    /// request asks for one range, and the rest of this round is planned again so that
+    /// its single ranges run side by side.
+    fn one_range_per_request(&self, url: &Url, queue: &Queue) {
+        self.fewer_ranges(
+            1,
+            &Error::http(
+                url,
+                "answered a request for several ranges with the whole file (HTTP 200)",
+            ),
+        );
+        self.replan.store(true, Ordering::Relaxed);
+        queue.lock().unwrap().clear();
     }
 
     fn fewer_ranges(&self, at_most: usize, why: &Error) {

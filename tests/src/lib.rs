@@ -12,7 +12,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use deltadrop_core::{ControlSource, Error, Event, Job, JobSpec, Summary};
 pub use tempfile::TempDir;
+
+/// Runs a job to its end; its result and every event it emitted, in order.
+pub fn run_job(spec: JobSpec) -> (Result<Summary, Error>, Vec<Event>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = Job::start(spec, tx);
+    let events: Vec<Event> = rx.iter().collect();
+    (job.join(), events)
+}
+
+/// A download of the control file at `url` to `out`, with `seeds`.
+pub fn job_spec(url: String, seeds: &[&Path], out: &Path) -> JobSpec {
+    let mut spec = JobSpec::new(ControlSource::Url(url));
+    spec.seeds = seeds.iter().map(|p| p.to_path_buf()).collect();
+    spec.output = Some(out.to_path_buf());
+    spec
+}
+
+/// Publishes `content` as `name` with Debian's zsyncmake (`make_args`) in a fresh public
+/// dir; the dir and the `.zsync`'s path.
+pub fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, PathBuf)> {
+    let www = public_dir();
+    std::fs::write(www.path().join(name), content).unwrap();
+    let zsync = zsyncmake(www.path(), name, make_args)?;
+    Some((www, zsync))
+}
 
 /// Finds `tool` on PATH, or skips (or fails, under `DELTADROP_REQUIRE_PEERS=1`).
 pub fn peer(tool: &str) -> Option<PathBuf> {
@@ -402,6 +428,9 @@ pub enum Misbehaviour {
     CorruptAt(u64),
     /// Sends a multipart reply whose framing is garbage when more than one range is asked.
     GarbledMultipart,
+    /// Serves one range per request with `206`, but answers a request for several with
+    /// `200` and the whole file, as S3, MinIO and many CDNs do.
+    WholeFileForSeveralRanges,
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
@@ -509,6 +538,10 @@ fn answer(
         };
         match (how, ranges.len()) {
             (_, 1) | (Misbehaviour::FirstRangeOnly, _) => single(&mut w, ranges[0])?,
+            (Misbehaviour::WholeFileForSeveralRanges, _) => {
+                write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
+                w.write_all(&data)?;
+            }
             (Misbehaviour::GarbledMultipart, _) => {
                 let body = b"--zz\r\nthis is not what a multipart reply looks like\r\n";
                 write!(

@@ -2,36 +2,11 @@
 //! server that misbehaves) serves them, the engine downloads; and the other way round,
 //! our `make` output is consumed by Debian's zsync.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deltadrop_core::make::{MakeOptions, write_control_file};
-use deltadrop_core::{
-    BlockSource, BlockState, ControlSource, Error, Event, Job, JobSpec, Mode, Summary,
-};
+use deltadrop_core::{BlockSource, BlockState, Error, Event, Mode};
 use deltadrop_tests::*;
-
-fn run(spec: JobSpec) -> (Result<Summary, Error>, Vec<Event>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let job = Job::start(spec, tx);
-    let events: Vec<Event> = rx.iter().collect();
-    (job.join(), events)
-}
-
-fn spec(url: String, seeds: &[&Path], out: &Path) -> JobSpec {
-    let mut spec = JobSpec::new(ControlSource::Url(url));
-    spec.seeds = seeds.iter().map(|p| p.to_path_buf()).collect();
-    spec.output = Some(out.to_path_buf());
-    spec
-}
-
-/// Publishes `content` as `name` with Debian's zsyncmake in a fresh public dir.
-fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, PathBuf)> {
-    let www = public_dir();
-    std::fs::write(www.path().join(name), content).unwrap();
-    let zsync = zsyncmake(www.path(), name, make_args)?;
-    Some((www, zsync))
-}
 
 /// [`publish`], served by nginx.
 fn on_nginx(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, Server)> {
@@ -52,7 +27,7 @@ fn downloads_a_changed_file_reusing_a_shifted_seed() {
     std::fs::write(&seed, &old).unwrap();
     let out = work.path().join("image.img");
 
-    let (result, events) = run(spec(server.url("image.img.zsync"), &[&seed], &out));
+    let (result, events) = run_job(job_spec(server.url("image.img.zsync"), &[&seed], &out));
     let summary = result.unwrap();
     assert_eq!(read(&out), new);
     assert_eq!(read(&seed), old, "the seed was modified");
@@ -100,7 +75,7 @@ fn matches_what_zsync_fetches_for_the_same_job() {
     let seed = work.path().join("old.txt");
     std::fs::write(&seed, &old).unwrap();
 
-    let (result, _) = run(spec(
+    let (result, _) = run_job(job_spec(
         server.url("f.txt.zsync"),
         &[&seed],
         &work.path().join("ours"),
@@ -161,7 +136,7 @@ fn several_seeds_each_supply_their_part_and_tiny_files_work() {
     std::fs::write(&a, &second).unwrap();
     std::fs::write(&b, &first).unwrap();
     let out = work.path().join("joined.bin");
-    let (result, events) = run(spec(server.url("joined.bin.zsync"), &[&a, &b], &out));
+    let (result, events) = run_job(job_spec(server.url("joined.bin.zsync"), &[&a, &b], &out));
     let summary = result.unwrap();
     assert_eq!(read(&out), new);
     let supplied: Vec<u64> = events
@@ -186,7 +161,7 @@ fn several_seeds_each_supply_their_part_and_tiny_files_work() {
         ("blockplus", &[9u8; 2049][..]),
     ] {
         let out = work.path().join(name);
-        let (result, _) = run(spec(server.url(&format!("{name}.zsync")), &[], &out));
+        let (result, _) = run_job(job_spec(server.url(&format!("{name}.zsync")), &[], &out));
         result.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(read(&out), content, "{name}");
     }
@@ -206,7 +181,7 @@ fn a_server_without_ranges_still_gets_a_verified_file() {
     let seed = work.path().join("old");
     std::fs::write(&seed, &old).unwrap();
     let out = work.path().join("f.bin");
-    let (result, events) = run(spec(server.url("f.bin.zsync"), &[&seed], &out));
+    let (result, events) = run_job(job_spec(server.url("f.bin.zsync"), &[&seed], &out));
     let summary = result.unwrap();
     assert_eq!(read(&out), new);
     assert!(
@@ -233,7 +208,7 @@ fn an_interrupted_download_resumes_from_its_part_file() {
     let mut part = new[..400_000].to_vec();
     part.resize(new.len(), 0);
     std::fs::write(work.path().join("f.bin.part"), &part).unwrap();
-    let (result, events) = run(spec(server.url("f.bin.zsync"), &[], &out));
+    let (result, events) = run_job(job_spec(server.url("f.bin.zsync"), &[], &out));
     let summary = result.unwrap();
     assert_eq!(read(&out), new);
     assert!(events.iter().any(|e| matches!(
@@ -264,7 +239,7 @@ fn the_old_output_is_a_seed_kept_as_zs_old_and_mtime_comes_from_the_control_file
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("f.bin");
     std::fs::write(&out, &old).unwrap();
-    let (result, _) = run(spec(server.url("f.bin.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("f.bin.zsync"), &[], &out));
     let summary = result.unwrap();
     assert_eq!(read(&out), new);
     assert_eq!(read(&work.path().join("f.bin.zs-old")), old);
@@ -302,7 +277,7 @@ fn a_wrong_sha1_fails_verification_and_leaves_the_old_output_alone() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("f.bin");
     std::fs::write(&out, b"precious old version").unwrap();
-    let (result, _) = run(spec(server.url("bad.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("bad.zsync"), &[], &out));
     let error = result.unwrap_err();
     assert!(error.is_verification(), "{error}");
     assert_eq!(read(&out), b"precious old version");
@@ -327,7 +302,7 @@ fn a_server_whose_file_changed_is_reported_not_written() {
     };
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("f.bin");
-    let (result, _) = run(spec(server.url("f.bin.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("f.bin.zsync"), &[], &out));
     let error = result.unwrap_err();
     assert!(matches!(error, Error::BadData { .. }), "{error}");
     assert!(error.to_string().contains(&server.url("f.bin")), "{error}");
@@ -352,7 +327,7 @@ fn misbehaving_servers_get_fewer_ranges_or_fail_cleanly() {
     for how in [Misbehaviour::FirstRangeOnly, Misbehaviour::GarbledMultipart] {
         let server = misbehaving(www.path(), how);
         let out = work.path().join(format!("{how:?}"));
-        let (result, events) = run(spec(server.url("f.bin.zsync"), &[&seed], &out));
+        let (result, events) = run_job(job_spec(server.url("f.bin.zsync"), &[&seed], &out));
         result.unwrap_or_else(|e| panic!("{how:?}: {e}"));
         assert_eq!(read(&out), new, "{how:?}");
         assert!(
@@ -373,7 +348,7 @@ fn misbehaving_servers_get_fewer_ranges_or_fail_cleanly() {
         Misbehaviour::CorruptAt(new.len() as u64 / 2 + 10),
     );
     let out = work.path().join("corrupt");
-    let (result, _) = run(spec(server.url("f.bin.zsync"), &[&seed], &out));
+    let (result, _) = run_job(job_spec(server.url("f.bin.zsync"), &[&seed], &out));
     let error = result.unwrap_err();
     assert!(error.to_string().contains("failed its checksum"), "{error}");
     assert!(
@@ -397,20 +372,20 @@ fn missing_files_and_bad_urls_are_clear_errors() {
     };
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("x");
-    let (result, _) = run(spec(server.url("missing.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("missing.zsync"), &[], &out));
     let message = result.unwrap_err().to_string();
     assert!(
         message.contains("404") && message.contains("missing.zsync"),
         "{message}"
     );
-    let (result, _) = run(spec(server.url("not-a-zsync.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("not-a-zsync.zsync"), &[], &out));
     assert!(
         result
             .unwrap_err()
             .to_string()
             .contains("not a zsync control file")
     );
-    let (result, _) = run(spec("http://127.0.0.1:1/x.zsync".into(), &[], &out));
+    let (result, _) = run_job(job_spec("http://127.0.0.1:1/x.zsync".into(), &[], &out));
     assert!(
         result
             .unwrap_err()
@@ -418,7 +393,11 @@ fn missing_files_and_bad_urls_are_clear_errors() {
             .contains("could not connect")
     );
     let missing_seed = work.path().join("no-such-seed");
-    let (result, events) = run(spec(server.url("missing.zsync"), &[&missing_seed], &out));
+    let (result, events) = run_job(job_spec(
+        server.url("missing.zsync"),
+        &[&missing_seed],
+        &out,
+    ));
     assert!(result.is_err());
     assert!(!events.iter().any(|e| matches!(e, Event::Finished(Ok(_)))));
 }
@@ -441,7 +420,7 @@ fn relative_urls_resolve_after_a_redirect() {
     };
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("f.bin");
-    let (result, _) = run(spec(server.url("latest.zsync"), &[], &out));
+    let (result, _) = run_job(job_spec(server.url("latest.zsync"), &[], &out));
     result.unwrap();
     assert_eq!(read(&out), new);
 }
@@ -457,9 +436,9 @@ fn plan_only_reports_the_cost_and_writes_nothing() {
     let seed = work.path().join("old");
     std::fs::write(&seed, &old).unwrap();
     let out = work.path().join("f.bin");
-    let mut plan_spec = spec(server.url("f.bin.zsync"), &[&seed], &out);
+    let mut plan_spec = job_spec(server.url("f.bin.zsync"), &[&seed], &out);
     plan_spec.options.mode = Mode::PlanOnly;
-    let (result, _) = run(plan_spec);
+    let (result, _) = run_job(plan_spec);
     let plan = result.unwrap().plan;
     assert!(!out.exists() && !work.path().join("f.bin.part").exists());
     assert_eq!(
@@ -468,7 +447,7 @@ fn plan_only_reports_the_cost_and_writes_nothing() {
         "nothing of the target was downloaded"
     );
     assert_eq!(plan.local_bytes + plan.bytes_to_fetch, new.len() as u64);
-    let (result, _) = run(spec(server.url("f.bin.zsync"), &[&seed], &out));
+    let (result, _) = run_job(job_spec(server.url("f.bin.zsync"), &[&seed], &out));
     assert_eq!(
         result.unwrap().progress.fetched_bytes,
         plan.bytes_to_fetch,
@@ -541,7 +520,11 @@ fn an_unreadable_seed_is_skipped_and_the_job_goes_on() {
     let (missing, seed) = (work.path().join("gone"), work.path().join("old"));
     std::fs::write(&seed, &old).unwrap();
     let out = work.path().join("f.bin");
-    let (result, events) = run(spec(server.url("f.bin.zsync"), &[&missing, &seed], &out));
+    let (result, events) = run_job(job_spec(
+        server.url("f.bin.zsync"),
+        &[&missing, &seed],
+        &out,
+    ));
     assert!(result.unwrap().progress.local_bytes > 250_000);
     assert_eq!(read(&out), new);
     assert!(
@@ -585,22 +568,22 @@ fn https_with_http2_and_basic_auth_against_nginx() {
     assert!(url.starts_with("https://"));
 
     // A certificate nobody vouches for is a TLS error, said as such.
-    let (result, _) = run(spec(url.clone(), &[&seed], &out));
+    let (result, _) = run_job(job_spec(url.clone(), &[&seed], &out));
     let error = result.unwrap_err();
     assert!(error.to_string().contains("certificate"), "{error}");
     assert!(error.hint().contains("--ca-cert"), "{}", error.hint());
 
     // Trusted, but without credentials: the server's 401 comes through.
-    let mut trusted = spec(url.clone(), &[&seed], &out);
+    let mut trusted = job_spec(url.clone(), &[&seed], &out);
     trusted.options.ca_certs = vec![ca.clone()];
-    let (result, _) = run(trusted.clone());
+    let (result, _) = run_job(trusted.clone());
     let error = result.unwrap_err();
     assert!(error.to_string().contains("401"), "{error}");
     assert!(error.hint().contains("-A"), "{}", error.hint());
 
     // With -A host=user:pass, the download works, over HTTP/2, fetching only the change.
     trusted.options.credentials = vec!["127.0.0.1=tester:s3cret".parse().unwrap()];
-    let (result, _) = run(trusted);
+    let (result, _) = run_job(trusted);
     let summary = result.unwrap();
     assert!(read(&out) == new);
     let log = server.access_log();

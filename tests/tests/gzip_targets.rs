@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use deltadrop_core::{ControlSource, Error, Event, Job, JobSpec, Summary};
+use deltadrop_core::{ControlSource, Error, Event, JobSpec, Summary};
 use deltadrop_tests::*;
 
 /// A client's directory: the seed (if any) and the outputs.
@@ -35,7 +35,7 @@ impl Work {
 
     /// Downloads `name` (its `.zsync` is `name.zsync` on `server`) to `out` here.
     fn get(&self, server: &Server, name: &str, out: &str) -> (Result<Summary, Error>, Vec<Event>) {
-        Self::run(self.spec(server, name, out))
+        run_job(self.spec(server, name, out))
     }
 
     fn spec(&self, server: &Server, name: &str, out: &str) -> JobSpec {
@@ -43,13 +43,6 @@ impl Work {
         spec.seeds = self.seeds.clone();
         spec.output = Some(self.path(out));
         spec
-    }
-
-    fn run(spec: JobSpec) -> (Result<Summary, Error>, Vec<Event>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let job = Job::start(spec, tx);
-        let events: Vec<Event> = rx.iter().collect();
-        (job.join(), events)
     }
 }
 
@@ -392,7 +385,7 @@ fn recompress_re_creates_the_publishers_gz() {
     let work = Work::new(Some(("old", &old)));
     let mut spec = work.spec(&server, "r.txt", "r.txt");
     spec.options.recompress = true;
-    let (result, events) = Work::run(spec);
+    let (result, events) = run_job(spec);
     result.unwrap();
     assert_eq!(read(&work.path("r.txt")), new);
     assert_eq!(
@@ -413,7 +406,7 @@ fn recompress_re_creates_the_publishers_gz() {
     };
     let mut spec = work.spec(&server, "n.txt", "n.txt");
     spec.options.recompress = true;
-    let (result, events) = Work::run(spec);
+    let (result, events) = run_job(spec);
     result.unwrap();
     assert!(!work.path("n.txt.gz").exists());
     assert!(
