@@ -68,6 +68,8 @@ pub struct BlockIndex<'c> {
     group_start: Vec<u32>,
     /// Block numbers, grouped.
     members: Vec<u32>,
+    /// Per candidate start block: its group.
+    group_of: Vec<u32>,
     /// Per group: already matched, skip it.
     done: Vec<AtomicBool>,
 }
@@ -105,6 +107,12 @@ impl<'c> BlockIndex<'c> {
         }
         group_start.push(order.len() as u32);
         let groups = group_start.len() - 1;
+        let mut group_of = vec![0u32; order.len()];
+        for group in 0..groups {
+            for &block in &order[group_start[group] as usize..group_start[group + 1] as usize] {
+                group_of[block as usize] = group as u32;
+            }
+        }
 
         // At most one group per bucket on average: the filter, not the table, keeps
         // lookups of random windows cheap.
@@ -133,6 +141,7 @@ impl<'c> BlockIndex<'c> {
                 .collect(),
             group_start,
             members: order,
+            group_of,
             done: (0..groups).map(|_| AtomicBool::new(false)).collect(),
         };
         for group in 0..groups {
@@ -217,6 +226,13 @@ impl<'c> BlockIndex<'c> {
     /// A block with the group's contents, to compare strong sums against.
     pub fn representative(&self, group: Group) -> u64 {
         u64::from(self.members[self.group_start[group.0] as usize])
+    }
+
+    /// The group of the candidate that starts at `block` (a pair when [`Self::seq`] is 2).
+    pub fn group_of(&self, block: u64) -> Option<Group> {
+        self.group_of
+            .get(block as usize)
+            .map(|&g| Group(g as usize))
     }
 
     /// Marks `group` matched; false if another thread did first.

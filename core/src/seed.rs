@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::control::ControlFile;
 use crate::error::{Error, Result};
 use crate::event::{BlockSource, BlockState, Event};
-use crate::index::{AtomicBitmap, BlockIndex};
+use crate::index::{AtomicBitmap, BlockIndex, Group};
 use crate::job::Control;
 use crate::md4x;
 use crate::output::{PartFile, read_at};
@@ -170,12 +170,16 @@ impl Scan<'_> {
     /// Tests windows starting at `0..starts` of `buf` (which holds at least
     /// `starts - 1 + span` bytes) and writes what matches.
     ///
-    /// As zsync does, a hit moves the window on by the blocks it matched, and a run of
-    /// matches is followed block by block before any lookup. Unlike zsync, a window that
-    /// only matches blocks we already have is no hit: skipping ahead there would jump
-    /// over data other missing blocks may need (repeated content derails runs).
+    /// Every window is looked up: unlike zsync, a match does not move the scan on by the
+    /// blocks it matched, since the windows it would jump over may hold other blocks of
+    /// the target (repeated content, a block copied at another offset). What is found is
+    /// then the same whatever ran before or beside this scan: a block is found when its
+    /// window occurs anywhere in the seed, by whichever thread gets there first. Matched
+    /// groups leave the index, so a stretch of data we already have costs the roll and one
+    /// filter test per byte. A run of matches is followed [`md4x::LANES`] blocks at a time
+    /// (cheaper than a lookup per block); that only saves work, the lookups would find the
+    /// same blocks.
     fn scan_buffer(&self, buf: &[u8], starts: usize, source: BlockSource) -> Result<()> {
-        let cf = self.control_file();
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
@@ -192,52 +196,26 @@ impl Scan<'_> {
             (first, second)
         };
         let (mut r0, mut r1) = sums_at(0);
-        // The block expected at the current window if a run of matches goes on.
-        let mut next_in_run: Option<u64> = None;
+        // Where a run of matches expects its next block: (window start, block).
+        let mut run: Option<(usize, u64)> = None;
         let mut p = 0;
         while p < starts {
-            let mut advance = 0;
-            if let Some(block) = next_in_run.take() {
-                let matched = self.follow_run(buf, (p, starts), block, r0, &mut taken)?;
-                if matched > 0 {
-                    next_in_run = Some(block + matched as u64);
-                    advance = matched * bs;
+            if let Some((at, block)) = run
+                && at <= p
+            {
+                run = None;
+                if at == p {
+                    let matched = self.follow_run(buf, (p, starts), block, r0, &mut taken)?;
+                    if matched == md4x::LANES {
+                        run = Some((p + matched * bs, block + matched as u64));
+                    }
                 }
             }
             let key = self.index.window_key(r0.packed(), r1.packed());
-            if advance == 0 && self.index.may_contain(key) {
-                for group in self.index.groups_for(key) {
-                    let rep = self.index.representative(group);
-                    if !cf.strong_fits(rep, &strong.at(buf, p, bs))
-                        || (seq == 2 && !cf.strong_fits(rep + 1, &strong.at(buf, p + bs, bs)))
-                        || !self.index.claim(group)
-                    {
-                        continue;
-                    }
-                    let mut new_blocks = false;
-                    for first in self.index.members(group) {
-                        for i in 0..seq {
-                            let at = p + i * bs;
-                            new_blocks |= self.take_block(first + i as u64, buf, at, &mut taken)?;
-                        }
-                    }
-                    if new_blocks {
-                        next_in_run = Some(rep + seq as u64);
-                        advance = seq * bs;
-                    }
-                }
-            }
-            if advance > 0 {
-                p += advance;
-                if p < starts {
-                    // One block on, the second sum already is the first.
-                    (r0, r1) = if advance == bs && seq == 2 {
-                        (r1, Rsum::of_block(&buf[p + bs..p + 2 * bs]))
-                    } else {
-                        sums_at(p)
-                    };
-                }
-                continue;
+            if self.index.may_contain(key)
+                && let Some(rep) = self.look_up(key, buf, p, &mut strong, &mut taken)?
+            {
+                run.get_or_insert((p + seq * bs, rep + seq as u64));
             }
             if p + 1 >= starts {
                 break;
@@ -245,7 +223,7 @@ impl Scan<'_> {
             if seq == 2 && r0 == r1 {
                 // Two equal sums hint at one byte value filling the whole window (zero
                 // runs above all). Then each next window that only adds that value again
-                // has the same content, so the same (fruitless) outcome: skip them all.
+                // has the same content, so the same outcome: skip them all.
                 let span = 2 * bs;
                 let value = buf[p];
                 if buf[p..p + span].iter().all(|&b| b == value) {
@@ -262,7 +240,8 @@ impl Scan<'_> {
                 }
             }
             if seq == 2 {
-                p = self.roll_to_candidate(buf, p, starts - 1, (&mut r0, &mut r1));
+                let stop = run.map_or(starts - 1, |(at, _)| at.min(starts - 1));
+                p = self.roll_to_candidate(buf, p, stop, (&mut r0, &mut r1));
             } else {
                 r0.roll(buf[p], buf[p + bs], shift);
                 p += 1;
@@ -273,10 +252,54 @@ impl Scan<'_> {
         Ok(())
     }
 
+    /// Looks the window at `p` up; takes every group not matched yet whose blocks it
+    /// holds. Returns the first block of a group it matched, matched before or now.
+    fn look_up(
+        &self,
+        key: u64,
+        buf: &[u8],
+        p: usize,
+        strong: &mut StrongCache,
+        taken: &mut Taken,
+    ) -> Result<Option<u64>> {
+        let cf = self.control_file();
+        let bs = self.block_size();
+        let seq = usize::from(self.index.seq());
+        let mut matched = None;
+        for group in self.index.groups_for(key) {
+            let rep = self.index.representative(group);
+            if !cf.strong_fits(rep, &strong.at(buf, p, bs))
+                || (seq == 2 && !cf.strong_fits(rep + 1, &strong.at(buf, p + bs, bs)))
+            {
+                continue;
+            }
+            self.take_group(group, buf, p, taken)?;
+            matched.get_or_insert(rep);
+        }
+        Ok(matched)
+    }
+
+    /// Takes every member of `group`, whose data is at `buf[p..]`, unless another
+    /// window matched the group first.
+    fn take_group(&self, group: Group, buf: &[u8], p: usize, taken: &mut Taken) -> Result<()> {
+        if !self.index.claim(group) {
+            return Ok(());
+        }
+        let bs = self.block_size();
+        for first in self.index.members(group) {
+            for i in 0..usize::from(self.index.seq()) {
+                self.take_block(first + i as u64, buf, p + i * bs, taken)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Follows a run of matches: block `first` may be at `p` (where the weak sum is
-    /// `r0`), the blocks after it one block apart. Up to [`md4x::LANES`] blocks whose weak
-    /// sums fit are strong-checked together; takes and returns how many matched in a row.
-    /// The run stops at a block already found, as a lookup there would.
+    /// `r0`), the blocks after it one block apart; the block before it matched at
+    /// `p - block size`. Up to [`md4x::LANES`] blocks whose weak sums fit are
+    /// strong-checked together; the groups they complete are taken (as the lookups of
+    /// their windows would take them). Returns how many matched in a row. The run stops
+    /// at a block already found: from there lookups do the work, if there is any left.
     fn follow_run(
         &self,
         buf: &[u8],
@@ -308,8 +331,13 @@ impl Scan<'_> {
         let matched = (0..candidates.len())
             .take_while(|&k| cf.strong_fits(first + k as u64, &sums[k]))
             .count();
+        // With pairs, block `first + k` completes the pair that starts one block before.
+        let back = usize::from(self.index.seq()) - 1;
         for k in 0..matched {
-            self.take_block(first + k as u64, buf, p + k * bs, taken)?;
+            let start = first + k as u64 - back as u64;
+            if let Some(group) = self.index.group_of(start) {
+                self.take_group(group, buf, p + k * bs - back * bs, taken)?;
+            }
         }
         Ok(matched)
     }
@@ -605,6 +633,41 @@ mod tests {
         }
         let seed = [noise(33, 15), seed].concat();
         assert_eq!(missing(&scan(&target, bs as u32, &[&seed])), changed);
+    }
+
+    #[test]
+    fn every_block_anywhere_in_a_seed_is_found_whatever_the_number_of_threads() {
+        // The target is a stretch of the seed, then copies of pairs of the seed's blocks
+        // taken at every offset class near the chunk borders: inside the stretch the
+        // scan matches block after block, and each planted pair starts inside it.
+        let bs = 1024;
+        let seed = noise(2 * CHUNK + 8 * bs, 16);
+        let mut target = seed[..2 * CHUNK + 4 * bs].to_vec();
+        let mut planted = Vec::new();
+        for border in [CHUNK, 2 * CHUNK] {
+            for before in [2 * bs + 1, bs + 1, bs, bs - 1, 1] {
+                planted.push(border - before);
+            }
+            for after in [0, 1, bs / 2, bs, bs + 7] {
+                planted.push(border + after);
+            }
+        }
+        planted.extend([1, bs / 3, 3 * bs + 5]);
+        for &at in &planted {
+            target.extend_from_slice(&seed[at..at + 2 * bs]);
+        }
+        let found_with = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| scan(&target, bs as u32, &[&seed]))
+        };
+        let one = found_with(1);
+        assert!(missing(&one).is_empty(), "lost {:?}", missing(&one));
+        for threads in [2, 8] {
+            assert_eq!(found_with(threads), one, "{threads} threads");
+        }
     }
 
     #[test]
