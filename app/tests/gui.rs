@@ -15,8 +15,8 @@ use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
 use deltadrop::view::{BlockMap, CellMix, Grouping, JobView, SeedStatus, human_bytes, thousands};
 use deltadrop_core::{
-    BlockSource, BlockState, ControlSource, Error, Event, EventSink, Mode, Phase, Plan, Progress,
-    Summary, TargetInfo,
+    BlockSource, BlockState, ControlSource, Error, Event, EventSink, FileHash, FileHashAlgorithm,
+    Mode, Phase, Plan, Progress, Summary, TargetInfo,
 };
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -89,7 +89,11 @@ fn target(block_count: u64, block_size: u32) -> TargetInfo {
         block_count,
         urls: vec!["http://127.0.0.1:9/image-2.img".into()],
         compressed: false,
-        sha1_hex: "0123456789abcdef0123456789abcdef01234567".into(),
+        file_hash: FileHash::from_hex(
+            FileHashAlgorithm::Sha1,
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .unwrap(),
         mtime: None,
     }
 }
@@ -227,7 +231,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
         output: None,
         plan,
         progress: Progress::default(),
-        sha1_hex: info.sha1_hex.clone(),
+        file_hash: info.file_hash.clone(),
         elapsed: Duration::from_millis(5),
     })));
     harness.run();
@@ -491,13 +495,13 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
             requests: 2,
             total_bytes: info.length,
         },
-        sha1_hex: info.sha1_hex.clone(),
+        file_hash: info.file_hash.clone(),
         elapsed: Duration::from_secs(3),
     })));
     harness.run();
     assert!(has_text(&harness, "Done: verified"));
     assert!(has_text(&harness, &written.display().to_string()));
-    assert!(has_text(&harness, &info.sha1_hex));
+    assert!(has_text(&harness, &info.file_hash.to_string()));
     assert!(harness.query_by_label("Open folder").is_some());
     harness.get_by_label("Copy SHA-1").click();
     harness.step();
@@ -506,11 +510,14 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
         .platform_output
         .commands
         .iter()
-        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if *t == info.sha1_hex));
+        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if *t == info.file_hash.hex()));
     assert!(copied, "the SHA-1 went to the clipboard");
     let entry = &harness.state().persisted().history[0];
     assert!(entry.ok);
-    assert_eq!(entry.sha1_hex.as_deref(), Some(info.sha1_hex.as_str()));
+    assert_eq!(
+        entry.file_hash.as_deref(),
+        Some(info.file_hash.to_string().as_str())
+    );
     assert_eq!(entry.written.as_ref(), Some(&written));
 }
 
@@ -905,7 +912,7 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
         std::fs::read(dir.path().join("server/sample-2.bin")).unwrap()
     );
     assert!(has_text(&harness, "Done: verified"));
-    assert!(has_text(&harness, &summary.sha1_hex));
+    assert!(has_text(&harness, &summary.file_hash.to_string()));
     // The file just written is now the previous version next to the output.
     wait_for(&mut harness, "the previous version", |h| {
         has_text(h, "Previous version found")
@@ -1333,7 +1340,7 @@ fn snapshot_form_filled_with_its_cost() {
             total_bytes: plan.total_bytes,
             ..Progress::default()
         },
-        sha1_hex: target(SNAP_BLOCKS, 4096).sha1_hex,
+        file_hash: target(SNAP_BLOCKS, 4096).file_hash,
         elapsed: Duration::from_secs(4),
     })));
     harness.run();
@@ -1377,7 +1384,7 @@ fn snapshot_download_running_done_and_failed() {
                     requests: 12,
                     ..progress
                 },
-                sha1_hex: target(SNAP_BLOCKS, 4096).sha1_hex,
+                file_hash: target(SNAP_BLOCKS, 4096).file_hash,
                 elapsed: Duration::from_secs(95),
             })));
             harness.run();

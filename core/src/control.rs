@@ -1,4 +1,5 @@
-//! The `.zsync` control file: parsing (every file Debian's zsyncmake 0.6.2 writes) and
+//! The `.zsync` control file: parsing (every file Debian's zsyncmake 0.6.2 writes, and the
+//! newer format of zsync's 0.8 specification: `File-Hash`, `Strong-Hash-Algorithm`) and
 //! writing (for `make`).
 //!
 //! The format is a block of `Name: value` header lines, an empty line, then a binary table
@@ -9,8 +10,8 @@
 
 use std::io::{BufRead, Read, Write};
 
+use crate::digest::{FileHash, FileHashAlgorithm, MAX_STRONG_LEN, StrongHash, StrongSum};
 use crate::error::{Error, Result};
-use crate::md4x;
 use crate::rsum::Rsum;
 
 /// The zsync version we write and claim compatibility with.
@@ -22,6 +23,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// Block tables beyond this many blocks (2^26 blocks = 128 GiB at 2 KiB) are refused
 /// before allocation rather than trusted.
 const MAX_BLOCKS: u64 = 1 << 26;
+/// Largest `Blocksize` taken: the scan holds two blocks per thread, so this bounds what a
+/// control file from the network can make us allocate. zsyncmake picks at most 8 KiB.
+const MAX_BLOCK_SIZE: u32 = 1 << 24;
 
 /// `Hash-Lengths: seq_matches,rsum_bytes,checksum_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +34,8 @@ pub struct HashLengths {
     pub seq_matches: u8,
     /// Bytes of the weak sum stored per block (1..=4): the *last* bytes of `[a_hi a_lo b_hi b_lo]`.
     pub rsum_bytes: u8,
-    /// Bytes of the MD4 stored per block (3..=16): the *first* bytes.
+    /// Bytes of the strong sum stored per block (at most the digest's length): the
+    /// *first* bytes.
     pub checksum_bytes: u8,
 }
 
@@ -97,7 +102,10 @@ pub struct ControlFile {
     pub urls: Vec<String>,
     /// `Z-URL` lines, as written (possibly relative).
     pub z_urls: Vec<String>,
-    pub sha1: [u8; 20],
+    /// The digest the per-block strong sums come from.
+    pub strong_hash: StrongHash,
+    /// What the finished file must hash to: `File-Hash`, else `SHA-1`.
+    pub file_hash: FileHash,
     /// `Recompress: <hex gzip header> <gzip options>`, as written.
     pub recompress: Option<String>,
     /// The raw `Z-Map2` entries (4 bytes each), undecoded.
@@ -118,7 +126,9 @@ impl ControlFile {
         let mut mtime = None;
         let mut block_size: Option<u32> = None;
         let mut length: Option<u64> = None;
-        let mut hash_lengths = HashLengths::default();
+        let mut hash_lengths = None;
+        let mut strong_hash = StrongHash::default();
+        let mut file_hash = None;
         let mut urls = Vec::new();
         let mut z_urls = Vec::new();
         let mut sha1 = None;
@@ -180,10 +190,10 @@ impl ControlFile {
                     let bs: u32 = value
                         .parse()
                         .map_err(|_| err(here, format!("Blocksize \"{value}\" is not a number")))?;
-                    if !bs.is_power_of_two() || !(16..=1 << 24).contains(&bs) {
+                    if !bs.is_power_of_two() || bs > MAX_BLOCK_SIZE {
                         return Err(err(
                             here,
-                            format!("Blocksize {bs} is not a power of two between 16 and 16 MiB"),
+                            format!("Blocksize {bs} is not a power of two up to 16 MiB"),
                         ));
                     }
                     block_size = Some(bs);
@@ -195,15 +205,31 @@ impl ControlFile {
                     length = Some(len);
                 }
                 "Hash-Lengths" => {
-                    hash_lengths = parse_hash_lengths(value).map_err(|p| err(here, p))?
+                    hash_lengths = Some(parse_hash_lengths(value).map_err(|p| err(here, p))?)
+                }
+                "Strong-Hash-Algorithm" => {
+                    strong_hash = StrongHash::from_name(value).ok_or_else(|| {
+                        err(
+                            here,
+                            format!(
+                                "Strong-Hash-Algorithm \"{value}\" is not one we can check ({})",
+                                StrongHash::NAMES
+                            ),
+                        )
+                    })?
+                }
+                "File-Hash" => {
+                    file_hash = Some(
+                        FileHash::parse(value).map_err(|p| err(here, format!("File-Hash: {p}")))?,
+                    )
                 }
                 "URL" => urls.push(value.to_string()),
                 "Z-URL" => z_urls.push(value.to_string()),
                 "SHA-1" => {
-                    let mut digest = [0u8; 20];
-                    hex::decode_to_slice(value, &mut digest)
-                        .map_err(|_| err(here, "SHA-1 is not 40 hexadecimal digits".into()))?;
-                    sha1 = Some(digest);
+                    sha1 = Some(
+                        FileHash::from_hex(FileHashAlgorithm::Sha1, value)
+                            .map_err(|p| err(here, format!("SHA-1: {p}")))?,
+                    )
                 }
                 "Safe" => safe = value.to_string(),
                 "Recompress" => recompress = Some(value.to_string()),
@@ -248,7 +274,26 @@ impl ControlFile {
         })?;
         let block_size = block_size.ok_or_else(|| err(None, "no Blocksize header".into()))?;
         let length = length.ok_or_else(|| err(None, "no Length header".into()))?;
-        let sha1 = sha1.ok_or_else(|| err(None, "no SHA-1 header".into()))?;
+        // A newer file may carry both; File-Hash is the one its maker chose.
+        let file_hash = file_hash
+            .or(sha1)
+            .ok_or_else(|| err(None, "no SHA-1 or File-Hash header".into()))?;
+        // Without Hash-Lengths, whole digests are stored.
+        let hash_lengths = hash_lengths.unwrap_or(HashLengths {
+            checksum_bytes: strong_hash.digest_len() as u8,
+            ..HashLengths::default()
+        });
+        if usize::from(hash_lengths.checksum_bytes) > strong_hash.digest_len() {
+            return Err(err(
+                None,
+                format!(
+                    "Hash-Lengths keeps {} bytes of each block's {}, which has only {}",
+                    hash_lengths.checksum_bytes,
+                    strong_hash.name(),
+                    strong_hash.digest_len()
+                ),
+            ));
+        }
         if urls.is_empty() && z_urls.is_empty() {
             return Err(err(
                 None,
@@ -267,7 +312,7 @@ impl ControlFile {
         let mut rsums = Vec::with_capacity(blocks as usize);
         let mut strong =
             Vec::with_capacity(blocks as usize * usize::from(hash_lengths.checksum_bytes));
-        let mut buf = [0u8; 20];
+        let mut buf = [0u8; 4 + MAX_STRONG_LEN];
         for block in 0..blocks {
             reader.read_exact(&mut buf[..record]).map_err(|_| {
                 err(None, format!("the block table ends after {block} of {blocks} blocks: the file is truncated"))
@@ -288,7 +333,8 @@ impl ControlFile {
             hash_lengths,
             urls,
             z_urls,
-            sha1,
+            strong_hash,
+            file_hash,
             recompress,
             z_map,
             rsums,
@@ -321,7 +367,8 @@ impl ControlFile {
             hash_lengths: hl,
             urls: header.urls,
             z_urls: Vec::new(),
-            sha1: header.sha1,
+            strong_hash: StrongHash::Md4,
+            file_hash: header.file_hash,
             recompress: None,
             z_map: None,
             rsums: full_rsums.iter().map(|r| r & mask).collect(),
@@ -352,13 +399,19 @@ impl ControlFile {
             "Hash-Lengths: {},{},{}",
             hl.seq_matches, hl.rsum_bytes, hl.checksum_bytes
         )?;
+        if self.strong_hash != StrongHash::Md4 {
+            writeln!(out, "Strong-Hash-Algorithm: {}", self.strong_hash.name())?;
+        }
         for url in &self.z_urls {
             writeln!(out, "Z-URL: {url}")?;
         }
         for url in &self.urls {
             writeln!(out, "URL: {url}")?;
         }
-        writeln!(out, "SHA-1: {}", hex::encode(self.sha1))?;
+        match self.file_hash.algorithm {
+            FileHashAlgorithm::Sha1 => writeln!(out, "SHA-1: {}", self.file_hash.hex())?,
+            other => writeln!(out, "File-Hash: {}:{}", other.name(), self.file_hash.hex())?,
+        }
         if let Some(recompress) = &self.recompress {
             writeln!(out, "Recompress: {recompress}")?;
         }
@@ -384,7 +437,7 @@ impl ControlFile {
         self.rsums[block as usize]
     }
 
-    /// The stored prefix of `block`'s MD4.
+    /// The stored prefix of `block`'s strong sum.
     pub fn strong_sum(&self, block: u64) -> &[u8] {
         let n = usize::from(self.hash_lengths.checksum_bytes);
         &self.strong[block as usize * n..][..n]
@@ -402,16 +455,18 @@ impl ControlFile {
         weak.packed() & self.hash_lengths.rsum_mask() == self.weak_sum(block)
     }
 
-    /// Whether `md4`, a whole MD4, is block `block`'s stored strong sum (a prefix).
+    /// Whether `sum`, a whole digest of [`Self::strong_hash`], is block `block`'s stored
+    /// strong sum (a prefix).
     #[inline]
-    pub fn strong_fits(&self, block: u64, md4: &[u8; 16]) -> bool {
-        md4[..usize::from(self.hash_lengths.checksum_bytes)] == *self.strong_sum(block)
+    pub fn strong_fits(&self, block: u64, sum: &StrongSum) -> bool {
+        sum[..usize::from(self.hash_lengths.checksum_bytes)] == *self.strong_sum(block)
     }
 
-    /// Whether each of `blocks` (at most [`md4x::LANES`], each zero-padded to the block
-    /// size) is the block of its position from `first` on; their MD4s are computed together.
+    /// Whether each of `blocks` (at most `md4x::LANES`, each zero-padded to the block
+    /// size) is the block of its position from `first` on; their strong sums are computed
+    /// together.
     pub(crate) fn blocks_match(&self, first: u64, blocks: &[&[u8]]) -> Vec<bool> {
-        let strong = md4x::strong_sums(blocks);
+        let strong = self.strong_hash.of_blocks(blocks);
         (first..)
             .zip(blocks.iter().zip(strong))
             .map(|(block, (data, md4))| {
@@ -423,7 +478,7 @@ impl ControlFile {
     /// Whether `data` (one block, zero-padded to the block size) is block `block`.
     pub fn block_matches(&self, block: u64, data: &[u8]) -> bool {
         self.weak_fits(block, Rsum::of_block(data))
-            && self.strong_fits(block, &crate::rsum::strong_sum(data))
+            && self.strong_fits(block, &self.strong_hash.of(data))
     }
 }
 
@@ -435,7 +490,7 @@ pub(crate) struct MakeHeader {
     pub length: u64,
     pub hash_lengths: HashLengths,
     pub urls: Vec<String>,
-    pub sha1: [u8; 20],
+    pub file_hash: FileHash,
 }
 
 fn read_line(reader: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
@@ -455,7 +510,7 @@ fn read_line(reader: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
 fn parse_hash_lengths(value: &str) -> std::result::Result<HashLengths, String> {
     let bad = || {
         format!(
-            "Hash-Lengths \"{value}\" must be seq,rsum,checksum with seq 1-2, rsum 1-4, checksum 3-16"
+            "Hash-Lengths \"{value}\" must be seq,rsum,checksum with seq 1-2, rsum 1-4, checksum 1-32"
         )
     };
     let parts: Vec<u8> = value
@@ -468,7 +523,7 @@ fn parse_hash_lengths(value: &str) -> std::result::Result<HashLengths, String> {
     };
     if !(1..=2).contains(&seq_matches)
         || !(1..=4).contains(&rsum_bytes)
-        || !(3..=16).contains(&checksum_bytes)
+        || !(1..=32).contains(&checksum_bytes)
     {
         return Err(bad());
     }
@@ -567,6 +622,83 @@ mod tests {
         assert!(e.to_string().contains("not a zsync control file"), "{e}");
         let e = ControlFile::from_bytes(&header("Min-Version: 0.10\n", "", 10), "x").unwrap_err();
         assert!(e.to_string().contains("0.10"), "{e}");
+    }
+
+    /// A control file in zsync's 0.8 format: `File-Hash`, `Strong-Hash-Algorithm`, no
+    /// `SHA-1`; three blocks whose records are `record` bytes of 5.
+    fn format_0_8(headers: &str, record: usize) -> Vec<u8> {
+        let mut file = format!(
+            "zsync: 0.8.0\nFilename: f.bin\nBlocksize: 8\nLength: 20\n{headers}URL: f.bin\n\n"
+        )
+        .into_bytes();
+        file.extend(vec![5u8; 3 * record]);
+        file
+    }
+
+    #[test]
+    fn reads_the_0_8_format_and_small_blocks() {
+        let sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let headers = format!(
+            "Safe: File-Hash,Strong-Hash-Algorithm\nStrong-Hash-Algorithm: SHA-256\nFile-Hash: SHA-256:{sha256}\n"
+        );
+        // Without Hash-Lengths, whole digests: 4 + 32 bytes per block.
+        let cf = ControlFile::from_bytes(&format_0_8(&headers, 36), "t").unwrap();
+        assert_eq!(cf.block_size, 8);
+        assert_eq!(cf.strong_hash, StrongHash::Sha256);
+        assert_eq!(cf.hash_lengths.checksum_bytes, 32);
+        assert_eq!(
+            cf.file_hash,
+            FileHash::from_hex(FileHashAlgorithm::Sha256, sha256).unwrap()
+        );
+        let mut written = Vec::new();
+        cf.write(&mut written).unwrap();
+        assert_eq!(ControlFile::from_bytes(&written, "t").unwrap(), cf);
+
+        let md5 = format!(
+            "Hash-Lengths: 2,3,10\nStrong-Hash-Algorithm: MD5\nFile-Hash: SHA-1:{}\n",
+            "1".repeat(40)
+        );
+        let cf = ControlFile::from_bytes(&format_0_8(&md5, 13), "t").unwrap();
+        assert_eq!(cf.strong_hash, StrongHash::Md5);
+        assert_eq!(cf.file_hash.algorithm, FileHashAlgorithm::Sha1);
+    }
+
+    #[test]
+    fn what_cannot_be_read_names_the_header_and_why() {
+        let file_hash = format!("File-Hash: SHA-256:{}\n", "0".repeat(64));
+        let cases = [
+            (
+                format!("Strong-Hash-Algorithm: BLAKE3\n{file_hash}"),
+                "line 5 of the control file t: Strong-Hash-Algorithm \"BLAKE3\" is not one we can check (MD4, MD5, SHA-224, SHA-256)",
+            ),
+            (
+                "File-Hash: SHA-512:00\n".to_string(),
+                "line 5 of the control file t: File-Hash: the algorithm \"SHA-512\" is not one we can check (SHA-1, SHA-256)",
+            ),
+            (
+                format!("Hash-Lengths: 2,2,20\n{file_hash}"),
+                "control file t: Hash-Lengths keeps 20 bytes of each block's MD4, which has only 16",
+            ),
+            (
+                "".to_string(),
+                "control file t: no SHA-1 or File-Hash header",
+            ),
+        ];
+        for (headers, expected) in cases {
+            let e = ControlFile::from_bytes(&format_0_8(&headers, 24), "t").unwrap_err();
+            assert_eq!(e.to_string(), expected);
+        }
+        for bs in [3, 12, 1 << 25] {
+            let file = format!(
+                "zsync: 0.6.2\nBlocksize: {bs}\nLength: 1\nURL: f\nSHA-1: {}\n\n",
+                "0".repeat(40)
+            );
+            let e = ControlFile::from_bytes(file.as_bytes(), "t").unwrap_err();
+            assert!(
+                e.to_string().contains("not a power of two up to 16 MiB"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,6 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let http = Http::new(options)?;
     let (cf, base) = load_control(spec, &http)?;
     let (urls, z_map) = data_source(&cf, base.as_ref(), &reporter)?;
-    let sha1_hex = hex::encode(cf.sha1);
     reporter.emit(Event::ControlLoaded(TargetInfo {
         filename: cf.filename.clone().unwrap_or_default(),
         length: cf.length,
@@ -40,7 +39,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         block_count: cf.block_count(),
         urls: urls.iter().map(Url::to_string).collect(),
         compressed: z_map.is_some(),
-        sha1_hex: sha1_hex.clone(),
+        file_hash: cf.file_hash.clone(),
         mtime: cf.mtime.clone(),
     }));
     control.checkpoint()?;
@@ -139,7 +138,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         output,
         plan,
         progress: reporter.snapshot(),
-        sha1_hex: sha1_hex.clone(),
+        file_hash: cf.file_hash.clone(),
         elapsed: started.elapsed(),
     };
     let Some(part) = part else {
@@ -152,8 +151,10 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let gave_up = AtomicBool::new(false);
     let (fetched, hashed, flushed) = std::thread::scope(|s| {
         let flushed = s.spawn(|| part.flush_early());
-        let hashed =
-            s.spawn(|| part.sha1_as_filled(cf.length, in_order(geometry, &found, &gave_up)));
+        let hashed = s.spawn(|| {
+            let wait = in_order(geometry, &found, &gave_up);
+            part.hash_as_filled(cf.file_hash.algorithm, cf.length, wait)
+        });
         let fetched = (|| {
             if plan.missing_blocks == 0 {
                 return Ok(());
@@ -184,10 +185,10 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let actual = hashed?.ok_or_else(|| {
         Error::Invalid("fetching ended with blocks still missing; run the download again".into())
     })?;
-    if actual != cf.sha1 {
+    if actual != cf.file_hash {
         return Err(Error::Verification {
-            expected: sha1_hex,
-            actual: hex::encode(actual),
+            expected: cf.file_hash.to_string(),
+            actual: actual.to_string(),
             part: part.path().to_path_buf(),
         });
     }
@@ -209,7 +210,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     Ok(summary(Some(output)))
 }
 
-/// For [`PartFile::sha1_as_filled`]: waits until every block of the asked bytes is
+/// For [`PartFile::hash_as_filled`]: waits until every block of the asked bytes is
 /// present (written and checked), or returns false once `gave_up` is set. Blocks become
 /// present out of order; the reader only ever moves forward, so one cursor suffices.
 fn in_order<'a>(
@@ -363,11 +364,18 @@ fn output_path(spec: &JobSpec, cf: &ControlFile, url: Option<&Url>) -> Result<Pa
 /// A file name from the network is safe if it cannot leave the output folder or name a
 /// device on any platform.
 pub fn is_safe_file_name(name: &str) -> bool {
-    const RESERVED: [&str; 22] = [
-        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-        "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    // Windows' device names, whatever the extension ("con.txt", "COM¹.iso", "nul .x").
+    const RESERVED: [&str; 30] = [
+        "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4",
+        "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2",
+        "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹",
     ];
-    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_uppercase();
     !name.is_empty()
         && name.len() <= 255
         && name != "."
@@ -403,6 +411,11 @@ mod tests {
             "a\\b",
             "C:x",
             "con",
+            "nul .txt",
+            "COM¹.iso",
+            "conout$",
+            "image.iso:stream",
+            "a\u{7}b",
             "NUL.txt",
             "lpt1",
             "a\nb",

@@ -40,8 +40,8 @@ pub enum Error {
     #[error("could not {action} {}: another program has it open", path.display())]
     InUse { action: &'static str, path: PathBuf },
 
-    /// The assembled file's SHA-1 is not the one the control file promises.
-    #[error("the downloaded file does not match the control file's SHA-1 (expected {expected}, got {actual}); the data was kept in {}", part.display())]
+    /// The assembled file's hash is not the one the control file promises.
+    #[error("the downloaded file does not match the control file's hash (expected {expected}, got {actual}); the data was kept in {}", part.display())]
     Verification {
         expected: String,
         actual: String,

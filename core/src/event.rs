@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::digest::FileHash;
+
 /// What is known about one block of the target. `repr(u8)` so a front end can keep a
 /// compact `Vec<BlockState>` (one byte per block) for drawing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -69,7 +71,8 @@ pub struct TargetInfo {
     pub urls: Vec<String>,
     /// True when the data comes from a gzip-compressed copy (`Z-URL`).
     pub compressed: bool,
-    pub sha1_hex: String,
+    /// What the finished file must hash to.
+    pub file_hash: FileHash,
     /// `MTime` as written in the control file.
     pub mtime: Option<String>,
 }
@@ -108,7 +111,8 @@ pub struct Summary {
     pub output: Option<PathBuf>,
     pub plan: Plan,
     pub progress: Progress,
-    pub sha1_hex: String,
+    /// The verified file's hash (the control file's).
+    pub file_hash: FileHash,
     pub elapsed: Duration,
 }
 

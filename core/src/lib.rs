@@ -27,6 +27,7 @@
 //! ```
 
 pub mod control;
+pub mod digest;
 mod engine;
 pub mod error;
 pub mod event;
@@ -51,6 +52,7 @@ mod zfetch;
 mod zmake;
 
 pub use control::ControlFile;
+pub use digest::{FileHash, FileHashAlgorithm, StrongHash};
 pub use engine::is_safe_file_name;
 pub use error::{Error, Result};
 pub use event::{

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::control::{ControlFile, HashLengths, MakeHeader};
+use crate::digest::{FileHashAlgorithm, FileHasher};
 use crate::error::{Error, Result};
 use crate::md4x;
 use crate::output::read_at;
-use crate::rsum::{FileSha1, Rsum};
+use crate::rsum::Rsum;
 
 /// Input read per step; a multiple of every block size up to 16 MiB.
 const CHUNK: usize = 16 << 20;
@@ -68,7 +69,7 @@ pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
         )));
     }
     let bs = block_size as usize;
-    let mut sha1 = FileSha1::new();
+    let mut sha1 = FileHasher::new(FileHashAlgorithm::Sha1);
     let mut rsums = Vec::with_capacity(length.div_ceil(block_size.into()) as usize);
     let mut strong = Vec::with_capacity(rsums.capacity());
     let mut buf = vec![0u8; CHUNK];
@@ -114,7 +115,7 @@ pub fn make(input: &Path, options: &MakeOptions) -> Result<ControlFile> {
         length,
         hash_lengths: HashLengths::for_file(length, block_size),
         urls,
-        sha1: sha1.finish(),
+        file_hash: sha1.finish(),
     };
     Ok(ControlFile::from_sums(header, &rsums, &strong))
 }

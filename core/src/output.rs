@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::digest::{FileHash, FileHashAlgorithm, FileHasher};
 use crate::error::{Error, Result};
-use crate::rsum::FileSha1;
 
 /// `<out>.part`.
 pub fn part_path(output: &Path) -> PathBuf {
@@ -117,17 +117,18 @@ impl PartFile {
         write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
     }
 
-    /// SHA-1 of the whole file, read from disk in order while it is still being filled:
+    /// The whole file's hash, read from disk in order while it is still being filled:
     /// before each piece is read, `wait_for(bytes)` must return true once those bytes are
     /// final (false gives up: `Ok(None)`). Hashing then overlaps fetching instead of
     /// following it.
-    pub fn sha1_as_filled(
+    pub fn hash_as_filled(
         &self,
+        algorithm: FileHashAlgorithm,
         length: u64,
         mut wait_for: impl FnMut(Range<u64>) -> bool,
-    ) -> Result<Option<[u8; 20]>> {
+    ) -> Result<Option<FileHash>> {
         const PIECE: u64 = 1 << 20;
-        let mut hasher = FileSha1::new();
+        let mut hasher = FileHasher::new(algorithm);
         let mut buf = vec![0u8; PIECE as usize];
         let mut offset = 0;
         while offset < length {

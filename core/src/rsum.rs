@@ -1,11 +1,8 @@
-//! Checksum maths: zsync's rolling weak sum, the MD4 strong sum of one block, and the
-//! whole-file SHA-1.
+//! zsync's rolling weak sum (the strong sums and file hashes are in [`crate::digest`]).
 //!
 //! The weak sum is rsync's: `a` = sum of the bytes, `b` = sum of `(len - i) * byte_i`,
 //! both modulo 2^16. It can be *rolled*: moving the window one byte costs two additions,
 //! which is what makes testing every byte offset of a seed affordable.
-
-use md4::{Digest, Md4};
 
 /// A weak sum of one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,44 +47,6 @@ impl Rsum {
     }
 }
 
-/// MD4 of one block (already zero-padded to the block size).
-pub fn strong_sum(data: &[u8]) -> [u8; 16] {
-    Md4::digest(data).into()
-}
-
-/// The whole-file SHA-1, fed in order.
-///
-/// aws-lc's SHA-1 (already linked: it is reqwest's TLS provider) runs 1.7x as fast as the
-/// `sha1` crate here (1.86 against 1.12 GB/s, both using the CPU's SHA extensions), and a
-/// download cannot finish before the SHA-1 of its last byte.
-pub struct FileSha1(aws_lc_rs::digest::Context);
-
-impl FileSha1 {
-    pub fn new() -> FileSha1 {
-        FileSha1(aws_lc_rs::digest::Context::new(
-            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        ))
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    pub fn finish(self) -> [u8; 20] {
-        self.0
-            .finish()
-            .as_ref()
-            .try_into()
-            .expect("a SHA-1 is 20 bytes")
-    }
-}
-
-impl Default for FileSha1 {
-    fn default() -> Self {
-        FileSha1::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,16 +74,5 @@ mod tests {
     fn known_values() {
         // a = 1+2+3+4 = 10, b = 4*1 + 3*2 + 2*3 + 1*4 = 20
         assert_eq!(Rsum::of_block(&[1, 2, 3, 4]).packed(), (10 << 16) | 20);
-        assert_eq!(
-            hex::encode(strong_sum(b"abc")),
-            "a448017aaf21d8525fc10ae87aa6729d"
-        );
-        let mut sha1 = FileSha1::new();
-        sha1.update(b"ab");
-        sha1.update(b"c");
-        assert_eq!(
-            hex::encode(sha1.finish()),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
     }
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::control::ControlFile;
+use crate::digest::StrongSum;
 use crate::error::{Error, Result};
 use crate::event::{BlockSource, BlockState, Event};
 use crate::index::{AtomicBitmap, BlockIndex, Group};
@@ -25,23 +26,30 @@ use crate::md4x;
 use crate::output::{PartFile, read_at};
 use crate::ranges::{Geometry, runs};
 use crate::report::Reporter;
-use crate::rsum::{Rsum, strong_sum};
+use crate::rsum::Rsum;
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
 
-/// The MD4s of the last two windows computed, by offset.
-#[derive(Default)]
-struct StrongCache {
-    entries: [Option<(usize, [u8; 16])>; 2],
+/// The strong sums of the last two windows computed, by offset.
+struct StrongCache<'c> {
+    control_file: &'c ControlFile,
+    entries: [Option<(usize, StrongSum)>; 2],
 }
 
-impl StrongCache {
-    fn at(&mut self, buf: &[u8], offset: usize, bs: usize) -> [u8; 16] {
+impl<'c> StrongCache<'c> {
+    fn new(control_file: &'c ControlFile) -> Self {
+        StrongCache {
+            control_file,
+            entries: [None; 2],
+        }
+    }
+
+    fn at(&mut self, buf: &[u8], offset: usize, bs: usize) -> StrongSum {
         if let Some((_, sum)) = self.entries.iter().flatten().find(|(at, _)| *at == offset) {
             return *sum;
         }
-        let sum = strong_sum(&buf[offset..offset + bs]);
+        let sum = self.control_file.strong_hash.of(&buf[offset..offset + bs]);
         self.entries = [self.entries[1], Some((offset, sum))];
         sum
     }
@@ -184,7 +192,7 @@ impl Scan<'_> {
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
         let mut taken = Taken::default();
-        let mut strong = StrongCache::default();
+        let mut strong = StrongCache::new(self.control_file());
 
         let sums_at = |p: usize| {
             let first = Rsum::of_block(&buf[p..p + bs]);
@@ -259,7 +267,7 @@ impl Scan<'_> {
         key: u64,
         buf: &[u8],
         p: usize,
-        strong: &mut StrongCache,
+        strong: &mut StrongCache<'_>,
         taken: &mut Taken,
     ) -> Result<Option<u64>> {
         let cf = self.control_file();
@@ -327,7 +335,7 @@ impl Scan<'_> {
         if candidates.is_empty() {
             return Ok(0);
         }
-        let sums = md4x::strong_sums(&candidates);
+        let sums = cf.strong_hash.of_blocks(&candidates);
         let matched = (0..candidates.len())
             .take_while(|&k| cf.strong_fits(first + k as u64, &sums[k]))
             .count();

@@ -3,7 +3,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use deltadrop_core::{BlockSource, Event, Phase, Plan, Progress, Summary};
+use deltadrop_core::{
+    BlockSource, Event, FileHash, FileHashAlgorithm, Phase, Plan, Progress, Summary,
+};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -90,7 +92,7 @@ impl Renderer {
                     &info.filename
                 };
                 let line = format!(
-                    "{name}: {} in {} blocks of {} bytes{}\n  from {}\n  SHA-1 {}",
+                    "{name}: {} in {} blocks of {} bytes{}\n  from {}\n  {}",
                     HumanBytes(info.length),
                     info.block_count,
                     info.block_size,
@@ -100,7 +102,7 @@ impl Renderer {
                         ""
                     },
                     info.urls.join(", "),
-                    info.sha1_hex
+                    info.file_hash
                 );
                 if self.plan_only {
                     println!("{line}");
@@ -176,9 +178,9 @@ fn finished(summary: &Summary) {
     let p = summary.progress;
     if let Some(out) = &summary.output {
         eprintln!(
-            "verified {} (SHA-1 {}) in {:.1}s",
+            "verified {} ({}) in {:.1}s",
             out.display(),
-            summary.sha1_hex,
+            summary.file_hash,
             summary.elapsed.as_secs_f64()
         );
     }
@@ -242,13 +244,26 @@ fn plan_json(p: &Plan) -> Value {
 }
 
 /// One event as a JSON object with an `event` field naming its kind.
+/// `SHA-256:0123...`, the control file's own notation.
+fn file_hash_json(hash: &FileHash) -> Value {
+    json!(format!("{}:{}", hash.algorithm.name(), hash.hex()))
+}
+
+/// The SHA-1 hex alone, as before files could name another hash; null when it is not SHA-1.
+fn sha1_json(hash: &FileHash) -> Value {
+    match hash.algorithm {
+        FileHashAlgorithm::Sha1 => json!(hash.hex()),
+        _ => Value::Null,
+    }
+}
+
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Phase(phase) => json!({"event": "phase", "phase": phase_word(*phase)}),
         Event::ControlLoaded(i) => {
             json!({"event": "control_loaded", "filename": i.filename, "length": i.length,
             "block_size": i.block_size, "block_count": i.block_count, "urls": i.urls, "compressed": i.compressed,
-            "sha1": i.sha1_hex, "mtime": i.mtime})
+            "file_hash": file_hash_json(&i.file_hash), "sha1": sha1_json(&i.file_hash), "mtime": i.mtime})
         }
         Event::SeedStarted { source, path, size } => {
             json!({"event": "seed_started", "source": source_json(*source), "path": path, "size": size})
@@ -277,7 +292,8 @@ fn event_json(event: &Event) -> Value {
         Event::Progress(p) => json!({"event": "progress", "progress": progress_json(p)}),
         Event::Notice(text) => json!({"event": "notice", "text": text}),
         Event::Finished(Ok(s)) => {
-            json!({"event": "finished", "ok": true, "output": s.output, "sha1": s.sha1_hex,
+            json!({"event": "finished", "ok": true, "output": s.output,
+            "file_hash": file_hash_json(&s.file_hash), "sha1": sha1_json(&s.file_hash),
             "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()})
         }
         Event::Finished(Err(e)) => {

@@ -560,12 +560,12 @@ fn history_entry(run: &Run) -> HistoryEntry {
         ControlSource::File(path) => path.display().to_string(),
     };
     let progress = run.view.progress;
-    let (outcome, ok, written, sha1_hex) = match &run.view.outcome {
+    let (outcome, ok, written, file_hash) = match &run.view.outcome {
         Some(Ok(summary)) => (
             "verified".to_string(),
             true,
             summary.output.clone(),
-            Some(summary.sha1_hex.clone()),
+            Some(summary.file_hash.to_string()),
         ),
         Some(Err(Error::Cancelled)) => ("cancelled".to_string(), false, None, None),
         Some(Err(err)) => (err.to_string(), false, None, None),
@@ -579,7 +579,7 @@ fn history_entry(run: &Run) -> HistoryEntry {
         outcome,
         ok,
         written,
-        sha1_hex,
+        file_hash,
         total_bytes: run.view.total_bytes(),
         local_bytes: progress.local_bytes,
         fetched_bytes: progress.fetched_bytes,

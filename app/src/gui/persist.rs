@@ -55,7 +55,9 @@ pub struct HistoryEntry {
     pub ok: bool,
     /// The file written, on success.
     pub written: Option<PathBuf>,
-    pub sha1_hex: Option<String>,
+    /// The verified file's hash, as "SHA-256 0123...".
+    #[serde(alias = "sha1_hex")]
+    pub file_hash: Option<String>,
     pub total_bytes: u64,
     pub local_bytes: u64,
     pub fetched_bytes: u64,

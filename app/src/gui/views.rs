@@ -365,7 +365,7 @@ impl DeltadropApp {
                             human_bytes(summary.progress.wire_bytes),
                             human_duration(summary.elapsed)
                         ));
-                        ui.label(format!("SHA-1 {}", summary.sha1_hex));
+                        ui.label(summary.file_hash.to_string());
                         ui.horizontal(|ui| {
                             if let Some(folder) = summary.output.as_ref().and_then(|p| p.parent())
                                 && ui.button("Open folder").clicked()
@@ -373,9 +373,10 @@ impl DeltadropApp {
                                 self.commands
                                     .push(Command::OpenFolder(folder.to_path_buf()));
                             }
-                            if ui.button("Copy SHA-1").clicked() {
+                            let algorithm = summary.file_hash.algorithm.name();
+                            if ui.button(format!("Copy {algorithm}")).clicked() {
                                 self.commands
-                                    .push(Command::CopyText(summary.sha1_hex.clone()));
+                                    .push(Command::CopyText(summary.file_hash.hex()));
                             }
                             if ui.button("Dismiss").clicked() {
                                 self.commands.push(Command::Dismiss);
