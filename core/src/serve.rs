@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 const BOUNDARY: &str = "deltadrop-byteranges-7c1f";
 /// More ranges than this in one request are refused (nginx's kind of limit).
 const MAX_RANGES: usize = 1024;
+/// A connection that sends nothing for this long is closed, so idle clients do not pile
+/// up threads.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running server; it stops when the process ends.
 pub struct Server {
@@ -117,6 +120,7 @@ impl Write for Paced<'_> {
 }
 
 fn serve_connection(stream: TcpStream, root: &Path, pace: Option<&Pace>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = Paced { stream, pace };
     loop {
@@ -193,7 +197,9 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Parses `bytes=a-b,c-,-d` against a file of `len` bytes; `None` if unsatisfiable.
+/// Parses `bytes=a-b,c-,-d` against a file of `len` bytes; `None` if unsatisfiable or
+/// asking for more than [`MAX_RANGES`]. Overlapping or touching ranges are merged
+/// (RFC 9110 §14.2 allows it), so no request makes us send a byte twice.
 fn parse_ranges(header: &str, len: u64) -> Option<Vec<Range<u64>>> {
     let spec = header.trim().strip_prefix("bytes=")?;
     let mut ranges = Vec::new();
@@ -218,7 +224,24 @@ fn parse_ranges(header: &str, len: u64) -> Option<Vec<Range<u64>>> {
             ranges.push(range);
         }
     }
-    (!ranges.is_empty() && ranges.len() <= MAX_RANGES).then_some(ranges)
+    (!ranges.is_empty() && ranges.len() <= MAX_RANGES).then(|| coalesce(ranges))
+}
+
+/// Ranges as asked when they are ascending and apart (the parts then come in the order
+/// asked, as RFC 9110 wants); otherwise sorted, with overlapping and touching ones merged.
+fn coalesce(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    if ranges.windows(2).all(|w| w[0].end < w[1].start) {
+        return ranges;
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 fn send_file(
@@ -337,6 +360,15 @@ mod tests {
         assert_eq!(parse_ranges("bytes=100-200", 100), None);
         assert_eq!(parse_ranges("bytes=5-1", 100), None);
         assert_eq!(parse_ranges("lines=1-2", 100), None);
+        // Overlapping, repeated and touching ranges are sent once.
+        let repeated = format!("bytes={}", vec!["0-"; 53].join(","));
+        assert_eq!(parse_ranges(&repeated, 100), Some(vec![0..100]));
+        assert_eq!(
+            parse_ranges("bytes=50-59,0-9,5-19,20-29,60-", 100),
+            Some(vec![0..30, 50..100])
+        );
+        let too_many = format!("bytes={}", vec!["1-1"; MAX_RANGES + 1].join(","));
+        assert_eq!(parse_ranges(&too_many, 100), None);
         // Our own Content-Range parser reads what we write.
         assert_eq!(
             parse_content_range("bytes 0-9/100"),
@@ -361,6 +393,33 @@ mod tests {
         // 300 KiB at 1 MiB/s: at least about 0.29 s; without the limit, milliseconds.
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(250), "took {took:?}");
+    }
+
+    #[test]
+    fn idle_connections_do_not_stop_it_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"hello").unwrap();
+        let server = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let idle: Vec<TcpStream> = (0..300)
+            .map(|_| TcpStream::connect(server.addr).unwrap())
+            .collect();
+        let mut half_sent = TcpStream::connect(server.addr).unwrap();
+        half_sent
+            .write_all(b"GET /f HTTP/1.1\r\nRange: by")
+            .unwrap();
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /f HTTP/1.1\r\nRange: bytes=1-2,0-\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("HTTP/1.1 206"), "{reply}");
+        assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+        drop(idle);
     }
 
     #[test]
