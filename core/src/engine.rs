@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
 use crate::control::ControlFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
 use crate::gzip::ZMap;
@@ -37,7 +37,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         length: cf.length,
         block_size: cf.block_size,
         block_count: cf.block_count(),
-        urls: urls.iter().map(Url::to_string).collect(),
+        urls: urls.iter().map(|u| shown_url(u.as_str())).collect(),
         compressed: z_map.is_some(),
         file_hash: cf.file_hash.clone(),
         mtime: cf.mtime.clone(),
@@ -299,7 +299,7 @@ fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>
             let url = parse_url(url)?;
             let (bytes, final_url) =
                 http.get_control(&url, spec.options.saved_control.as_deref())?;
-            let cf = ControlFile::from_bytes(&bytes, final_url.as_str())?;
+            let cf = ControlFile::from_bytes(&bytes, &shown_url(final_url.as_str()))?;
             Ok((cf, Some(base_option.unwrap_or(final_url))))
         }
         ControlSource::File(path) => {

@@ -87,7 +87,7 @@ impl Error {
 
     pub(crate) fn http(url: impl ToString, problem: impl Into<String>) -> Self {
         Error::Http {
-            url: url.to_string(),
+            url: shown_url(&url.to_string()),
             problem: problem.into(),
         }
     }
@@ -154,9 +154,31 @@ fn held_open_elsewhere(err: &std::io::Error) -> bool {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `url` as messages show it: without the user name and password a URL may carry
+/// (`https://user:secret@host/...`), so they never reach the screen, `--json` or a log.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            // Both only fail for URLs that cannot carry credentials at all.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_not_shown() {
+        let error = Error::http("https://user:secret@h.example/x.zsync", "HTTP 404");
+        assert_eq!(error.to_string(), "https://h.example/x.zsync: HTTP 404");
+        assert_eq!(shown_url("http://h/x"), "http://h/x");
+        assert_eq!(shown_url("the server"), "the server");
+    }
 
     #[test]
     #[cfg(windows)]

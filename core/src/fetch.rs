@@ -30,7 +30,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::control::ControlFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState, Event};
 use crate::http::{Http, RangeReply, RequestError, Retry};
 use crate::index::AtomicBitmap;
@@ -168,7 +168,7 @@ impl<'a> Transport<'a> {
                     let url = self
                         .urls
                         .get(self.url_index.load(Ordering::Relaxed))
-                        .map(Url::to_string)
+                        .map(|u| shown_url(u.as_str()))
                         .unwrap_or_default();
                     return Err(last_problem
                         .into_inner()
@@ -331,7 +331,7 @@ impl<'a> Transport<'a> {
         {
             self.reporter.emit(Event::Notice(format!(
                 "{error}; trying {}",
-                self.urls[index + 1]
+                shown_url(self.urls[index + 1].as_str())
             )));
         }
         self.url_index.load(Ordering::Relaxed) < self.urls.len()
@@ -428,7 +428,8 @@ impl<'a> Transport<'a> {
                     return Ok(());
                 }
                 self.reporter.emit(Event::Notice(format!(
-                    "{url} does not support range requests: downloading the whole file (every block is still checked)"
+                    "{} does not support range requests: downloading the whole file (every block is still checked)",
+                    shown_url(url.as_str())
                 )));
                 let result = receiver.feed_whole(url, &mut counted(body));
                 *done = result.is_ok();
@@ -469,13 +470,13 @@ impl Receiver for PlainTarget<'_, '_> {
         let length = self.writer.geometry.length;
         match total {
             Some(total) if total != length => Err(Error::BadData {
-                url: url.to_string(),
+                url: shown_url(url.as_str()),
                 problem: format!(
                     "its file is {total} bytes but the control file describes {length} bytes: the .zsync is out of date or for another file"
                 ),
             }),
             _ if range.end > length => Err(Error::BadData {
-                url: url.to_string(),
+                url: shown_url(url.as_str()),
                 problem: format!(
                     "it sent bytes {}-{}, past the end of the {length}-byte file",
                     range.start,
@@ -692,7 +693,7 @@ impl<'a> BlockWriter<'a> {
         *count += 1;
         if *count >= MAX_BAD_BLOCK {
             return Err(Error::BadData {
-                url: url.to_string(),
+                url: shown_url(url.as_str()),
                 problem: format!("{what} {MAX_BAD_BLOCK} times"),
             });
         }

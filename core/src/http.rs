@@ -17,7 +17,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown_url};
 use crate::job::{Credentials, JobOptions};
 use crate::multipart::{boundary_of, parse_content_range};
 use crate::ranges::range_header;
@@ -191,7 +191,7 @@ impl Http {
                     parse_content_range(&content_range).ok_or_else(|| RequestError {
                         retry: Retry::FewerRanges,
                         error: Error::BadData {
-                            url: final_url.to_string(),
+                            url: shown_url(final_url.as_str()),
                             problem: format!(
                                 "a 206 reply without a usable Content-Range (\"{content_range}\")"
                             ),

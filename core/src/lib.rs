@@ -54,7 +54,7 @@ mod zmake;
 pub use control::ControlFile;
 pub use digest::{FileHash, FileHashAlgorithm, StrongHash};
 pub use engine::is_safe_file_name;
-pub use error::{Error, Result};
+pub use error::{Error, Result, shown_url};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
 };

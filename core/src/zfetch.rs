@@ -34,7 +34,7 @@ use std::sync::{Mutex, RwLock};
 use url::Url;
 
 use crate::control::ControlFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
 use crate::fetch::{Assembler, BlockWriter, ReceiveError, Receiver, Round, broken, for_each_chunk};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
@@ -278,7 +278,7 @@ impl Receiver for GzipTarget<'_, '_> {
         let end = self.map.last().in_bit.div_ceil(8);
         match total {
             Some(total) if total < end => Err(Error::BadData {
-                url: url.to_string(),
+                url: shown_url(url.as_str()),
                 problem: format!(
                     "its file is {total} bytes but the control file's Z-Map describes at least {end} compressed bytes: the .zsync is out of date or for another file"
                 ),
@@ -324,7 +324,7 @@ impl Receiver for GzipTarget<'_, '_> {
         Assembler::new(self.writer, url, 0).copy_from(&mut decoder, |e| match e.kind() {
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
                 ReceiveError::Fatal(Error::BadData {
-                    url: url.to_string(),
+                    url: shown_url(url.as_str()),
                     problem: format!("its gzip data is corrupt ({e})"),
                 })
             }

@@ -392,6 +392,15 @@ fn missing_files_and_bad_urls_are_clear_errors() {
             .to_string()
             .contains("could not connect")
     );
+    // A password in the URL goes to the server, never into a message or an event.
+    for name in ["missing.zsync", "not-a-zsync.zsync"] {
+        let with_password = server
+            .url(name)
+            .replacen("http://", "http://user:s3cret@", 1);
+        let (result, events) = run_job(job_spec(with_password, &[], &out));
+        let shown = format!("{} {events:?}", result.unwrap_err());
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
     let missing_seed = work.path().join("no-such-seed");
     let (result, events) = run_job(job_spec(
         server.url("missing.zsync"),

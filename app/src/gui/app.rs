@@ -556,7 +556,8 @@ fn unix_now() -> u64 {
 /// How a finished download is remembered.
 fn history_entry(run: &Run) -> HistoryEntry {
     let control = match &run.spec.control {
-        ControlSource::Url(url) => url.clone(),
+        // History is saved to disk: no password from the URL goes with it.
+        ControlSource::Url(url) => deltadrop_core::shown_url(url),
         ControlSource::File(path) => path.display().to_string(),
     };
     let progress = run.view.progress;
