@@ -261,6 +261,7 @@ impl<'a> Transport<'a> {
         let mut attempt = 0;
         let result = loop {
             self.control.checkpoint()?;
+            let mut asked_to_wait = None;
             let (url_index, url) = self.current_url()?;
             self.reporter.add_request();
             let problem = match self.http.get_ranges(&url, &ranges) {
@@ -280,9 +281,12 @@ impl<'a> Transport<'a> {
                     Err(ReceiveError::Network(e)) => e,
                 },
                 Err(RequestError {
-                    retry: Retry::Later,
+                    retry: Retry::Later(wait),
                     error,
-                }) => error,
+                }) => {
+                    asked_to_wait = wait;
+                    error
+                }
                 Err(RequestError {
                     retry: Retry::FewerRanges,
                     error,
@@ -307,10 +311,24 @@ impl<'a> Transport<'a> {
                 break Err(problem);
             }
             *last_problem.lock().unwrap() = Some(problem);
-            std::thread::sleep(Duration::from_millis(250 << attempt));
+            let backoff = Duration::from_millis(250 << attempt);
+            self.pause(asked_to_wait.map_or(backoff, |wait| wait.max(backoff)))?;
         };
         receiver.request_over(&ranges);
         result
+    }
+
+    /// Waits `how_long` before a retry, but stops at once when the job is cancelled.
+    fn pause(&self, how_long: Duration) -> Result<()> {
+        let until = std::time::Instant::now() + how_long;
+        loop {
+            self.control.checkpoint()?;
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
     }
 
     fn current_url(&self) -> Result<(usize, Url)> {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE};
+use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE, RETRY_AFTER};
 use url::Url;
 
 use crate::error::{Error, Result, shown_url};
@@ -22,14 +22,19 @@ use crate::job::{Credentials, JobOptions};
 use crate::multipart::{boundary_of, parse_content_range};
 use crate::ranges::range_header;
 
+/// A server asking to be left alone longer than this (`Retry-After`) is given up on: the
+/// job moves to another URL or ends, rather than wait unseen.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// Control files larger than this are not control files.
 const MAX_CONTROL_BYTES: u64 = 512 << 20;
 
 /// What the fetcher should do about a failed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retry {
-    /// A passing problem (network, 5xx, 429): try again after a pause.
-    Later,
+    /// A passing problem (network, 5xx, 429): try again after a pause, at least the one
+    /// the server asked for with `Retry-After`.
+    Later(Option<Duration>),
     /// The server did not like the request's size: ask for fewer ranges.
     FewerRanges,
     /// This URL will not work (404, 403...): try another or give up.
@@ -164,7 +169,7 @@ impl Http {
                 retry: if e.is_builder() || e.is_redirect() {
                     Retry::Never
                 } else {
-                    Retry::Later
+                    Retry::Later(None)
                 },
                 error: describe_send_error(url, e),
             })?;
@@ -207,14 +212,47 @@ impl Http {
                 length: response.content_length(),
                 body: response,
             }),
-            _ => Err(status_error(&final_url, status)),
+            _ => {
+                let mut error = status_error(&final_url, status);
+                if let Retry::Later(_) = error.retry
+                    && let Some(wait) = header(RETRY_AFTER).and_then(|v| retry_after(&v))
+                {
+                    error.retry = if wait <= MAX_RETRY_AFTER {
+                        Retry::Later(Some(wait))
+                    } else {
+                        error.error = Error::http(
+                            &final_url,
+                            format!(
+                                "the server is busy (HTTP {status}) and asks to come back in {} s",
+                                wait.as_secs()
+                            ),
+                        );
+                        Retry::Never
+                    };
+                }
+                Err(error)
+            }
         }
     }
 }
 
+/// A `Retry-After` value: seconds, or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let now = chrono::Utc::now();
+    Some(
+        (when.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
 fn status_error(url: &Url, status: StatusCode) -> RequestError {
     let retry = match status.as_u16() {
-        408 | 425 | 429 | 500..=599 => Retry::Later,
+        408 | 425 | 429 | 500..=599 => Retry::Later(None),
         400 | 413 | 414 | 431 => Retry::FewerRanges,
         _ => Retry::Never,
     };

@@ -431,6 +431,9 @@ pub enum Misbehaviour {
     /// Serves one range per request with `206`, but answers a request for several with
     /// `200` and the whole file, as S3, MinIO and many CDNs do.
     WholeFileForSeveralRanges,
+    /// Answers range requests `503 Service Unavailable` with `Retry-After: seconds` while
+    /// it has answered fewer than `requests` requests in all, then serves them.
+    Busy { requests: usize, seconds: u64 },
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
@@ -499,7 +502,7 @@ fn answer(
                 range = Some(v.trim().to_string());
             }
         }
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answered = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = request
             .split_whitespace()
             .nth(1)
@@ -515,6 +518,15 @@ fn answer(
             w.write_all(&data)?;
             continue;
         };
+        if let Misbehaviour::Busy { requests, seconds } = how
+            && answered < requests
+        {
+            write!(
+                w,
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\n\r\n"
+            )?;
+            continue;
+        }
         let ranges: Vec<(u64, u64)> = range
             .trim_start_matches("bytes=")
             .split(',')
@@ -551,7 +563,7 @@ fn answer(
                 )?;
                 w.write_all(body)?;
             }
-            (Misbehaviour::CorruptAt(_), _) => {
+            (Misbehaviour::CorruptAt(_) | Misbehaviour::Busy { .. }, _) => {
                 let mut body = Vec::new();
                 for &(a, b) in &ranges {
                     write!(

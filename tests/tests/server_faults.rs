@@ -3,6 +3,7 @@
 //! the exact file or a clear message naming the server, in bounded time and bytes.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use deltadrop_core::Event;
 use deltadrop_tests::*;
@@ -68,4 +69,50 @@ fn a_server_taking_one_range_per_request_costs_about_what_a_multi_range_one_does
         multi.wire_bytes
     );
     assert_eq!(single.fetched_bytes, multi.fetched_bytes);
+}
+
+#[test]
+fn a_busy_server_is_waited_for_as_it_asks_within_bounds() {
+    let old = random_bytes(500_000, 32);
+    let new = edited(&old, 33);
+    let Some((www, _)) = publish("f.bin", &new, &["-u", "f.bin"]) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let seed = write_seed(work.path(), &old);
+
+    // Two 503s asking for 2 s each: the download waits them out and succeeds.
+    let busy = misbehaving(
+        www.path(),
+        Misbehaviour::Busy {
+            requests: 3,
+            seconds: 2,
+        },
+    );
+    let out = work.path().join("waited");
+    let started = Instant::now();
+    let (result, _) = run_job(job_spec(busy.url("f.bin.zsync"), &[&seed], &out));
+    result.unwrap();
+    assert_eq!(read(&out), new);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(4),
+        "did not wait as asked: {took:?}"
+    );
+
+    // A server that asks for an hour is given up on at once, with a message saying so.
+    let closed = misbehaving(
+        www.path(),
+        Misbehaviour::Busy {
+            requests: usize::MAX,
+            seconds: 3600,
+        },
+    );
+    let out = work.path().join("refused");
+    let started = Instant::now();
+    let (result, _) = run_job(job_spec(closed.url("f.bin.zsync"), &[&seed], &out));
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("asks to come back in 3600 s"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!out.exists());
 }
