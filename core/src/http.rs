@@ -305,3 +305,22 @@ fn http_date(time: SystemTime) -> String {
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = chrono::Utc::now() + chrono::Duration::seconds(30);
+        let wait = retry_after(&soon.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).unwrap();
+        assert!((28..=30).contains(&wait.as_secs()), "{wait:?}");
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
+}

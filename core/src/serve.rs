@@ -229,19 +229,11 @@ fn parse_ranges(header: &str, len: u64) -> Option<Vec<Range<u64>>> {
 
 /// Ranges as asked when they are ascending and apart (the parts then come in the order
 /// asked, as RFC 9110 wants); otherwise sorted, with overlapping and touching ones merged.
-fn coalesce(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+fn coalesce(ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
     if ranges.windows(2).all(|w| w[0].end < w[1].start) {
         return ranges;
     }
-    ranges.sort_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-    for range in ranges {
-        match merged.last_mut() {
-            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
-            _ => merged.push(range),
-        }
-    }
-    merged
+    crate::ranges::merge(ranges)
 }
 
 fn send_file(

@@ -31,6 +31,14 @@ pub fn job_spec(url: String, seeds: &[&Path], out: &Path) -> JobSpec {
     spec
 }
 
+/// A fresh work dir holding `old` as the seed file `old`; the dir and the seed's path.
+pub fn work_with_seed(old: &[u8]) -> (TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let seed = work.path().join("old");
+    std::fs::write(&seed, old).unwrap();
+    (work, seed)
+}
+
 /// Publishes `content` as `name` with Debian's zsyncmake (`make_args`) in a fresh public
 /// dir; the dir and the `.zsync`'s path.
 pub fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDir, PathBuf)> {

@@ -68,9 +68,7 @@ fn files_in_the_0_8_format_download_with_every_hash_they_name() {
     let Some(server) = nginx(www.path(), None, "") else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
 
     for strong in [
         StrongHash::Md4,
@@ -133,9 +131,7 @@ fn eight_byte_blocks_work_as_they_do_for_zsync() {
     let Some(zsync) = peer("zsync") else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
 
     let out = work.path().join("ours");
     let (result, _) = run_job(job_spec(server.url("tiny.bin.zsync"), &[&seed], &out));

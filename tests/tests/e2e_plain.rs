@@ -177,9 +177,7 @@ fn a_server_without_ranges_still_gets_a_verified_file() {
     let Some(server) = python_http(www.path()) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
     let out = work.path().join("f.bin");
     let (result, events) = run_job(job_spec(server.url("f.bin.zsync"), &[&seed], &out));
     let summary = result.unwrap();
@@ -320,9 +318,7 @@ fn misbehaving_servers_get_fewer_ranges_or_fail_cleanly() {
     let Some((www, _)) = publish("f.bin", &new, &["-u", "f.bin"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
 
     for how in [Misbehaviour::FirstRangeOnly, Misbehaviour::GarbledMultipart] {
         let server = misbehaving(www.path(), how);
@@ -441,9 +437,7 @@ fn plan_only_reports_the_cost_and_writes_nothing() {
     let Some((_www, server)) = on_nginx("f.bin", &new, &[]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
     let out = work.path().join("f.bin");
     let mut plan_spec = job_spec(server.url("f.bin.zsync"), &[&seed], &out);
     plan_spec.options.mode = Mode::PlanOnly;
@@ -569,9 +563,7 @@ fn https_with_http2_and_basic_auth_against_nginx() {
     let Some((server, ca)) = nginx_tls(www.path(), &extra) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = work.path().join("old");
-    std::fs::write(&seed, &old).unwrap();
+    let (work, seed) = work_with_seed(&old);
     let out = work.path().join("img");
     let url = server.url("img.zsync");
     assert!(url.starts_with("https://"));

@@ -2,7 +2,6 @@
 //! CDNs that take one range per request, and servers that misbehave. Every case ends in
 //! the exact file or a clear message naming the server, in bounded time and bytes.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deltadrop_core::Event;
@@ -19,12 +18,6 @@ fn scattered_edits() -> (Vec<u8>, Vec<u8>) {
     (old, new)
 }
 
-fn write_seed(dir: &Path, old: &[u8]) -> std::path::PathBuf {
-    let seed = dir.join("old");
-    std::fs::write(&seed, old).unwrap();
-    seed
-}
-
 #[test]
 fn a_server_taking_one_range_per_request_costs_about_what_a_multi_range_one_does() {
     let (old, new) = scattered_edits();
@@ -34,8 +27,7 @@ fn a_server_taking_one_range_per_request_costs_about_what_a_multi_range_one_does
     let Some(nginx) = nginx(www.path(), None, "") else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = write_seed(work.path(), &old);
+    let (work, seed) = work_with_seed(&old);
 
     let out = work.path().join("from-nginx");
     let (result, _) = run_job(job_spec(nginx.url("f.bin.zsync"), &[&seed], &out));
@@ -78,8 +70,7 @@ fn a_busy_server_is_waited_for_as_it_asks_within_bounds() {
     let Some((www, _)) = publish("f.bin", &new, &["-u", "f.bin"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let seed = write_seed(work.path(), &old);
+    let (work, seed) = work_with_seed(&old);
 
     // Two 503s asking for 2 s each: the download waits them out and succeeds.
     let busy = misbehaving(
