@@ -26,6 +26,9 @@ const MAX_BLOCKS: u64 = 1 << 26;
 /// Largest `Blocksize` taken: the scan holds two blocks per thread, so this bounds what a
 /// control file from the network can make us allocate. zsyncmake picks at most 8 KiB.
 const MAX_BLOCK_SIZE: u32 = 1 << 24;
+/// Blocks (and Z-Map2 entries) reserved for before any of their bytes arrive: tables grow
+/// with the bytes actually read, so a short file claiming a huge table allocates little.
+const PREALLOC_BLOCKS: u64 = 1 << 16;
 
 /// `Hash-Lengths: seq_matches,rsum_bytes,checksum_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,13 +246,14 @@ impl ControlFile {
                             format!("Z-Map2 claims {entries} entries, more than any real file has"),
                         ));
                     }
-                    let mut map = vec![0u8; entries as usize * 4];
-                    reader.read_exact(&mut map).map_err(|_| {
-                        err(
+                    let mut map = Vec::with_capacity(entries.min(PREALLOC_BLOCKS) as usize * 4);
+                    let read = Read::take(&mut *reader, entries * 4).read_to_end(&mut map);
+                    if read.is_err() || map.len() as u64 != entries * 4 {
+                        return Err(err(
                             here,
                             format!("the file ends inside the {entries}-entry Z-Map2"),
-                        )
-                    })?;
+                        ));
+                    }
                     z_map = Some(map);
                 }
                 // Unknown headers are fatal unless `Safe` names them, and `Safe` may come later.
@@ -309,9 +313,9 @@ impl ControlFile {
         }
 
         let record = hash_lengths.record_len();
-        let mut rsums = Vec::with_capacity(blocks as usize);
-        let mut strong =
-            Vec::with_capacity(blocks as usize * usize::from(hash_lengths.checksum_bytes));
+        let reserve = blocks.min(PREALLOC_BLOCKS) as usize;
+        let mut rsums = Vec::with_capacity(reserve);
+        let mut strong = Vec::with_capacity(reserve * usize::from(hash_lengths.checksum_bytes));
         let mut buf = [0u8; 4 + MAX_STRONG_LEN];
         for block in 0..blocks {
             reader.read_exact(&mut buf[..record]).map_err(|_| {
@@ -720,6 +724,41 @@ mod tests {
         let map = header("Z-Map2: 99999999999\n", "", 10);
         assert!(ControlFile::from_bytes(&map, "x").is_err());
         assert!(ControlFile::from_bytes(&header("", "", 10).repeat(0), "x").is_err());
+    }
+
+    /// Claims no real table backs: refused outright, or failing on the missing table,
+    /// which is only reserved for as it arrives (`tests/allocation.rs` measures that).
+    #[test]
+    fn huge_claims_are_refused() {
+        let refused = |file: &[u8], why: &str| {
+            let e = ControlFile::from_bytes(file, "x").unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        };
+        let length = |length: u64, block_size: u32| {
+            format!(
+                "zsync: 0.6.2\nBlocksize: {block_size}\nLength: {length}\nURL: f\nSHA-1: {}\n\n",
+                "0".repeat(40)
+            )
+        };
+        // 2^62 bytes, or a billion blocks, at any block size.
+        for bs in [8, 2048, 1 << 24] {
+            refused(
+                length(1 << 62, bs).as_bytes(),
+                "more than this client handles",
+            );
+        }
+        refused(
+            length(1_000_000_000 * 2048, 2048).as_bytes(),
+            "1000000000 blocks is more than this client handles",
+        );
+        // The most blocks taken, claimed by a file holding none of them.
+        refused(length(MAX_BLOCKS << 24, 1 << 24).as_bytes(), "truncated");
+        refused(
+            length((MAX_BLOCKS << 24) + 1, 1 << 24).as_bytes(),
+            "67108865 blocks",
+        );
+        refused(&header("Z-Map2: 268435456\n", "", 10), "ends inside");
+        refused(&header("Z-Map2: 268435457\n", "", 10), "more than any real");
     }
 
     #[test]
