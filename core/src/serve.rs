@@ -123,16 +123,26 @@ fn serve_connection(stream: TcpStream, root: &Path, pace: Option<&Pace>) -> std:
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = Paced { stream, pace };
+    serve_requests(&mut reader, &mut writer, root)
+}
+
+/// Answers the requests read from `reader` until it ends or one asks to close. Apart from
+/// `serve_connection` so that the fuzzing wrappers can feed it bytes from memory.
+pub(crate) fn serve_requests(
+    reader: &mut impl BufRead,
+    writer: &mut impl Write,
+    root: &Path,
+) -> std::io::Result<()> {
     loop {
         let mut request_line = String::new();
-        if reader.by_ref().take(8192).read_line(&mut request_line)? == 0 {
+        if Read::take(&mut *reader, 8192).read_line(&mut request_line)? == 0 {
             return Ok(());
         }
         let mut range = None;
         let mut close = false;
         loop {
             let mut line = String::new();
-            if reader.by_ref().take(8192).read_line(&mut line)? == 0 {
+            if Read::take(&mut *reader, 8192).read_line(&mut line)? == 0 {
                 return Ok(());
             }
             let line = line.trim_end();
@@ -151,12 +161,12 @@ fn serve_connection(stream: TcpStream, root: &Path, pace: Option<&Pace>) -> std:
         let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         let head_only = method == "HEAD";
         if method != "GET" && !head_only {
-            respond(&mut writer, "405 Method Not Allowed", &[], b"")?;
+            respond(writer, "405 Method Not Allowed", &[], b"")?;
             continue;
         }
         match resolve(root, target) {
-            Some(path) => send_file(&mut writer, &path, range.as_deref(), head_only)?,
-            None => respond(&mut writer, "404 Not Found", &[], b"not found\n")?,
+            Some(path) => send_file(writer, &path, range.as_deref(), head_only)?,
+            None => respond(writer, "404 Not Found", &[], b"not found\n")?,
         }
         if close {
             return Ok(());
@@ -186,8 +196,12 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits: `from_str_radix` alone would also take "+f".
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -217,7 +231,8 @@ fn parse_ranges(header: &str, len: u64) -> Option<Vec<Range<u64>>> {
                 if last < first {
                     return None;
                 }
-                first..(last + 1).min(len)
+                // A last byte past the end means the end, u64::MAX included.
+                first..last.saturating_add(1).min(len)
             }
         };
         if range.start < len && range.start < range.end {
@@ -359,6 +374,15 @@ mod tests {
             parse_ranges("bytes=50-59,0-9,5-19,20-29,60-", 100),
             Some(vec![0..30, 50..100])
         );
+        // A last byte of u64::MAX is the end of the file (it overflowed, found by fuzzing).
+        assert_eq!(
+            parse_ranges("bytes=0-18446744073709551615", 100),
+            Some(vec![0..100; 1])
+        );
+        assert_eq!(
+            parse_ranges("bytes=-18446744073709551615", 100),
+            Some(vec![0..100; 1])
+        );
         let too_many = format!("bytes={}", vec!["1-1"; MAX_RANGES + 1].join(","));
         assert_eq!(parse_ranges(&too_many, 100), None);
         // Our own Content-Range parser reads what we write.
@@ -424,5 +448,10 @@ mod tests {
         assert!(resolve(&root, "/%2e%2e/etc/passwd").is_none());
         assert!(resolve(&root, "/").is_none());
         assert!(resolve(&root, "/missing").is_none());
+        // Exactly two hex digits after '%'.
+        assert_eq!(percent_decode("%41%2f"), Some("A/".into()));
+        for bad in ["%+f", "%-1", "% f", "%4", "%g0"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }
