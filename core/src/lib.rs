@@ -32,6 +32,9 @@ mod engine;
 pub mod error;
 pub mod event;
 mod fetch;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gzip;
 mod http;
 pub mod index;
