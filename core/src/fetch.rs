@@ -98,6 +98,28 @@ pub(crate) enum ReceiveError {
     Fatal(Error),
 }
 
+/// Stands for the server in errors made where its URL is not known (a body reader); the
+/// fetcher puts the URL in before anyone sees them.
+const UNNAMED_SERVER: &str = "the server";
+
+impl ReceiveError {
+    /// Names `url` in an error made without it.
+    fn naming(self, url: &Url) -> Self {
+        let name = |error| match error {
+            Error::Http {
+                url: unnamed,
+                problem,
+            } if unnamed == UNNAMED_SERVER => Error::http(url, problem),
+            other => other,
+        };
+        match self {
+            ReceiveError::Framing(e) => ReceiveError::Framing(name(e)),
+            ReceiveError::Network(e) => ReceiveError::Network(name(e)),
+            ReceiveError::Fatal(e) => ReceiveError::Fatal(name(e)),
+        }
+    }
+}
+
 /// Requests, parallel connections, the ladder, retries and URL failover.
 pub(crate) struct Transport<'a> {
     http: &'a Http,
@@ -263,18 +285,36 @@ impl<'a> Transport<'a> {
             self.control.checkpoint()?;
             let mut asked_to_wait = None;
             let (url_index, url) = self.current_url()?;
+            let present = receiver.present();
             self.reporter.add_request();
             let problem = match self.http.get_ranges(&url, &ranges) {
+                Ok(RangeReply::Whole {
+                    mirror: Some(mirror),
+                    ..
+                }) if attempt + 1 < MAX_ATTEMPTS => {
+                    // One mirror of a redirector without ranges says nothing about the
+                    // others: ask again before taking the whole file from it.
+                    Error::http(&mirror, "this mirror ignores range requests (HTTP 200)")
+                }
                 Ok(RangeReply::Whole { .. }) if ranges.len() > 1 => {
                     // Dropping the reply closes the connection before the body comes.
                     self.one_range_per_request(&url, queue);
                     break Ok(());
                 }
-                Ok(reply) => match self.receive(receiver, reply, &url, &ranges) {
+                Ok(reply) => match self
+                    .receive(receiver, reply, &url, &ranges)
+                    .map_err(|e| e.naming(&url))
+                {
                     Ok(()) => break Ok(()),
                     Err(ReceiveError::Fatal(e)) => break Err(e),
                     Err(ReceiveError::Framing(e)) => {
                         self.fewer_ranges(ranges.len() / 2, &e);
+                        *last_problem.lock().unwrap() = Some(e);
+                        break Ok(());
+                    }
+                    Err(ReceiveError::Network(e)) if receiver.present() > present => {
+                        // The reply broke off after bringing blocks: the next round asks
+                        // for what is still missing rather than repeat this request.
                         *last_problem.lock().unwrap() = Some(e);
                         break Ok(());
                     }
@@ -308,6 +348,11 @@ impl<'a> Transport<'a> {
             };
             attempt += 1;
             if attempt >= MAX_ATTEMPTS {
+                // This URL keeps failing: the control file's next URL, if it has one.
+                if self.give_up_url(url_index, &problem) {
+                    attempt = 0;
+                    continue;
+                }
                 break Err(problem);
             }
             *last_problem.lock().unwrap() = Some(problem);
@@ -398,8 +443,10 @@ impl<'a> Transport<'a> {
             RangeReply::Multipart { boundary, body } => {
                 let mut reader = std::io::BufReader::with_capacity(1 << 16, counted(body));
                 let mut parts = 0;
+                let mut budget = ReplyBudget::for_request(asked);
                 let result = for_each_part(&mut reader, &boundary, |range, total, body| {
                     parts += 1;
+                    budget.spend(url, &range)?;
                     receiver
                         .check_reply(url, &range, total)
                         .map_err(ReceiveError::Fatal)?;
@@ -426,7 +473,9 @@ impl<'a> Transport<'a> {
                 let covers_all = asked
                     .iter()
                     .all(|r| range.start <= r.start && r.end <= range.end);
-                let result = receiver.feed(url, range.start, &mut counted(body));
+                // No more than the part the server says it sends, however long the body.
+                let mut part = counted(body).take(range.end - range.start);
+                let result = receiver.feed(url, range.start, &mut part);
                 if !covers_all {
                     self.fewer_ranges(
                         1,
@@ -435,7 +484,7 @@ impl<'a> Transport<'a> {
                 }
                 result
             }
-            RangeReply::Whole { length, body } => {
+            RangeReply::Whole { length, body, .. } => {
                 if let Some(length) = length {
                     receiver
                         .check_reply(url, &(0..length), Some(length))
@@ -541,9 +590,9 @@ impl Receiver for PlainTarget<'_, '_> {
 impl From<PartError> for ReceiveError {
     fn from(e: PartError) -> Self {
         match e {
-            PartError::Malformed(m) => ReceiveError::Framing(Error::http("the server", m)),
+            PartError::Malformed(m) => ReceiveError::Framing(Error::http(UNNAMED_SERVER, m)),
             PartError::Io(m) => ReceiveError::Network(Error::http(
-                "the server",
+                UNNAMED_SERVER,
                 format!("the reply broke off: {m}"),
             )),
         }
@@ -798,7 +847,12 @@ impl<'w, 'a> Assembler<'w, 'a> {
         on_error: impl Fn(std::io::Error) -> ReceiveError,
     ) -> Result<(), ReceiveError> {
         for_each_chunk(body, on_error, |chunk| {
-            self.write(chunk).map_err(ReceiveError::Fatal)
+            self.write(chunk).map_err(ReceiveError::Fatal)?;
+            Ok(if self.next < self.writer.geometry.length {
+                Wanted::More
+            } else {
+                Wanted::Nothing
+            })
         })
     }
 
@@ -824,26 +878,74 @@ impl Drop for Assembler<'_, '_> {
     }
 }
 
-/// A read error on a reply body: the connection broke.
-pub(crate) fn broken(e: std::io::Error) -> ReceiveError {
-    ReceiveError::Network(Error::http(
-        "the server",
-        format!("the reply broke off: {e}"),
-    ))
+/// What a multipart reply may hold: the parts asked for, repeated or overlapping at worst
+/// (RFC 9110 lets a server send overlapping parts), but not without end.
+struct ReplyBudget {
+    parts: usize,
+    bytes: u64,
 }
 
-/// Hands `body`'s bytes to `on_chunk` as they arrive, until the end of the body; read
-/// errors become what `on_error` makes of them.
+impl ReplyBudget {
+    fn for_request(asked: &[Range<u64>]) -> Self {
+        let bytes: u64 = asked.iter().map(|r| r.end - r.start).sum();
+        ReplyBudget {
+            parts: 2 * asked.len() + 16,
+            bytes: 2 * bytes + (1 << 20),
+        }
+    }
+
+    fn spend(&mut self, url: &Url, part: &Range<u64>) -> Result<(), ReceiveError> {
+        let len = part.end - part.start;
+        if self.parts == 0 || self.bytes < len {
+            return Err(ReceiveError::Framing(Error::http(
+                url,
+                "sent far more parts than were asked for",
+            )));
+        }
+        self.parts -= 1;
+        self.bytes -= len;
+        Ok(())
+    }
+}
+
+/// Whether a reader of a reply body wants the bytes that follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    More,
+    Nothing,
+}
+
+/// A read error on a reply body: the connection broke.
+pub(crate) fn broken(e: std::io::Error) -> ReceiveError {
+    let timed_out = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_timeout);
+    let problem = if timed_out {
+        "it stopped sending in the middle of its reply".to_string()
+    } else {
+        format!("the reply broke off: {e}")
+    };
+    ReceiveError::Network(Error::http(UNNAMED_SERVER, problem))
+}
+
+/// Hands `body`'s bytes to `on_chunk` as they arrive, until the end of the body or until
+/// `on_chunk` says it wants no more (a body that goes on past what can be used, even
+/// without end, is not read further); read errors become what `on_error` makes of them.
 pub(crate) fn for_each_chunk(
     body: &mut dyn Read,
     on_error: impl Fn(std::io::Error) -> ReceiveError,
-    mut on_chunk: impl FnMut(&[u8]) -> Result<(), ReceiveError>,
+    mut on_chunk: impl FnMut(&[u8]) -> Result<Wanted, ReceiveError>,
 ) -> Result<(), ReceiveError> {
     let mut buf = vec![0u8; 1 << 16];
     loop {
         match body.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => on_chunk(&buf[..n])?,
+            Ok(n) => {
+                if on_chunk(&buf[..n])? == Wanted::Nothing {
+                    return Ok(());
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(on_error(e)),
         }

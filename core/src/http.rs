@@ -57,8 +57,14 @@ pub(crate) enum RangeReply {
         total: Option<u64>,
         body: Response,
     },
-    /// `200`: the server ignores ranges and sends the whole file.
-    Whole { length: Option<u64>, body: Response },
+    /// `200`: the server ignores ranges and sends the whole file. `mirror` is where a
+    /// redirect led, if it left the server asked: another request may reach another
+    /// mirror.
+    Whole {
+        length: Option<u64>,
+        body: Response,
+        mirror: Option<Url>,
+    },
 }
 
 pub(crate) struct Http {
@@ -68,10 +74,13 @@ pub(crate) struct Http {
 
 impl Http {
     pub fn new(options: &JobOptions) -> Result<Http> {
+        // The blocking client's own timeout bounds each wait, for the reply's headers and
+        // for every read of its body, not the whole request: it is what notices a server
+        // gone silent, however long a healthy reply takes.
         let mut builder = Client::builder()
             .user_agent(concat!("deltadrop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
-            .timeout(None)
+            .timeout(options.stall_timeout)
             .pool_max_idle_per_host(options.parallel_requests.max(1));
         if let Some(proxy) = &options.proxy {
             let proxy = reqwest::Proxy::all(proxy)
@@ -156,14 +165,9 @@ impl Http {
         url: &Url,
         ranges: &[Range<u64>],
     ) -> std::result::Result<RangeReply, RequestError> {
-        // A stalled server must not hang the job forever; the allowance is generous enough
-        // for a slow ADSL line (16 KiB/s).
-        let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-        let allowance = Duration::from_secs(120 + bytes / (16 << 10));
         let response = self
             .get(url)
             .header(RANGE, range_header(ranges))
-            .timeout(allowance)
             .send()
             .map_err(|e| RequestError {
                 retry: if e.is_builder() || e.is_redirect() {
@@ -211,9 +215,15 @@ impl Http {
             StatusCode::OK => Ok(RangeReply::Whole {
                 length: response.content_length(),
                 body: response,
+                mirror: (final_url.origin() != url.origin()).then_some(final_url),
             }),
             _ => {
                 let mut error = status_error(&final_url, status);
+                if error.retry == Retry::Never && final_url.origin() != url.origin() {
+                    // A redirector sent us to a mirror that failed; asked again, it may
+                    // pick another.
+                    error.retry = Retry::Later(None);
+                }
                 if let Retry::Later(_) = error.retry
                     && let Some(wait) = header(RETRY_AFTER).and_then(|v| retry_after(&v))
                 {
@@ -290,9 +300,9 @@ fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
     let problem = if error.is_connect() {
         format!("could not connect ({detail})")
     } else if error.is_timeout() {
-        "the server did not answer in time".to_string()
+        "the server did not answer (it stopped sending before its reply began)".to_string()
     } else if error.is_redirect() {
-        format!("too many redirects ({detail})")
+        "it redirects in a loop, or through more than 10 places".to_string()
     } else {
         detail
     };

@@ -92,6 +92,10 @@ pub struct JobOptions {
     /// After a gzip target is verified, re-create the publisher's `.gz` next to it as the
     /// control file's `Recompress` line says (with the system gzip), as zsync does.
     pub recompress: bool,
+    /// A server that sends nothing for this long in the middle of a reply (headers then
+    /// silence) is treated as a dropped connection: the request is retried or the job
+    /// moves on, instead of waiting without end.
+    pub stall_timeout: Duration,
 }
 
 impl Default for JobOptions {
@@ -108,6 +112,7 @@ impl Default for JobOptions {
             ca_certs: Vec::new(),
             scan_threads: 0,
             recompress: false,
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -36,7 +36,9 @@ use url::Url;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
-use crate::fetch::{Assembler, BlockWriter, ReceiveError, Receiver, Round, broken, for_each_chunk};
+use crate::fetch::{
+    Assembler, BlockWriter, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
+};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
 use crate::output::read_at;
 use crate::ranges::{Geometry, merge, runs};
@@ -315,7 +317,12 @@ impl Receiver for GzipTarget<'_, '_> {
                 buffer.url = Some(url.clone());
             }
             at = piece.end;
-            Ok(())
+            let past_the_last = pending.ranges.last().is_none_or(|r| at >= r.end);
+            Ok(if past_the_last {
+                Wanted::Nothing
+            } else {
+                Wanted::More
+            })
         })
     }
 

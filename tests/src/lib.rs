@@ -442,6 +442,21 @@ pub enum Misbehaviour {
     /// Answers range requests `503 Service Unavailable` with `Retry-After: seconds` while
     /// it has answered fewer than `requests` requests in all, then serves them.
     Busy { requests: usize, seconds: u64 },
+    /// Starts answering the first `requests` range requests (headers, then 16 KiB of the
+    /// body) and then goes silent with the connection open; serves later ones.
+    Stall { requests: usize },
+    /// Answers every range request `416 Range Not Satisfiable`, as if its file were empty.
+    NotSatisfiable,
+    /// Sends the first range asked for, with a `Content-Length` 1000 bytes longer than
+    /// the body, and closes the connection.
+    LyingLength,
+    /// Sends the ranges asked for in reverse order, each twice: whole, and again as an
+    /// overlapping piece of it.
+    OverlappingParts,
+    /// Ignores ranges: `200` without a length, the file, then junk without end.
+    EndlessBody,
+    /// Redirects every range request to itself.
+    RedirectLoop,
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
@@ -543,6 +558,42 @@ fn answer(
                 Some((a.parse().ok()?, b.parse::<u64>().ok()?.min(len - 1)))
             })
             .collect();
+        match how {
+            Misbehaviour::Stall { requests } if answered < requests => {
+                let some = len.min(16 << 10);
+                write!(
+                    w,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes 0-{}/{len}\r\n\r\n",
+                    len - 1
+                )?;
+                w.write_all(&data[..some as usize])?;
+                std::thread::sleep(Duration::from_secs(3600));
+                return Ok(());
+            }
+            Misbehaviour::NotSatisfiable => {
+                write!(
+                    w,
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */0\r\nContent-Length: 0\r\n\r\n"
+                )?;
+                continue;
+            }
+            Misbehaviour::EndlessBody => {
+                w.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+                w.write_all(&data)?;
+                let junk = random_bytes(1 << 16, 7);
+                loop {
+                    w.write_all(&junk)?;
+                }
+            }
+            Misbehaviour::RedirectLoop => {
+                write!(
+                    w,
+                    "HTTP/1.1 302 Found\r\nLocation: /{path}\r\nContent-Length: 0\r\n\r\n"
+                )?;
+                continue;
+            }
+            _ => {}
+        }
         if let Misbehaviour::CorruptAt(offset) = how
             && (offset as usize) < data.len()
         {
@@ -557,6 +608,24 @@ fn answer(
             w.write_all(&data[a as usize..=b as usize])
         };
         match (how, ranges.len()) {
+            (Misbehaviour::LyingLength, _) => {
+                let (a, b) = ranges[0];
+                write!(
+                    w,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n",
+                    b - a + 1 + 1000
+                )?;
+                w.write_all(&data[a as usize..=b as usize])?;
+                return Ok(());
+            }
+            (Misbehaviour::OverlappingParts, _) => {
+                let mut parts = Vec::new();
+                for &(a, b) in ranges.iter().rev() {
+                    parts.push((a, b));
+                    parts.push(((a + b) / 2, b));
+                }
+                multipart(&mut w, &data, &parts)?;
+            }
             (_, 1) | (Misbehaviour::FirstRangeOnly, _) => single(&mut w, ranges[0])?,
             (Misbehaviour::WholeFileForSeveralRanges, _) => {
                 write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
@@ -571,24 +640,90 @@ fn answer(
                 )?;
                 w.write_all(body)?;
             }
-            (Misbehaviour::CorruptAt(_) | Misbehaviour::Busy { .. }, _) => {
-                let mut body = Vec::new();
-                for &(a, b) in &ranges {
-                    write!(
-                        body,
-                        "\r\n--zz\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n"
-                    )?;
-                    body.extend_from_slice(&data[a as usize..=b as usize]);
-                }
-                body.extend_from_slice(b"\r\n--zz--\r\n");
-                write!(
-                    w,
-                    "HTTP/1.1 206 Partial Content\r\nContent-Type: multipart/byteranges; boundary=zz\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )?;
-                w.write_all(&body)?;
-            }
+            _ => multipart(&mut w, &data, &ranges)?,
         }
+    }
+}
+
+/// A `206` `multipart/byteranges` reply with `parts` (inclusive ranges) of `data`.
+fn multipart(w: &mut impl Write, data: &[u8], parts: &[(u64, u64)]) -> std::io::Result<()> {
+    let len = data.len();
+    let mut body = Vec::new();
+    for &(a, b) in parts {
+        write!(
+            body,
+            "\r\n--zz\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n"
+        )?;
+        body.extend_from_slice(&data[a as usize..=b as usize]);
+    }
+    body.extend_from_slice(b"\r\n--zz--\r\n");
+    write!(
+        w,
+        "HTTP/1.1 206 Partial Content\r\nContent-Type: multipart/byteranges; boundary=zz\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    w.write_all(&body)
+}
+
+/// A mirror redirector (MirrorBrain, download.opensuse.org style): serves files itself
+/// when asked without a range (the control file), and sends each range request on to the
+/// next of `mirrors` (base URLs) in turn with a `302`.
+pub fn redirector(root: &Path, mirrors: Vec<String>) -> Misbehaving {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let root = root.to_path_buf();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (root, counter, mirrors) = (root.clone(), counter.clone(), mirrors.clone());
+            std::thread::spawn(move || {
+                let _ = redirect(stream, &root, &mirrors, &counter);
+            });
+        }
+    });
+    Misbehaving { port, requests }
+}
+
+fn redirect(
+    stream: TcpStream,
+    root: &Path,
+    mirrors: &[String],
+    counter: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut w = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request)? == 0 {
+            return Ok(());
+        }
+        let mut ranged = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            if line.trim().is_empty() {
+                break;
+            }
+            ranged |= line.to_ascii_lowercase().starts_with("range:");
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("/");
+        if ranged {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mirror = &mirrors[n % mirrors.len()];
+            write!(
+                w,
+                "HTTP/1.1 302 Found\r\nLocation: {mirror}{path}\r\nContent-Length: 0\r\n\r\n"
+            )?;
+            continue;
+        }
+        let data = std::fs::read(root.join(path.trim_start_matches('/'))).unwrap_or_default();
+        write!(
+            w,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            data.len()
+        )?;
+        w.write_all(&data)?;
     }
 }
 

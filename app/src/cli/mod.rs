@@ -114,6 +114,10 @@ pub struct GetArgs {
     /// Most byte ranges asked for in one request (fewer if the server needs it).
     #[arg(long, default_value_t = JobOptions::default().max_ranges_per_request, value_name = "N")]
     pub max_ranges: usize,
+    /// Seconds a server may go silent in the middle of a reply before the request is
+    /// retried (a stalled connection).
+    #[arg(long, default_value_t = JobOptions::default().stall_timeout.as_secs(), value_name = "SECONDS")]
+    pub stall_timeout: u64,
     /// For a target published as a .gz: also re-create that .gz next to the output, as
     /// the control file's Recompress line says (needs the system gzip).
     #[arg(long)]
@@ -197,6 +201,7 @@ fn get_spec(args: &GetArgs) -> JobSpec {
     spec.options.parallel_requests = args.parallel.max(1);
     spec.options.max_ranges_per_request = args.max_ranges.max(1);
     spec.options.recompress = args.recompress;
+    spec.options.stall_timeout = std::time::Duration::from_secs(args.stall_timeout.max(1));
     spec
 }
 
