@@ -167,14 +167,16 @@ impl PartFile {
         let PartFile { path, file, .. } = self;
         // Windows cannot rename an open file.
         drop(file);
-        let kept_old = keep_old && output.exists();
         let old = old_path(output);
-        if kept_old {
-            std::fs::rename(output, &old)
-                .map_err(|e| Error::io("keep the previous version as", &old, e))?;
-        }
+        let kept_old = if keep_old && output.exists() {
+            Some(keep_as_old(output, &old)?)
+        } else {
+            None
+        };
+        // One rename replaces the output: at every moment, a crash included, `output`
+        // is the previous file or the verified new one.
         if let Err(e) = std::fs::rename(&path, output) {
-            if kept_old {
+            if kept_old == Some(KeptOld::MovedAway) {
                 // Put the previous version back where the user expects it; the verified
                 // file stays in the .part for the next run.
                 let _ = std::fs::rename(&old, output);
@@ -190,6 +192,27 @@ impl PartFile {
         }
         Ok(())
     }
+}
+
+/// How the previous output was kept as `<out>.zs-old`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeptOld {
+    /// A second name for the same file: the output stays in place until the new one
+    /// replaces it.
+    Linked,
+    /// Renamed away (a file system without hard links): for a moment there is no output.
+    MovedAway,
+}
+
+/// Keeps `output` as `old` (replacing an older `old`), by a hard link where the file
+/// system has them.
+fn keep_as_old(output: &Path, old: &Path) -> Result<KeptOld> {
+    let _ = std::fs::remove_file(old);
+    if std::fs::hard_link(output, old).is_ok() {
+        return Ok(KeptOld::Linked);
+    }
+    std::fs::rename(output, old).map_err(|e| Error::io("keep the previous version as", old, e))?;
+    Ok(KeptOld::MovedAway)
 }
 
 /// Takes the `.part`'s lock for as long as `file` is open (it is released when the file
