@@ -429,6 +429,9 @@ pub fn python_http(root: &Path) -> Option<Server> {
 /// How a [`misbehaving`] server answers a range request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misbehaviour {
+    /// None: ranges served correctly, one part or multipart (a baseline, and a recorder
+    /// of what clients send).
+    Honest,
     /// Answers only the first range of a multi-range request, as a single-part 206
     /// (some CDNs do this).
     FirstRangeOnly,
@@ -460,10 +463,29 @@ pub enum Misbehaviour {
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
-/// Serves `root` (GET only). Counts requests it answered in `requests()`.
+/// Serves `root` (GET only). Counts the requests it answered, and those that carried
+/// credentials.
 pub struct Misbehaving {
     pub port: u16,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tally: std::sync::Arc<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: std::sync::atomic::AtomicUsize,
+    with_credentials: std::sync::atomic::AtomicUsize,
+}
+
+impl Tally {
+    /// Counts one request; returns how many came before it.
+    fn count(&self, request: &Request) -> usize {
+        if request.authorization {
+            self.with_credentials
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Misbehaving {
@@ -476,61 +498,91 @@ impl Misbehaving {
     }
 
     pub fn requests(&self) -> usize {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+        self.tally
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests that came with an `Authorization` header.
+    pub fn requests_with_credentials(&self) -> usize {
+        self.tally
+            .with_credentials
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Accepts connections on a loopback port, each on its own thread, with `handle`.
+fn listen(
+    handle: impl Fn(TcpStream, &Tally) -> std::io::Result<()> + Send + Sync + 'static,
+) -> Misbehaving {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tally = std::sync::Arc::new(Tally::default());
+    let handle = std::sync::Arc::new(handle);
+    let counts = tally.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (handle, counts) = (handle.clone(), counts.clone());
+            std::thread::spawn(move || {
+                let _ = handle(stream, &counts);
+            });
+        }
+    });
+    Misbehaving { port, tally }
+}
+
+/// What the test servers look at in a request.
+struct Request {
+    /// The path, without its leading `/`.
+    path: String,
+    range: Option<String>,
+    authorization: bool,
+}
+
+/// Reads one request's head; `None` at the end of the connection.
+fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_string();
+    let mut request = Request {
+        path,
+        range: None,
+        authorization: false,
+    };
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            return Ok(Some(request));
+        }
+        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "range" => request.range = Some(value.trim().to_string()),
+            "authorization" => request.authorization = true,
+            _ => {}
+        }
     }
 }
 
 pub fn misbehaving(root: &Path, how: Misbehaviour) -> Misbehaving {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let root = root.to_path_buf();
-    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let root = root.clone();
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                let _ = answer(stream, &root, how, &counter);
-            });
-        }
-    });
-    Misbehaving { port, requests }
+    listen(move |stream, tally| answer(stream, &root, how, tally))
 }
 
-fn answer(
-    stream: TcpStream,
-    root: &Path,
-    how: Misbehaviour,
-    counter: &std::sync::atomic::AtomicUsize,
-) -> std::io::Result<()> {
+fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut w = stream;
-    loop {
-        let mut request = String::new();
-        if reader.read_line(&mut request)? == 0 {
-            return Ok(());
-        }
-        let mut range = None;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            if line.trim().is_empty() {
-                break;
-            }
-            if let Some(v) = line
-                .strip_prefix("Range: ")
-                .or_else(|| line.strip_prefix("range: "))
-            {
-                range = Some(v.trim().to_string());
-            }
-        }
-        let answered = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = request
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .trim_start_matches('/');
+    while let Some(request) = read_request(&mut reader)? {
+        let answered = tally.count(&request);
+        let path = request.path.as_str();
+        let range = request.range;
         let Ok(mut data) = std::fs::read(root.join(path)) else {
             w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
             continue;
@@ -643,6 +695,7 @@ fn answer(
             _ => multipart(&mut w, &data, &ranges)?,
         }
     }
+    Ok(())
 }
 
 /// A `206` `multipart/byteranges` reply with `parts` (inclusive ranges) of `data`.
@@ -669,55 +722,30 @@ fn multipart(w: &mut impl Write, data: &[u8], parts: &[(u64, u64)]) -> std::io::
 /// when asked without a range (the control file), and sends each range request on to the
 /// next of `mirrors` (base URLs) in turn with a `302`.
 pub fn redirector(root: &Path, mirrors: Vec<String>) -> Misbehaving {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let root = root.to_path_buf();
-    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (root, counter, mirrors) = (root.clone(), counter.clone(), mirrors.clone());
-            std::thread::spawn(move || {
-                let _ = redirect(stream, &root, &mirrors, &counter);
-            });
-        }
-    });
-    Misbehaving { port, requests }
+    listen(move |stream, tally| redirect(stream, &root, &mirrors, tally))
 }
 
 fn redirect(
     stream: TcpStream,
     root: &Path,
     mirrors: &[String],
-    counter: &std::sync::atomic::AtomicUsize,
+    tally: &Tally,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut w = stream;
-    loop {
-        let mut request = String::new();
-        if reader.read_line(&mut request)? == 0 {
-            return Ok(());
-        }
-        let mut ranged = false;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            if line.trim().is_empty() {
-                break;
-            }
-            ranged |= line.to_ascii_lowercase().starts_with("range:");
-        }
-        let path = request.split_whitespace().nth(1).unwrap_or("/");
-        if ranged {
-            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    while let Some(request) = read_request(&mut reader)? {
+        let n = tally.count(&request);
+        if request.range.is_some() {
             let mirror = &mirrors[n % mirrors.len()];
             write!(
                 w,
-                "HTTP/1.1 302 Found\r\nLocation: {mirror}{path}\r\nContent-Length: 0\r\n\r\n"
+                "HTTP/1.1 302 Found\r\nLocation: {mirror}/{}\r\nContent-Length: 0\r\n\r\n",
+                request.path
             )?;
             continue;
         }
-        let data = std::fs::read(root.join(path.trim_start_matches('/'))).unwrap_or_default();
+        let data = std::fs::read(root.join(&request.path)).unwrap_or_default();
         write!(
             w,
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
@@ -725,6 +753,7 @@ fn redirect(
         )?;
         w.write_all(&data)?;
     }
+    Ok(())
 }
 
 /// A child process, killed when dropped.

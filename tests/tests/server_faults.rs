@@ -324,3 +324,32 @@ fn a_mirror_redirector_with_bad_mirrors_is_asked_again_until_a_good_one_serves()
     println!("through the redirector: {wire} bytes; from the good mirror alone: {direct}");
     assert!(wire < case.new.len() as u64 / 2, "{wire} bytes");
 }
+
+#[test]
+fn credentials_go_to_their_host_and_not_where_a_redirect_leads() {
+    let Some(case) = case(56) else { return };
+    let mirror = misbehaving(case.www.path(), Misbehaviour::Honest);
+    // `localhost` is the same machine under another host name: a cross-host redirect.
+    let server = redirector(
+        case.www.path(),
+        vec![format!("http://localhost:{}", mirror.port)],
+    );
+    let (result, out, _) = case.get(server.url("f.bin.zsync"), |o| {
+        o.credentials.push(deltadrop_core::Credentials {
+            host: "127.0.0.1".into(),
+            user: "me".into(),
+            password: "s3cret".into(),
+        })
+    });
+    case.exact(result, &out);
+    assert!(mirror.requests() > 0, "the ranges came from the mirror");
+    assert!(
+        server.requests_with_credentials() > 0,
+        "the credentials went to their host"
+    );
+    assert_eq!(
+        mirror.requests_with_credentials(),
+        0,
+        "the credentials followed a redirect to another host"
+    );
+}
