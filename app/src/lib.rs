@@ -2,4 +2,3 @@
 
 pub mod cli;
 pub mod gui;
-pub mod view;

@@ -1,6 +1,7 @@
 //! GUI tests: the real app driven through its accessibility tree with egui_kittest, with
 //! the engine replaced by a scripted runner (so every state can be reached without a
-//! network), plus unit tests of the block map model and one test against the real engine.
+//! network), plus tests of how the block map is laid out and painted and two against the
+//! real engine. The model's unit tests (`BlockMap`, `JobView`) are in `src/gui/model.rs`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use deltadrop::gui::block_map::{self, MapLayout};
+use deltadrop::gui::model::{CellMix, human_bytes};
 use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
-use deltadrop::view::{BlockMap, CellMix, Grouping, JobView, SeedStatus, human_bytes, thousands};
 use deltadrop_core::{
     BlockSource, BlockState, ControlSource, Error, Event, EventSink, FileHash, FileHashAlgorithm,
     Mode, Phase, Plan, Progress, Summary, TargetInfo,
@@ -920,58 +921,10 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The block map model
+// Drawing the block map (the model's own tests are in src/gui/model.rs)
 
 #[test]
-fn block_map_folds_runs_and_keeps_counts() {
-    let mut map = BlockMap::new(100);
-    assert_eq!(map.count(BlockState::Unknown), 100);
-    map.apply(10..20, BlockState::Local, BlockSource::Seed(2));
-    map.apply(15..30, BlockState::InFlight, BlockSource::Network);
-    map.apply(15..25, BlockState::Fetched, BlockSource::Network);
-    map.apply(90..500, BlockState::Failed, BlockSource::Network);
-    let (start, end) = (50, 40);
-    map.apply(start..end, BlockState::Local, BlockSource::PartFile); // Empty: ignored.
-    assert_eq!(map.count(BlockState::Local), 5);
-    assert_eq!(map.count(BlockState::Fetched), 10);
-    assert_eq!(map.count(BlockState::InFlight), 5);
-    assert_eq!(map.count(BlockState::Failed), 10);
-    assert_eq!(map.count(BlockState::Unknown), 70);
-    let total: u64 = deltadrop::view::STATES.iter().map(|&s| map.count(s)).sum();
-    assert_eq!(total, 100);
-    assert_eq!(map.state(12), BlockState::Local);
-    assert_eq!(map.source(12), Some(BlockSource::Seed(2)));
-    assert_eq!(map.state(16), BlockState::Fetched);
-    assert_eq!(map.source(16), Some(BlockSource::Network));
-    assert_eq!(map.source(5), None);
-    assert_eq!(map.states().len(), 100);
-    assert_eq!(
-        map.sources(0..100, 8),
-        vec![BlockSource::Seed(2), BlockSource::Network]
-    );
-    let mix = map.mix(10..30);
-    assert_eq!(mix.count(BlockState::Local), 5);
-    assert_eq!(mix.count(BlockState::Fetched), 10);
-    assert_eq!(mix.count(BlockState::InFlight), 5);
-    assert_eq!(mix.dominant(), BlockState::Fetched);
-    assert_eq!(mix.uniform(), None);
-    assert_eq!(map.mix(10..15).uniform(), Some(BlockState::Local));
-}
-
-#[test]
-fn grouping_keeps_big_maps_to_a_few_thousand_cells() {
-    let g = Grouping::new(150_000, block_map::MAX_CELLS);
-    assert!(g.cells <= block_map::MAX_CELLS);
-    assert_eq!(g.blocks_per_cell, 150_000u64.div_ceil(block_map::MAX_CELLS));
-    // Every block is in exactly one cell.
-    let mut covered = 0;
-    for cell in 0..g.cells {
-        let blocks = g.blocks(cell, 150_000);
-        assert_eq!(blocks.start, covered);
-        covered = blocks.end;
-    }
-    assert_eq!(covered, 150_000);
-
+fn map_layouts_keep_big_maps_to_a_few_thousand_cells() {
     // Small maps get one block per cell, big ones are grouped within MAX_CELLS.
     for (blocks, width) in [
         (1u64, 300.0),
@@ -1029,79 +982,6 @@ fn a_mixed_cell_is_painted_in_proportion_to_its_blocks() {
             }
         }
     }
-}
-
-#[test]
-fn job_view_folds_seeds_plan_progress_and_the_end() {
-    let t0 = Instant::now();
-    let mut view = JobView::new(t0);
-    let info = target(100, 1000);
-    view.apply(Event::ControlLoaded(info.clone()), t0);
-    view.apply(
-        Event::SeedStarted {
-            source: BlockSource::Seed(0),
-            path: "a".into(),
-            size: 10,
-        },
-        t0,
-    );
-    view.apply(
-        Event::SeedSkipped {
-            source: BlockSource::Seed(1),
-            path: "b".into(),
-            reason: "no such file".into(),
-        },
-        t0,
-    );
-    view.apply(
-        Event::SeedFinished {
-            source: BlockSource::Seed(0),
-            blocks: 40,
-            bytes: 40_000,
-        },
-        t0,
-    );
-    assert_eq!(
-        view.seeds[0].status,
-        SeedStatus::Used {
-            blocks: 40,
-            bytes: 40_000
-        }
-    );
-    assert_eq!(
-        view.seeds[1].status,
-        SeedStatus::Skipped("no such file".into())
-    );
-    view.apply(Event::Phase(Phase::Fetching), t0);
-    let progress = |fetched| Progress {
-        local_bytes: 40_000,
-        fetched_bytes: fetched,
-        wire_bytes: fetched,
-        requests: 1,
-        total_bytes: info.length,
-    };
-    view.apply(Event::Progress(progress(0)), t0);
-    view.apply(
-        Event::Progress(progress(10_000)),
-        t0 + Duration::from_secs(1),
-    );
-    assert_eq!(view.speed(), Some(10_000.0));
-    let remaining = info.length - 50_000;
-    let eta = view.eta().unwrap().as_secs_f64();
-    assert!((eta - remaining as f64 / 10_000.0).abs() < 0.01, "{eta}");
-    assert!((view.fraction_done() - 50_000.0 / info.length as f32).abs() < 1e-6);
-    view.apply(
-        Event::Finished(Err(Error::Cancelled)),
-        t0 + Duration::from_secs(2),
-    );
-    assert!(view.is_finished());
-    assert_eq!(view.error(), Some(&Error::Cancelled));
-    assert_eq!(view.eta(), None, "no ETA once done");
-    assert_eq!(
-        view.elapsed(t0 + Duration::from_secs(60)),
-        Duration::from_secs(2)
-    );
-    assert_eq!(thousands(view.total_bytes()), thousands(info.length));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! The application state and its frame loop: `logic` drains workers and the job's events
-//! and turns drops and pastes into commands; `ui` draws (see `views`) and then executes
+//! and turns drops and pastes into commands; `ui` draws (see `ui.rs`) and then executes
 //! the frame's [`Command`]s once. UI state (the form, windows) is kept apart from the
 //! engine's (a [`JobView`] folded from events) and from what is persisted.
 
@@ -14,10 +14,10 @@ use deltadrop_core::{ControlSource, Error, Event, JobSpec, Mode, Phase};
 use super::args::GuiArgs;
 use super::command::Command;
 use super::frame_log::FrameLog;
+use super::model::JobView;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Msg, Suggestions, Workers, guess_target_name};
-use crate::view::JobView;
 
 /// How the app starts: the command line, where downloads go by default, and the engine.
 pub struct StartOptions {

@@ -7,7 +7,7 @@ use egui::{Color32, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2, pos2, vec2};
 
 use deltadrop_core::{BlockSource, BlockState, TargetInfo};
 
-use crate::view::{BlockMap, CellMix, Grouping, STATES, human_bytes, state_name, thousands};
+use super::model::{BlockMap, CellMix, Grouping, STATES, human_bytes, state_name, thousands};
 
 /// The most cells drawn, whatever the block count.
 pub const MAX_CELLS: u64 = 4096;

@@ -1,7 +1,7 @@
 //! The deltadrop desktop app (egui/eframe).
 //!
 //! [`app::DeltadropApp`] holds three kinds of state, kept apart: the form and windows
-//! (UI state), the current job's [`crate::view::JobView`] (folded from the engine's
+//! (UI state), the current job's [`model::JobView`] (folded from the engine's
 //! events, never shared with the engine) and [`persist::Persisted`] (settings and history,
 //! saved by eframe). Views push [`command::Command`]s that run once per frame; file
 //! dialogs and other I/O run on [`worker`] threads; jobs run on the engine's thread and
@@ -19,9 +19,10 @@ pub mod block_map;
 pub mod command;
 pub mod demo;
 pub mod frame_log;
+pub mod model;
 pub mod persist;
 pub mod runner;
-mod views;
+mod ui;
 pub mod worker;
 
 pub use app::{DeltadropApp, StartOptions, default_output_folder};

@@ -10,7 +10,7 @@ use deltadrop_core::{BlockState, Error, Phase};
 use super::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
 use super::block_map;
 use super::command::Command;
-use crate::view::{
+use super::model::{
     SeedStatus, count_of, human_bytes, human_duration, human_rate, phase_name, thousands,
 };
 

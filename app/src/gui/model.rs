@@ -1,9 +1,10 @@
-//! A front-end-neutral view of a running job: folds the engine's [`Event`] stream into what
-//! a user is shown (phase, bytes found locally vs fetched, speed, ETA, the per-block map)
-//! and formats sizes, rates and durations once for every front end.
+//! The GUI's model of a running job: folds the engine's [`Event`] stream into what a user
+//! is shown (phase, bytes found locally vs fetched, speed, ETA, the per-block map) and
+//! formats sizes, rates and durations for the window.
 //!
-//! Nothing here draws or does I/O: the GUI paints a [`JobView`], a terminal front end
-//! could print one. Time is passed in (`now`) so the folding is deterministic in tests.
+//! Nothing here draws or does I/O: `ui.rs` and [`super::block_map`] paint a [`JobView`].
+//! Only the GUI uses it (the CLI prints events as they come, see `cli::render`), so it
+//! lives under `gui/`. Time is passed in (`now`) so the folding is deterministic in tests.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -559,6 +560,148 @@ impl JobView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deltadrop_core::{FileHash, FileHashAlgorithm};
+
+    fn target(block_count: u64, block_size: u32) -> TargetInfo {
+        TargetInfo {
+            filename: "image-2.img".into(),
+            length: block_count * u64::from(block_size) - 100,
+            block_size,
+            block_count,
+            urls: vec!["http://127.0.0.1:9/image-2.img".into()],
+            compressed: false,
+            file_hash: FileHash::from_hex(
+                FileHashAlgorithm::Sha1,
+                "0123456789abcdef0123456789abcdef01234567",
+            )
+            .unwrap(),
+            mtime: None,
+        }
+    }
+
+    #[test]
+    fn block_map_folds_runs_and_keeps_counts() {
+        let mut map = BlockMap::new(100);
+        assert_eq!(map.count(BlockState::Unknown), 100);
+        map.apply(10..20, BlockState::Local, BlockSource::Seed(2));
+        map.apply(15..30, BlockState::InFlight, BlockSource::Network);
+        map.apply(15..25, BlockState::Fetched, BlockSource::Network);
+        map.apply(90..500, BlockState::Failed, BlockSource::Network);
+        let (start, end) = (50, 40);
+        map.apply(start..end, BlockState::Local, BlockSource::PartFile); // Empty: ignored.
+        assert_eq!(map.count(BlockState::Local), 5);
+        assert_eq!(map.count(BlockState::Fetched), 10);
+        assert_eq!(map.count(BlockState::InFlight), 5);
+        assert_eq!(map.count(BlockState::Failed), 10);
+        assert_eq!(map.count(BlockState::Unknown), 70);
+        let total: u64 = STATES.iter().map(|&s| map.count(s)).sum();
+        assert_eq!(total, 100);
+        assert_eq!(map.state(12), BlockState::Local);
+        assert_eq!(map.source(12), Some(BlockSource::Seed(2)));
+        assert_eq!(map.state(16), BlockState::Fetched);
+        assert_eq!(map.source(16), Some(BlockSource::Network));
+        assert_eq!(map.source(5), None);
+        assert_eq!(map.states().len(), 100);
+        assert_eq!(
+            map.sources(0..100, 8),
+            vec![BlockSource::Seed(2), BlockSource::Network]
+        );
+        let mix = map.mix(10..30);
+        assert_eq!(mix.count(BlockState::Local), 5);
+        assert_eq!(mix.count(BlockState::Fetched), 10);
+        assert_eq!(mix.count(BlockState::InFlight), 5);
+        assert_eq!(mix.dominant(), BlockState::Fetched);
+        assert_eq!(mix.uniform(), None);
+        assert_eq!(map.mix(10..15).uniform(), Some(BlockState::Local));
+    }
+
+    #[test]
+    fn grouping_covers_every_block_once_within_the_cells_asked_for() {
+        let max_cells = crate::gui::block_map::MAX_CELLS;
+        let g = Grouping::new(150_000, max_cells);
+        assert!(g.cells <= max_cells);
+        assert_eq!(g.blocks_per_cell, 150_000u64.div_ceil(max_cells));
+        let mut covered = 0;
+        for cell in 0..g.cells {
+            let blocks = g.blocks(cell, 150_000);
+            assert_eq!(blocks.start, covered);
+            covered = blocks.end;
+        }
+        assert_eq!(covered, 150_000);
+    }
+
+    #[test]
+    fn job_view_folds_seeds_plan_progress_and_the_end() {
+        let t0 = Instant::now();
+        let mut view = JobView::new(t0);
+        let info = target(100, 1000);
+        view.apply(Event::ControlLoaded(info.clone()), t0);
+        view.apply(
+            Event::SeedStarted {
+                source: BlockSource::Seed(0),
+                path: "a".into(),
+                size: 10,
+            },
+            t0,
+        );
+        view.apply(
+            Event::SeedSkipped {
+                source: BlockSource::Seed(1),
+                path: "b".into(),
+                reason: "no such file".into(),
+            },
+            t0,
+        );
+        view.apply(
+            Event::SeedFinished {
+                source: BlockSource::Seed(0),
+                blocks: 40,
+                bytes: 40_000,
+            },
+            t0,
+        );
+        assert_eq!(
+            view.seeds[0].status,
+            SeedStatus::Used {
+                blocks: 40,
+                bytes: 40_000
+            }
+        );
+        assert_eq!(
+            view.seeds[1].status,
+            SeedStatus::Skipped("no such file".into())
+        );
+        view.apply(Event::Phase(Phase::Fetching), t0);
+        let progress = |fetched| Progress {
+            local_bytes: 40_000,
+            fetched_bytes: fetched,
+            wire_bytes: fetched,
+            requests: 1,
+            total_bytes: info.length,
+        };
+        view.apply(Event::Progress(progress(0)), t0);
+        view.apply(
+            Event::Progress(progress(10_000)),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(view.speed(), Some(10_000.0));
+        let remaining = info.length - 50_000;
+        let eta = view.eta().unwrap().as_secs_f64();
+        assert!((eta - remaining as f64 / 10_000.0).abs() < 0.01, "{eta}");
+        assert!((view.fraction_done() - 50_000.0 / info.length as f32).abs() < 1e-6);
+        view.apply(
+            Event::Finished(Err(Error::Cancelled)),
+            t0 + Duration::from_secs(2),
+        );
+        assert!(view.is_finished());
+        assert_eq!(view.error(), Some(&Error::Cancelled));
+        assert_eq!(view.eta(), None, "no ETA once done");
+        assert_eq!(
+            view.elapsed(t0 + Duration::from_secs(60)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(thousands(view.total_bytes()), thousands(info.length));
+    }
 
     #[test]
     fn sizes_read_well() {
