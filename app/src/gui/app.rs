@@ -1,7 +1,7 @@
-//! The application state and its frame loop: `logic` drains workers and the job's events
-//! and turns drops and pastes into commands; `ui` draws (see `ui.rs`) and then executes
-//! the frame's [`Command`]s once. UI state (the form, windows) is kept apart from the
-//! engine's (a [`JobView`] folded from events) and from what is persisted.
+//! The application state and its frame loop: `logic` runs the workers' commands, folds
+//! the job's events in and turns drops and pastes into commands; `ui` draws (see `ui.rs`)
+//! and then executes the frame's [`Command`]s once. UI state (the form, windows) is kept
+//! apart from the engine's (a [`JobView`] folded from events) and from what is persisted.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use super::frame_log::FrameLog;
 use super::model::JobView;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
-use super::worker::{Msg, Suggestions, Workers, guess_target_name};
+use super::worker::{Suggestions, Workers, guess_target_name};
 
 /// How the app starts: the command line, where downloads go by default, and the engine.
 pub struct StartOptions {
@@ -351,8 +351,9 @@ impl DeltadropApp {
                     .set_title("Open a .zsync file")
                     .add_filter(".zsync files", &["zsync"])
                     .pick_file();
-                self.workers
-                    .dialog(dialog, |f| Msg::ControlPicked(f.path().to_path_buf()));
+                self.workers.dialog(dialog, |f| {
+                    Command::SetControl(f.path().display().to_string())
+                });
             }
             Command::AddSeeds(paths) => self.add_seeds(paths),
             Command::BrowseSeeds => {
@@ -360,7 +361,7 @@ impl DeltadropApp {
                     .set_title("Add seed files")
                     .pick_files();
                 self.workers.dialog(dialog, |files| {
-                    Msg::SeedsPicked(files.iter().map(|f| f.path().to_path_buf()).collect())
+                    Command::AddSeeds(files.iter().map(|f| f.path().to_path_buf()).collect())
                 });
             }
             Command::RemoveSeed(i) => {
@@ -378,7 +379,7 @@ impl DeltadropApp {
                     dialog = dialog.set_directory(&self.form.output);
                 }
                 self.workers.dialog(dialog.pick_folder(), |f| {
-                    Msg::OutputPicked(f.path().to_path_buf())
+                    Command::SetOutput(f.path().to_path_buf())
                 });
             }
             Command::Plan => self.start(RunKind::Plan),
@@ -422,32 +423,18 @@ impl DeltadropApp {
                 }
             }
             Command::ClearHistory => self.persisted.history.clear(),
-        }
-    }
-
-    fn handle_msg(&mut self, msg: Msg) {
-        match msg {
-            Msg::ControlPicked(path) => {
-                self.form.control = path.display().to_string();
-                self.ui_state.clipboard_offer = None;
-            }
-            Msg::SeedsPicked(paths) => self.add_seeds(paths),
-            Msg::OutputPicked(path) => {
-                self.persisted.settings.output = Some(path.clone());
-                self.form.output = path;
-            }
-            Msg::SeedSize(path, size) => {
+            Command::SetSeedSize(path, size) => {
                 for seed in self.form.seeds.iter_mut().filter(|s| s.path == path) {
                     seed.size = Some(size.clone());
                 }
             }
-            Msg::Suggestions(s) => {
+            Command::SetSuggestions(s) => {
                 // Only the answer for what the form still says.
                 if self.ui_state.suggested_for.as_ref() == Some(&s.request) {
                     self.form.suggestions = Some(s);
                 }
             }
-            Msg::Failed(message) => self.ui_state.message = Some(message),
+            Command::ShowMessage(message) => self.ui_state.message = Some(message),
         }
     }
 
@@ -612,8 +599,9 @@ impl eframe::App for DeltadropApp {
         if let Some(log) = &mut self.frame_log {
             log.begin();
         }
-        for msg in self.workers.drain() {
-            self.handle_msg(msg);
+        // Workers' reports apply before drawing, as they arrive.
+        for command in self.workers.drain() {
+            self.run_command(ctx, command);
         }
         self.drain_job();
         self.take_drops(ctx);

@@ -1,7 +1,11 @@
-//! Everything the user can ask for. Views push these; the app executes them once per
-//! frame, after drawing, so no view mutates state while another reads it.
+//! Every change to the app's form and messages, whoever asks for it. Views push these and
+//! the app executes them once per frame, after drawing, so no view mutates state while
+//! another reads it; workers report with the same commands (a picked file is the same
+//! `SetControl` as a typed one), executed as they are drained at the start of a frame.
 
 use std::path::PathBuf;
+
+use super::worker::Suggestions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -26,4 +30,10 @@ pub enum Command {
     /// Refill the form from a history entry.
     LoadHistory(usize),
     ClearHistory,
+    /// A worker measured a seed: its size, or why it cannot be read.
+    SetSeedSize(PathBuf, Result<u64, String>),
+    /// A worker looked next to the output for earlier versions of the target.
+    SetSuggestions(Suggestions),
+    /// Something failed outside a job (a dialog, opening a folder): tell the user.
+    ShowMessage(String),
 }

@@ -3,10 +3,11 @@
 //! [`app::DeltadropApp`] holds three kinds of state, kept apart: the form and windows
 //! (UI state), the current job's [`model::JobView`] (folded from the engine's
 //! events, never shared with the engine) and [`persist::Persisted`] (settings and history,
-//! saved by eframe). Views push [`command::Command`]s that run once per frame; file
-//! dialogs and other I/O run on [`worker`] threads; jobs run on the engine's thread and
-//! report through [`runner::UiSink`], which wakes the UI. The [`block_map`] paints one
-//! byte of state per block into at most a few thousand cells.
+//! saved by eframe). The drawing (`ui.rs`) pushes [`command::Command`]s that run once per
+//! frame; file dialogs and other I/O run on [`worker`] threads, which report with the
+//! same commands; jobs run on the engine's thread and report through [`runner::UiSink`],
+//! which wakes the UI. The [`block_map`] paints one byte of state per block into at most
+//! a few thousand cells.
 //!
 //! ```no_run
 //! let args = <deltadrop::gui::args::GuiArgs as clap::Parser>::parse();

@@ -1,6 +1,7 @@
 //! Work the UI thread must not do (file dialogs, `stat`, listing folders, opening a file
-//! manager) runs on short-lived threads that report back as [`Msg`]s. The UI drains them
-//! at the start of each frame; nothing here ever blocks the UI.
+//! manager) runs on short-lived threads that report back with the same [`Command`]s the
+//! views push. The UI drains them at the start of each frame; nothing here ever blocks
+//! the UI.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -9,21 +10,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::task::{Context, Poll, Wake};
 use std::time::SystemTime;
 
+use super::command::Command;
 use super::runner::Waker;
-
-/// A worker's report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Msg {
-    ControlPicked(PathBuf),
-    SeedsPicked(Vec<PathBuf>),
-    OutputPicked(PathBuf),
-    /// The size of a seed, or why it cannot be read.
-    SeedSize(PathBuf, Result<u64, String>),
-    /// What the output folder holds that looks like an earlier version of the target.
-    Suggestions(Suggestions),
-    /// Something the user asked for failed (opening a folder, say).
-    Failed(String),
-}
 
 /// Files found next to where the output goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,16 +26,16 @@ pub struct Suggestions {
     pub similar: Vec<(PathBuf, u64)>,
 }
 
-/// Sends a worker's messages to the UI and wakes it.
+/// Sends a worker's commands to the UI and wakes it.
 #[derive(Clone)]
 pub struct Reporter {
-    tx: Sender<Msg>,
+    tx: Sender<Command>,
     waker: Arc<dyn Waker>,
 }
 
 impl Reporter {
-    pub fn send(&self, msg: Msg) {
-        if self.tx.send(msg).is_ok() {
+    pub fn send(&self, command: Command) {
+        if self.tx.send(command).is_ok() {
             self.waker.wake();
         }
     }
@@ -55,7 +43,7 @@ impl Reporter {
 
 pub struct Workers {
     reporter: Reporter,
-    rx: Receiver<Msg>,
+    rx: Receiver<Command>,
 }
 
 impl Workers {
@@ -74,13 +62,14 @@ impl Workers {
             .name(format!("deltadrop-{name}"))
             .spawn(move || work(&reporter));
         if let Err(err) = spawned {
-            self.reporter
-                .send(Msg::Failed(format!("could not start a thread: {err}")));
+            self.reporter.send(Command::ShowMessage(format!(
+                "could not start a thread: {err}"
+            )));
         }
     }
 
     /// Everything reported since the last call.
-    pub fn drain(&self) -> Vec<Msg> {
+    pub fn drain(&self) -> Vec<Command> {
         self.rx.try_iter().collect()
     }
 
@@ -97,7 +86,7 @@ impl Workers {
                             Err("not a file".to_string())
                         }
                     });
-                r.send(Msg::SeedSize(path, size));
+                r.send(Command::SetSeedSize(path, size));
             }
         });
     }
@@ -105,7 +94,7 @@ impl Workers {
     /// Looks next to `output` for earlier versions of `target_name`.
     pub fn suggest(&self, output: PathBuf, target_name: String) {
         self.spawn("suggest", move |r| {
-            r.send(Msg::Suggestions(find_previous_versions(
+            r.send(Command::SetSuggestions(find_previous_versions(
                 &output,
                 &target_name,
             )));
@@ -116,11 +105,11 @@ impl Workers {
     pub fn dialog<T: Send + 'static>(
         &self,
         dialog: impl Future<Output = Option<T>> + Send + 'static,
-        into_msg: impl FnOnce(T) -> Msg + Send + 'static,
+        into_command: impl FnOnce(T) -> Command + Send + 'static,
     ) {
         self.spawn("dialog", move |r| {
             if let Some(picked) = block_on(dialog) {
-                r.send(into_msg(picked));
+                r.send(into_command(picked));
             }
         });
     }
@@ -136,7 +125,7 @@ impl Workers {
                 "xdg-open"
             };
             if let Err(err) = std::process::Command::new(program).arg(&folder).spawn() {
-                r.send(Msg::Failed(format!(
+                r.send(Command::ShowMessage(format!(
                     "could not open {} with {program}: {err}",
                     folder.display()
                 )));
