@@ -397,6 +397,25 @@ fn the_block_map_fills_from_block_runs_and_hover_tells_offset_and_source() {
     assert!(has_text(&harness, "Block 399"), "tooltip of the last block");
     assert!(has_text(&harness, "Failed"));
     assert!(has_text(&harness, "From the network"));
+
+    // A block in flight, and one the engine put back to unknown, have no source yet:
+    // their tooltips say so by their state and name none.
+    job.emit(Event::Blocks {
+        blocks: 240..250,
+        state: BlockState::Unknown,
+        source: BlockSource::Network,
+    });
+    harness.run();
+    for (block, state) in [(220, "Downloading"), (245, "Not found yet")] {
+        harness.hover_at(layout.cell_rect(rect.min, block).center());
+        harness.run();
+        let heading = format!("Block {block} ·");
+        let tooltip = harness.get_by_label_contains(&heading);
+        // A label keeps its text in its value.
+        let text = tooltip.accesskit_node().value().unwrap_or_default();
+        assert!(text.contains(state), "{text}");
+        assert!(!text.contains("From"), "{text}");
+    }
 }
 
 #[test]

@@ -141,7 +141,9 @@ fn decode_source(code: u8) -> Option<BlockSource> {
 }
 
 /// One byte of state and one byte of source per block of the target, updated from the
-/// engine's `Event::Blocks` runs; with running per-state totals.
+/// engine's `Event::Blocks` runs; with running per-state totals. Only blocks whose data
+/// has been found, received or rejected have a source: the engine names the network for
+/// blocks it puts back to unknown or has in flight, but none of their data is here yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockMap {
     states: Vec<BlockState>,
@@ -244,11 +246,15 @@ impl BlockMap {
         self.states.is_empty()
     }
 
-    /// Sets `blocks` (clamped to the map) to `state`, remembering `source`.
+    /// Sets `blocks` (clamped to the map) to `state`, remembering `source` unless the
+    /// state is unknown or in flight (then the blocks have no source).
     pub fn apply(&mut self, blocks: Range<u64>, state: BlockState, source: BlockSource) {
         let end = blocks.end.min(self.len()) as usize;
         let start = (blocks.start as usize).min(end);
-        let code = encode_source(source);
+        let code = match state {
+            BlockState::Unknown | BlockState::InFlight => SRC_NONE,
+            BlockState::Local | BlockState::Fetched | BlockState::Failed => encode_source(source),
+        };
         for (s, src) in self.states[start..end]
             .iter_mut()
             .zip(&mut self.sources[start..end])
@@ -264,7 +270,7 @@ impl BlockMap {
         self.states.get(block as usize).copied().unwrap_or_default()
     }
 
-    /// Where the block's current state came from (None while it is unknown).
+    /// Where the block's data came from (None while it is unknown or in flight).
     pub fn source(&self, block: u64) -> Option<BlockSource> {
         self.sources
             .get(block as usize)
@@ -613,6 +619,27 @@ mod tests {
         assert_eq!(mix.dominant(), BlockState::Fetched);
         assert_eq!(mix.uniform(), None);
         assert_eq!(map.mix(10..15).uniform(), Some(BlockState::Local));
+    }
+
+    #[test]
+    fn unknown_and_in_flight_blocks_have_no_source() {
+        let mut map = BlockMap::new(10);
+        // What the engine sends: in flight from the network, some received, the rest put
+        // back to unknown (a pause, a cancel), and a failed one.
+        map.apply(0..8, BlockState::InFlight, BlockSource::Network);
+        assert_eq!(map.source(0), None);
+        map.apply(0..2, BlockState::Fetched, BlockSource::Network);
+        map.apply(2..6, BlockState::Unknown, BlockSource::Network);
+        map.apply(6..7, BlockState::Failed, BlockSource::Network);
+        assert_eq!(map.source(1), Some(BlockSource::Network));
+        assert_eq!(map.source(2), None);
+        assert_eq!(map.source(7), None, "still in flight");
+        assert_eq!(map.source(6), Some(BlockSource::Network));
+        assert!(map.sources(2..6, 8).is_empty());
+        assert!(map.sources(7..8, 8).is_empty());
+        // A block found locally after it was put back has the seed as its source.
+        map.apply(3..4, BlockState::Local, BlockSource::Seed(1));
+        assert_eq!(map.sources(2..6, 8), vec![BlockSource::Seed(1)]);
     }
 
     #[test]
