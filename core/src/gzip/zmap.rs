@@ -30,6 +30,8 @@ pub enum ZMapError {
     WrongLength { entries: usize, got: usize },
     #[error("the first Z-Map entry must be a block start at output offset 0")]
     BadFirstEntry,
+    #[error("Z-Map entry {index} cannot be in a deflate stream: {reason}")]
+    Impossible { index: usize, reason: &'static str },
     #[error(
         "Z-Map checkpoint {index} at bit {in_bit} lies beyond the {compressed_len}-byte compressed file"
     )]
@@ -129,7 +131,22 @@ impl ZMap {
         let mut last = first;
         for (i, &entry) in entries.iter().enumerate() {
             if i > 0 {
-                last = last.then(entry);
+                let next = last.then(entry);
+                // Either would give a read no compressed bytes to fetch (a header range
+                // or a data range), which nothing downstream can hand the decoder.
+                let reason = if next.out_byte > last.out_byte && next.in_bit == last.in_bit {
+                    Some("output from no compressed input")
+                } else if next.kind == CheckpointKind::MidBlock
+                    && next.in_bit == next.block_start_bit
+                {
+                    Some("inside a block but where its header starts")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    return Err(ZMapError::Impossible { index: i, reason });
+                }
+                last = next;
             }
             if i % ANCHOR_EVERY == 0 {
                 anchors.push(last);
@@ -489,6 +506,21 @@ mod tests {
         assert!(matches!(
             ZMap::parse_entries(usize::MAX, &[]),
             Err(ZMapError::WrongLength { .. })
+        ));
+        // Found by fuzzing: both gave reads with an empty byte range, which the fetcher
+        // could not find among the fetched ranges.
+        let no_input = [entry(0, 0, false), entry(0, 100, false)].concat();
+        assert_eq!(
+            ZMap::parse(&no_input),
+            Err(ZMapError::Impossible {
+                index: 1,
+                reason: "output from no compressed input"
+            })
+        );
+        let at_header = [entry(80, 0, false), entry(0, 0, true)].concat();
+        assert!(matches!(
+            ZMap::parse(&at_header),
+            Err(ZMapError::Impossible { index: 1, .. })
         ));
         // Maximal deltas everywhere just give large offsets.
         let big: Vec<u8> = std::iter::once(entry(80, 0, false))
