@@ -158,15 +158,20 @@ pub fn inflate(data: &[u8]) {
 /// whose last match ran past it is no restart point, so decoding goes on from the start.
 fn in_pieces(input: &[u8], expected: &[u8], piece: u64) -> Vec<u8> {
     let whole = Compressed::whole(input);
+    // At most about 32 pieces, to keep each run fast.
+    let piece = piece.max(expected.len() as u64 / 32);
     let mut out: Vec<u8> = Vec::new();
     let mut resume = Resume::BlockStart { bit: 0 };
+    let mut inflater = Inflater::new(&[]);
     while (out.len() as u64) < expected.len() as u64 {
-        let mut inflater = Inflater::new(&out);
+        // Each piece starts afresh from the output before it, as a fetched read does.
+        inflater.set_window(&out);
         let (bytes, outcome) = inflater
             .inflate(whole, resume, piece)
             .expect("what decodes in one go decodes in pieces");
         if outcome.decoded != outcome.produced || outcome.produced == 0 {
-            let rest = Inflater::new(&out).inflate(whole, resume, u64::MAX);
+            inflater.set_window(&out);
+            let rest = inflater.inflate(whole, resume, u64::MAX);
             out.extend(rest.expect("decoding on from a restart point").0);
             break;
         }
