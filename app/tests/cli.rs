@@ -1,21 +1,9 @@
 //! The `deltadrop-cli` binary as scripts use it: exit codes, zsync's closing line,
 //! `--json` events, `info` and `make`.
 
-use std::process::{Command, Output};
-
 use deltadrop_tests::*;
 
-fn cli(args: &[&str], cwd: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deltadrop-cli"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run deltadrop-cli")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+const CLI: &str = env!("CARGO_BIN_EXE_deltadrop-cli");
 
 #[test]
 fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
@@ -32,7 +20,8 @@ fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("old"), &old).unwrap();
 
-    let out = cli(
+    let out = run(
+        CLI,
         &[
             "get",
             "-q",
@@ -59,7 +48,8 @@ fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
     let at = bad.windows(6).position(|w| w == b"SHA-1:").unwrap() + 7;
     bad[at] = if bad[at] == b'a' { b'b' } else { b'a' };
     std::fs::write(www.path().join("bad.zsync"), &bad).unwrap();
-    let out = cli(
+    let out = run(
+        CLI,
         &["get", "-q", "-o", "bad-out", &server.url("bad.zsync")],
         work.path(),
     );
@@ -67,7 +57,8 @@ fn get_prints_zsyncs_closing_line_and_exit_codes_follow_zsync() {
     assert!(text(&out.stderr).contains("SHA-1"));
 
     // Any other failure: exit code 1 and a message that says what to do.
-    let out = cli(
+    let out = run(
+        CLI,
         &["get", "-q", &server.url("nothing-here.zsync")],
         work.path(),
     );
@@ -85,7 +76,7 @@ fn json_events_info_and_make() {
     let new = edited(&old, 34);
     let www = public_dir();
     std::fs::write(www.path().join("f.txt"), &new).unwrap();
-    let make = cli(&["make", "-u", "f.txt", "f.txt"], www.path());
+    let make = run(CLI, &["make", "-u", "f.txt", "f.txt"], www.path());
     assert_eq!(make.status.code(), Some(0), "{}", text(&make.stderr));
     let Some(server) = nginx(www.path(), None, "") else {
         return;
@@ -93,7 +84,8 @@ fn json_events_info_and_make() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("old"), &old).unwrap();
 
-    let info = cli(
+    let info = run(
+        CLI,
         &["info", "-i", "old", &server.url("f.txt.zsync")],
         work.path(),
     );
@@ -108,7 +100,8 @@ fn json_events_info_and_make() {
         "info downloaded nothing"
     );
 
-    let out = cli(
+    let out = run(
+        CLI,
         &["get", "--json", "-i", "old", &server.url("f.txt.zsync")],
         work.path(),
     );
@@ -140,7 +133,7 @@ fn json_events_info_and_make() {
 #[test]
 fn generate_writes_man_pages_and_prints_completions() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cli(&["generate", "man", "man"], dir.path());
+    let out = run(CLI, &["generate", "man", "man"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     for page in ["deltadrop-cli.1", "deltadrop-cli-get.1", "deltadrop.1"] {
         let roff = std::fs::read_to_string(dir.path().join("man").join(page))
@@ -159,7 +152,7 @@ fn generate_writes_man_pages_and_prints_completions() {
         ("fish", "complete -c deltadrop-cli"),
         ("powershell", "Register-ArgumentCompleter"),
     ] {
-        let out = cli(&["generate", "completions", shell], dir.path());
+        let out = run(CLI, &["generate", "completions", shell], dir.path());
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let script = text(&out.stdout);
         assert!(

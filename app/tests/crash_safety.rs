@@ -4,31 +4,20 @@
 //! or the verified new one, seeds are untouched, and the next run finishes the job.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deltadrop_tests::*;
 
-fn cli(args: &[&str], cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_deltadrop-cli"));
-    command.args(args).current_dir(cwd);
-    command
-}
+const CLI: &str = env!("CARGO_BIN_EXE_deltadrop-cli");
 
-fn run(args: &[&str], cwd: &Path) -> Output {
-    cli(args, cwd).output().expect("run deltadrop-cli")
-}
-
+/// `deltadrop-cli` started in the background, its output thrown away.
 fn spawn(args: &[&str], cwd: &Path) -> Child {
-    cli(args, cwd)
+    command(CLI, args, cwd)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start deltadrop-cli")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `old` with about a third of its 64 KiB stretches replaced: a download that scans the
@@ -45,9 +34,8 @@ fn rebuilt(old: &[u8], seed: u64) -> Vec<u8> {
     new
 }
 
-/// A small random-number generator for kill moments; its seed is printed so that a
-/// failing sequence can be replayed.
-struct Moments(u64);
+/// Random kill moments; the seed is printed so that a failing sequence can be replayed.
+struct Moments(Rng);
 
 impl Moments {
     fn from_clock() -> Self {
@@ -61,16 +49,12 @@ impl Moments {
             |s| s.parse().unwrap(),
         );
         println!("kill moments: DELTADROP_KILL_SEED={seed}");
-        Moments(seed)
+        Moments(Rng::new(seed))
     }
 
     /// A moment between none and `within`.
     fn next(&mut self, within: Duration) -> Duration {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        within.mul_f64((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+        within.mul_f64(self.0.fraction())
     }
 }
 
@@ -108,7 +92,7 @@ fn kill_9_at_random_moments_never_leaves_a_mix_and_the_next_run_resumes() {
     // An uninterrupted run: how long, how many bytes.
     let work = fresh_work();
     let started = Instant::now();
-    let done = run(&get, work.path());
+    let done = run(CLI, &get, work.path());
     let whole_run = started.elapsed();
     assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
     assert_eq!(read(&work.path().join("out")), new);
@@ -136,7 +120,7 @@ fn kill_9_at_random_moments_never_leaves_a_mix_and_the_next_run_resumes() {
             assert_whole(&kept, &previous, &new, &when);
         }
     }
-    let done = run(&get, work.path());
+    let done = run(CLI, &get, work.path());
     assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
     assert_eq!(read(&out), new);
     assert!(!work.path().join("out.part").exists());
@@ -229,7 +213,7 @@ fn a_full_disk_stops_with_a_clear_message_and_the_part_resumes_once_space_is_fre
         url.as_str(),
     ];
 
-    let full = run(&get, disk.path());
+    let full = run(CLI, &get, disk.path());
     let stderr = text(&full.stderr);
     println!("{stderr}");
     assert_eq!(full.status.code(), Some(1), "{stderr}");
@@ -242,7 +226,7 @@ fn a_full_disk_stops_with_a_clear_message_and_the_part_resumes_once_space_is_fre
     let (_, first) = server.requests_for("f.bin");
 
     disk.grow(8_000_000);
-    let done = run(&get, disk.path());
+    let done = run(CLI, &get, disk.path());
     assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
     assert_eq!(read(&out), new);
     assert_eq!(read(&disk.path().join("out.zs-old")), previous);
@@ -281,7 +265,7 @@ fn a_second_download_into_the_same_output_is_told_and_the_first_completes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let second = run(&get, work.path());
+    let second = run(CLI, &get, work.path());
     let stderr = text(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(
@@ -306,7 +290,11 @@ fn the_output_named_as_its_own_seed_is_updated_and_kept_as_zs_old() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("out"), &old).unwrap();
     let url = server.url("f.bin.zsync");
-    let done = run(&["get", "-q", "-i", "out", "-o", "out", &url], work.path());
+    let done = run(
+        CLI,
+        &["get", "-q", "-i", "out", "-o", "out", &url],
+        work.path(),
+    );
     assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
     assert_eq!(read(&work.path().join("out")), new);
     assert_eq!(read(&work.path().join("out.zs-old")), old);

@@ -16,9 +16,10 @@ use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
 use deltadrop_core::{
-    BlockSource, BlockState, ControlSource, Error, Event, EventSink, FileHash, FileHashAlgorithm,
-    Mode, Phase, Plan, Progress, Summary, TargetInfo,
+    BlockSource, BlockState, ControlSource, Error, Event, EventSink, Mode, Phase, Plan, Progress,
+    Summary,
 };
+use deltadrop_tests::target_info;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -79,23 +80,6 @@ impl FakeRunner {
     }
     fn count(&self) -> usize {
         self.jobs.lock().unwrap().len()
-    }
-}
-
-fn target(block_count: u64, block_size: u32) -> TargetInfo {
-    TargetInfo {
-        filename: "image-2.img".into(),
-        length: block_count * u64::from(block_size) - 100,
-        block_size,
-        block_count,
-        urls: vec!["http://127.0.0.1:9/image-2.img".into()],
-        compressed: false,
-        file_hash: FileHash::from_hex(
-            FileHashAlgorithm::Sha1,
-            "0123456789abcdef0123456789abcdef01234567",
-        )
-        .unwrap(),
-        mtime: None,
     }
 }
 
@@ -200,7 +184,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
     assert_eq!(job.spec.options.mode, Mode::PlanOnly);
     assert_eq!(job.spec.output.as_deref(), Some(out.path()));
 
-    let info = target(1000, 4096);
+    let info = target_info(1000, 4096);
     let plan = Plan {
         total_bytes: info.length,
         local_bytes: 700 * 4096,
@@ -324,7 +308,7 @@ fn the_block_map_fills_from_block_runs_and_hover_tells_offset_and_source() {
     harness.get_by_label("Start download").click();
     harness.run();
     let job = runner.job(0);
-    let info = target(400, 2048);
+    let info = target_info(400, 2048);
     job.emit(Event::ControlLoaded(info.clone()));
     job.emit(Event::Phase(Phase::ScanningSeeds));
     job.emit(Event::SeedStarted {
@@ -428,7 +412,7 @@ fn pause_resume_and_cancel_reach_the_job_and_cancel_keeps_the_part_file() {
         &runner,
         "http://127.0.0.1:9/image-2.img.zsync",
     );
-    job.emit(Event::ControlLoaded(target(10, 1024)));
+    job.emit(Event::ControlLoaded(target_info(10, 1024)));
     job.emit(Event::Phase(Phase::Fetching));
     harness.run();
 
@@ -502,7 +486,7 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
         &runner,
         "http://127.0.0.1:9/image-2.img.zsync",
     );
-    let info = target(10, 1024);
+    let info = target_info(10, 1024);
     let written = out.path().join(&info.filename);
     job.emit(Event::ControlLoaded(info.clone()));
     job.emit(Event::Finished(Ok(Summary {
@@ -734,7 +718,7 @@ fn a_huge_map_stays_responsive() {
     let mut harness = harness(&runner, out.path());
     let job = start(&mut harness, &runner, "http://127.0.0.1:9/big.iso.zsync");
     let blocks = 200_000;
-    job.emit(Event::ControlLoaded(target(blocks, 4096)));
+    job.emit(Event::ControlLoaded(target_info(blocks, 4096)));
     job.emit(Event::Phase(Phase::Fetching));
     // Many small runs, as a fetch sends them.
     for start in (0..blocks).step_by(7) {
@@ -761,7 +745,7 @@ fn a_huge_map_stays_responsive() {
     for _ in 0..10 {
         harness.step();
     }
-    let info = target(blocks, 4096);
+    let info = target_info(blocks, 4096);
     job.emit(Event::Progress(Progress {
         local_bytes: info.length / 4,
         fetched_bytes: info.length / 4,
@@ -787,7 +771,7 @@ fn the_frame_log_has_a_line_per_frame_with_the_phase() {
     let mut harness = harness_with(options(args, &runner, dir.path()));
     harness.run();
     let job = runner.job(0);
-    job.emit(Event::ControlLoaded(target(150_000, 4096)));
+    job.emit(Event::ControlLoaded(target_info(150_000, 4096)));
     job.emit(Event::Phase(Phase::Fetching));
     harness.run();
     drop(harness); // Closes the log.
@@ -1128,7 +1112,7 @@ fn snap_missing() -> Vec<std::ops::Range<u64>> {
 /// The scan: seed 0 holds the unchanged chunks and the start of each changed one, seed 1
 /// the next 32 blocks of each changed one. Returns the plan.
 fn snap_scan(job: &FakeJob, seeds: &[PathBuf]) -> Plan {
-    let info = target(SNAP_BLOCKS, 4096);
+    let info = target_info(SNAP_BLOCKS, 4096);
     job.emit(Event::Phase(Phase::LoadingControl));
     job.emit(Event::ControlLoaded(info.clone()));
     job.emit(Event::Phase(Phase::ScanningSeeds));
@@ -1239,7 +1223,7 @@ fn snapshot_form_filled_with_its_cost() {
             total_bytes: plan.total_bytes,
             ..Progress::default()
         },
-        file_hash: target(SNAP_BLOCKS, 4096).file_hash,
+        file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
         elapsed: Duration::from_secs(4),
     })));
     harness.run();
@@ -1283,7 +1267,7 @@ fn snapshot_download_running_done_and_failed() {
                     requests: 12,
                     ..progress
                 },
-                file_hash: target(SNAP_BLOCKS, 4096).file_hash,
+                file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
                 elapsed: Duration::from_secs(95),
             })));
             harness.run();

@@ -6,13 +6,16 @@
 //! visible `SKIPPED` line and returns `None`, unless `DELTADROP_REQUIRE_PEERS=1` is set (as
 //! CI does), in which case the missing tool fails the test.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use deltadrop_core::{ControlSource, Error, Event, Job, JobSpec, Summary};
+use deltadrop_core::{
+    ControlSource, Error, Event, FileHash, FileHashAlgorithm, Job, JobSpec, Summary, TargetInfo,
+};
 pub use tempfile::TempDir;
 
 /// Runs a job to its end; its result and every event it emitted, in order.
@@ -29,6 +32,25 @@ pub fn job_spec(url: String, seeds: &[&Path], out: &Path) -> JobSpec {
     spec.seeds = seeds.iter().map(|p| p.to_path_buf()).collect();
     spec.output = Some(out.to_path_buf());
     spec
+}
+
+/// What a loaded control file tells a front end, for a made-up `image-2.img` of
+/// `block_count` blocks of `block_size` (the last one short by 100 bytes).
+pub fn target_info(block_count: u64, block_size: u32) -> TargetInfo {
+    TargetInfo {
+        filename: "image-2.img".into(),
+        length: block_count * u64::from(block_size) - 100,
+        block_size,
+        block_count,
+        urls: vec!["http://127.0.0.1:9/image-2.img".into()],
+        compressed: false,
+        file_hash: FileHash::from_hex(
+            FileHashAlgorithm::Sha1,
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .unwrap(),
+        mtime: None,
+    }
 }
 
 /// A fresh work dir holding `old` as the seed file `old`; the dir and the seed's path.
@@ -78,17 +100,33 @@ pub fn public_dir() -> TempDir {
     dir
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+/// The tests' one pseudo-random generator (xorshift64): the same seed gives the same
+/// numbers, so a failure reproduces from the seed it names.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A fraction in `0.0..1.0`.
+    pub fn fraction(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Deterministic pseudo-random bytes, so failures reproduce.
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 56) as u8
-        })
-        .collect()
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect()
 }
 
 /// Log-like text: compressible, with repeated structure, like much of a disk image.
@@ -830,6 +868,27 @@ impl Xvfb {
             .parse()
             .expect("convert prints the number of colours")
     }
+}
+
+/// `program` (a binary under test: `env!("CARGO_BIN_EXE_…")`, known only to its own
+/// package's tests) with `args`, to run in `cwd`.
+pub fn command(program: impl AsRef<OsStr>, args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(cwd);
+    command
+}
+
+/// Runs `program` with `args` in `cwd` to its end; its exit status and output.
+pub fn run(program: impl AsRef<OsStr>, args: &[&str], cwd: &Path) -> Output {
+    let program = program.as_ref();
+    command(program, args, cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()))
+}
+
+/// A child's output as text (lossy), for messages and matching.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Reads a whole file, panicking with its name.

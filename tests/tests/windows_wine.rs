@@ -156,10 +156,6 @@ fn wine(program: &Path, args: &[&str], cwd: &Path) -> Output {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// An old and a new version, the new one published with Debian's zsyncmake.
 struct Published {
     old: Vec<u8>,

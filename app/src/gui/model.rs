@@ -566,24 +566,7 @@ impl JobView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deltadrop_core::{FileHash, FileHashAlgorithm};
-
-    fn target(block_count: u64, block_size: u32) -> TargetInfo {
-        TargetInfo {
-            filename: "image-2.img".into(),
-            length: block_count * u64::from(block_size) - 100,
-            block_size,
-            block_count,
-            urls: vec!["http://127.0.0.1:9/image-2.img".into()],
-            compressed: false,
-            file_hash: FileHash::from_hex(
-                FileHashAlgorithm::Sha1,
-                "0123456789abcdef0123456789abcdef01234567",
-            )
-            .unwrap(),
-            mtime: None,
-        }
-    }
+    use deltadrop_tests::target_info;
 
     #[test]
     fn block_map_folds_runs_and_keeps_counts() {
@@ -661,7 +644,7 @@ mod tests {
     fn job_view_folds_seeds_plan_progress_and_the_end() {
         let t0 = Instant::now();
         let mut view = JobView::new(t0);
-        let info = target(100, 1000);
+        let info = target_info(100, 1000);
         view.apply(Event::ControlLoaded(info.clone()), t0);
         view.apply(
             Event::SeedStarted {
