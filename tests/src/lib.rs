@@ -240,22 +240,45 @@ impl Server {
 
     /// Requests for `path` logged so far, and the body bytes sent for them.
     pub fn requests_for(&self, path: &str) -> (usize, u64) {
-        // The log format below is "$request $status $body_bytes_sent".
-        let needle = format!("GET /{} ", path.trim_start_matches('/'));
-        self.access_log()
-            .iter()
-            .filter(|l| l.starts_with(&needle))
-            .fold((0, 0), |(n, bytes), l| {
-                (
-                    n + 1,
-                    bytes
-                        + l.rsplit(' ')
-                            .next()
-                            .and_then(|b| b.parse::<u64>().ok())
-                            .unwrap_or(0),
-                )
-            })
+        tally(&self.access_log(), path)
     }
+
+    /// Requests for `path` by a client whose User-Agent starts with `agent` ("zsync/",
+    /// "deltadrop/"), and the body bytes sent for them (nginx only): what one client of
+    /// several fetched, however many requests each made.
+    pub fn requests_by(&self, agent: &str, path: &str) -> (usize, u64) {
+        let Some(log) = &self.log else {
+            return (0, 0);
+        };
+        // nginx escapes control characters in a logged header, so the first tab ends it.
+        let lines: Vec<String> = std::fs::read_to_string(log.with_file_name("agents.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(by, _)| by.starts_with(agent))
+            .map(|(_, request)| request.to_string())
+            .collect();
+        tally(&lines, path)
+    }
+}
+
+/// How many of `lines` ("$request $status $body_bytes_sent", the access log's format)
+/// are GETs of `path`, and the body bytes sent for them.
+fn tally(lines: &[String], path: &str) -> (usize, u64) {
+    let needle = format!("GET /{} ", path.trim_start_matches('/'));
+    lines
+        .iter()
+        .filter(|l| l.starts_with(&needle))
+        .fold((0, 0), |(n, bytes), l| {
+            (
+                n + 1,
+                bytes
+                    + l.rsplit(' ')
+                        .next()
+                        .and_then(|b| b.parse::<u64>().ok())
+                        .unwrap_or(0),
+            )
+        })
 }
 
 impl Drop for Server {
@@ -412,6 +435,8 @@ fn start_nginx(
     let conf = format!(
         "daemon off;\nmaster_process off;\npid {s}/nginx.pid;\nerror_log {s}/error.log;\nevents {{}}\nhttp {{\n\
          log_format plain '$request $status $body_bytes_sent';\naccess_log {s}/access.log plain;\n\
+         log_format agent '$http_user_agent\\t$request $status $body_bytes_sent';\n\
+         access_log {s}/agents.log agent;\n\
          client_body_temp_path {s}/tmp; proxy_temp_path {s}/tmp; fastcgi_temp_path {s}/tmp;\n\
          uwsgi_temp_path {s}/tmp; scgi_temp_path {s}/tmp;\n\
          server {{ {listen} root {root}; {max_ranges}\n{extra}\n}}\n{other_servers}\n}}\n",
