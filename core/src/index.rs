@@ -16,6 +16,8 @@ use crate::control::ControlFile;
 const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 /// log2 of the largest filter in bits (4 MiB).
 const FILTER_BITS_CAP: u32 = 25;
+/// In `group_of`: a start block left out of the index.
+const NO_GROUP: u32 = u32::MAX;
 
 /// A set of block numbers that several threads add to.
 pub struct AtomicBitmap {
@@ -76,13 +78,31 @@ pub struct BlockIndex<'c> {
 
 impl<'c> BlockIndex<'c> {
     pub fn new(control: &'c ControlFile) -> Self {
-        let n = control.block_count();
-        // A one-block file cannot be matched as a pair, whatever the header says.
-        let seq = if n < 2 {
+        Self::over(control, |_| true)
+    }
+
+    /// An index of only the candidates that could still supply a block `found` lacks:
+    /// small, so the filter stays in cache for a second look at a seed.
+    pub fn of_missing(control: &'c ControlFile, found: &AtomicBitmap) -> Self {
+        let seq = Self::seq_for(control);
+        Self::over(control, |start| {
+            (start..start + u64::from(seq)).any(|block| !found.contains(block))
+        })
+    }
+
+    /// With `seq_matches = 2` a one-block file still cannot be matched as a pair.
+    fn seq_for(control: &ControlFile) -> u8 {
+        if control.block_count() < 2 {
             1
         } else {
             control.hash_lengths.seq_matches
-        };
+        }
+    }
+
+    /// The index over the candidate start blocks `include` accepts.
+    fn over(control: &'c ControlFile, include: impl Fn(u64) -> bool) -> Self {
+        let n = control.block_count();
+        let seq = Self::seq_for(control);
         let mask = control.hash_lengths.rsum_mask();
         let starts = if seq == 2 { n - 1 } else { n };
 
@@ -97,7 +117,9 @@ impl<'c> BlockIndex<'c> {
             };
             (key_of(control, seq, k), control.strong_sum(k), second)
         };
-        let mut order: Vec<u32> = (0..starts as u32).collect();
+        let mut order: Vec<u32> = (0..starts as u32)
+            .filter(|&k| include(u64::from(k)))
+            .collect();
         order.sort_unstable_by(|&x, &y| content(x).cmp(&content(y)).then(x.cmp(&y)));
         let mut group_start = Vec::new();
         for (i, &k) in order.iter().enumerate() {
@@ -107,7 +129,7 @@ impl<'c> BlockIndex<'c> {
         }
         group_start.push(order.len() as u32);
         let groups = group_start.len() - 1;
-        let mut group_of = vec![0u32; order.len()];
+        let mut group_of = vec![NO_GROUP; starts as usize];
         for group in 0..groups {
             for &block in &order[group_start[group] as usize..group_start[group + 1] as usize] {
                 group_of[block as usize] = group as u32;
@@ -232,6 +254,7 @@ impl<'c> BlockIndex<'c> {
     pub fn group_of(&self, block: u64) -> Option<Group> {
         self.group_of
             .get(block as usize)
+            .filter(|&&g| g != NO_GROUP)
             .map(|&g| Group(g as usize))
     }
 

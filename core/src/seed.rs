@@ -73,7 +73,17 @@ struct PendingWrite {
     len: usize,
 }
 
+/// How a scan goes through a buffer's windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Past the blocks each match covers, and notes the windows jumped over.
+    JumpingMatches,
+    /// Every window.
+    EveryWindow,
+}
+
 /// What a scan needs and shares between its threads.
+#[derive(Clone, Copy)]
 pub(crate) struct Scan<'a> {
     pub index: &'a BlockIndex<'a>,
     pub geometry: Geometry,
@@ -127,21 +137,67 @@ impl Scan<'_> {
         Ok(blocks)
     }
 
+    /// Two passes over a plain seed. The first jumps past the blocks each match covers,
+    /// as zsync does: fast where the seed is much like the target. The windows it jumped
+    /// over can still hold blocks (repeated content, a block copied at another offset),
+    /// and what the first pass finds depends on which thread matched what first; the
+    /// second pass looks every jumped-over window up, against an index of only the blocks
+    /// still missing. Every window is then looked up for every block it could supply, so
+    /// what is found is the same whatever the threads did.
     fn scan_file(&self, file: &File, len: u64, path: &Path, source: BlockSource) -> Result<()> {
+        let whole: Vec<Range<u64>> = (0..len.div_ceil(CHUNK as u64))
+            .map(|c| c * CHUNK as u64..((c + 1) * CHUNK as u64).min(len))
+            .collect();
+        let jumped = self.scan_windows(file, &whole, path, source, Pass::JumpingMatches)?;
+        if jumped.is_empty() || self.found.count() == self.geometry.block_count() {
+            return Ok(());
+        }
+        let missing = BlockIndex::of_missing(self.control_file(), self.found);
+        let second = Scan {
+            index: &missing,
+            ..*self
+        };
+        let pieces: Vec<Range<u64>> = jumped
+            .into_iter()
+            .flat_map(|r| {
+                (r.start..r.end)
+                    .step_by(CHUNK)
+                    .map(move |at| at..(at + CHUNK as u64).min(r.end))
+            })
+            .collect();
+        second.scan_windows(file, &pieces, path, source, Pass::EveryWindow)?;
+        Ok(())
+    }
+
+    /// Scans the windows starting in each of `pieces` of `file`, in parallel; returns the
+    /// windows the pass jumped over, in order, as seed offsets.
+    fn scan_windows(
+        &self,
+        file: &File,
+        pieces: &[Range<u64>],
+        path: &Path,
+        source: BlockSource,
+        pass: Pass,
+    ) -> Result<Vec<Range<u64>>> {
         let span = self.block_size() * usize::from(self.index.seq());
-        let chunks = len.div_ceil(CHUNK as u64);
-        (0..chunks)
-            .into_par_iter()
-            .try_for_each_init(Vec::new, |buf, chunk| {
+        let jumped: Vec<Vec<Range<u64>>> = pieces
+            .par_iter()
+            .map_init(Vec::new, |buf, piece| {
                 self.control.checkpoint()?;
-                let start = chunk * CHUNK as u64;
-                let starts = (len - start).min(CHUNK as u64) as usize;
+                let starts = (piece.end - piece.start) as usize;
                 buf.resize(starts - 1 + span, 0);
-                let got = read_at(file, buf, start).map_err(|e| Error::io("read", path, e))?;
+                let got =
+                    read_at(file, buf, piece.start).map_err(|e| Error::io("read", path, e))?;
                 // Past the end of the seed, windows see zeros, as zsync pads them.
                 buf[got..].fill(0);
-                self.scan_buffer(buf, starts, source)
+                let jumped = self.scan_buffer(buf, starts, source, pass)?;
+                Ok(jumped
+                    .into_iter()
+                    .map(|r| piece.start + r.start as u64..piece.start + r.end as u64)
+                    .collect())
             })
+            .collect::<Result<_>>()?;
+        Ok(crate::ranges::merge(jumped.into_iter().flatten().collect()))
     }
 
     fn scan_stream(&self, mut reader: impl Read, path: &Path, source: BlockSource) -> Result<()> {
@@ -168,7 +224,8 @@ impl Scan<'_> {
                 break;
             }
             buf[filled..].fill(0);
-            self.scan_buffer(&buf, starts, source)?;
+            // A stream cannot be read twice cheaply: one pass that looks up every window.
+            self.scan_buffer(&buf, starts, source, Pass::EveryWindow)?;
             buf.copy_within(starts..filled, 0);
             filled -= starts;
         }
@@ -176,18 +233,23 @@ impl Scan<'_> {
     }
 
     /// Tests windows starting at `0..starts` of `buf` (which holds at least
-    /// `starts - 1 + span` bytes) and writes what matches.
+    /// `starts - 1 + span` bytes) and writes what matches. Returns the windows `pass`
+    /// jumped over.
     ///
-    /// Every window is looked up: unlike zsync, a match does not move the scan on by the
-    /// blocks it matched, since the windows it would jump over may hold other blocks of
-    /// the target (repeated content, a block copied at another offset). What is found is
-    /// then the same whatever ran before or beside this scan: a block is found when its
-    /// window occurs anywhere in the seed, by whichever thread gets there first. Matched
+    /// With [`Pass::EveryWindow`] every window is looked up, so a block is found when its
+    /// window occurs anywhere in the buffer, by whichever thread gets there first. Matched
     /// groups leave the index, so a stretch of data we already have costs the roll and one
     /// filter test per byte. A run of matches is followed [`md4x::LANES`] blocks at a time
     /// (cheaper than a lookup per block); that only saves work, the lookups would find the
-    /// same blocks.
-    fn scan_buffer(&self, buf: &[u8], starts: usize, source: BlockSource) -> Result<()> {
+    /// same blocks. With [`Pass::JumpingMatches`] the scan moves on past what a match
+    /// covered instead.
+    fn scan_buffer(
+        &self,
+        buf: &[u8],
+        starts: usize,
+        source: BlockSource,
+        pass: Pass,
+    ) -> Result<Vec<Range<usize>>> {
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
@@ -206,24 +268,48 @@ impl Scan<'_> {
         let (mut r0, mut r1) = sums_at(0);
         // Where a run of matches expects its next block: (window start, block).
         let mut run: Option<(usize, u64)> = None;
+        let mut jumped: Vec<Range<usize>> = Vec::new();
         let mut p = 0;
         while p < starts {
+            // Where the first pass goes on from when a match covers what follows, and the
+            // first window it has not looked up.
+            let mut past_match = None;
             if let Some((at, block)) = run
                 && at <= p
             {
                 run = None;
                 if at == p {
-                    let matched = self.follow_run(buf, (p, starts), block, r0, &mut taken)?;
+                    let matched =
+                        self.follow_run(buf, (p, starts), block, (r0, pass), &mut taken)?;
                     if matched == md4x::LANES {
                         run = Some((p + matched * bs, block + matched as u64));
                     }
+                    if matched > 0 && pass == Pass::JumpingMatches {
+                        past_match = Some((p + matched * bs, p));
+                    }
                 }
             }
-            let key = self.index.window_key(r0.packed(), r1.packed());
-            if self.index.may_contain(key)
-                && let Some(rep) = self.look_up(key, buf, p, &mut strong, &mut taken)?
+            if past_match.is_none() {
+                let key = self.index.window_key(r0.packed(), r1.packed());
+                if self.index.may_contain(key)
+                    && let Some(rep) = self.look_up(key, buf, p, &mut strong, &mut taken)?
+                {
+                    run.get_or_insert((p + seq * bs, rep + seq as u64));
+                    past_match = Some((p + seq * bs, p + 1));
+                }
+            }
+            if pass == Pass::JumpingMatches
+                && let Some((to, unseen)) = past_match
             {
-                run.get_or_insert((p + seq * bs, rep + seq as u64));
+                if unseen < to.min(starts) {
+                    jumped.push(unseen..to.min(starts));
+                }
+                if to >= starts {
+                    break;
+                }
+                p = to;
+                (r0, r1) = sums_at(p);
+                continue;
             }
             if p + 1 >= starts {
                 break;
@@ -257,7 +343,7 @@ impl Scan<'_> {
         }
         self.flush(buf, &mut taken.pending)?;
         self.report_taken(taken.blocks, source);
-        Ok(())
+        Ok(jumped)
     }
 
     /// Looks the window at `p` up; takes every group not matched yet whose blocks it
@@ -306,14 +392,15 @@ impl Scan<'_> {
     /// `r0`), the blocks after it one block apart; the block before it matched at
     /// `p - block size`. Up to [`md4x::LANES`] blocks whose weak sums fit are
     /// strong-checked together; the groups they complete are taken (as the lookups of
-    /// their windows would take them). Returns how many matched in a row. The run stops
-    /// at a block already found: from there lookups do the work, if there is any left.
+    /// their windows would take them). Returns how many matched in a row. When every
+    /// window is looked up, the run stops at a block already found: from there lookups do
+    /// the work, if there is any left. The first pass follows it on, to jump the further.
     fn follow_run(
         &self,
         buf: &[u8],
         (p, starts): (usize, usize),
         first: u64,
-        r0: Rsum,
+        (r0, pass): (Rsum, Pass),
         taken: &mut Taken,
     ) -> Result<usize> {
         let cf = self.control_file();
@@ -322,7 +409,10 @@ impl Scan<'_> {
         let mut candidates: Vec<&[u8]> = Vec::with_capacity(md4x::LANES);
         for k in 0..md4x::LANES {
             let (block, at) = (first + k as u64, p + k * bs);
-            if at >= starts || block >= block_count || self.found.contains(block) {
+            // The first pass jumps over what a run covers, found before or not.
+            let stop_at_found = pass == Pass::EveryWindow;
+            if at >= starts || block >= block_count || (stop_at_found && self.found.contains(block))
+            {
                 break;
             }
             let window = &buf[at..at + bs];
