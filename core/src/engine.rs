@@ -14,7 +14,7 @@ use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
 use crate::gzip::ZMap;
-use crate::http::Http;
+use crate::http::{Http, HttpConfig};
 use crate::index::{AtomicBitmap, BlockIndex};
 use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::output::{PartFile, part_path};
@@ -27,187 +27,280 @@ use crate::zfetch::{self, GzipTarget};
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
     let reporter = Reporter::new(sink);
-    let options = &spec.options;
-    reporter.emit(Event::Phase(Phase::LoadingControl));
-    let http = Http::new(options)?;
-    let (cf, base) = load_control(spec, &http)?;
-    let (urls, z_map) = data_source(&cf, base.as_ref(), &reporter)?;
-    reporter.emit(Event::ControlLoaded(TargetInfo {
-        filename: cf.filename.clone().unwrap_or_default(),
-        length: cf.length,
-        block_size: cf.block_size,
-        block_count: cf.block_count(),
-        urls: urls.iter().map(|u| shown_url(u.as_str())).collect(),
-        compressed: z_map.is_some(),
-        file_hash: cf.file_hash.clone(),
-        mtime: cf.mtime.clone(),
-    }));
-    control.checkpoint()?;
-
-    let output = output_path(spec, &cf, urls.first())?;
-    let geometry = Geometry::new(cf.block_size, cf.length);
-    reporter.set_total(cf.length);
-    let index = BlockIndex::new(&cf);
-    let found = AtomicBitmap::new(geometry.block_count());
-    let part_file = part_path(&output);
-    let part_existed = part_file.is_file();
-    let part = match options.mode {
-        Mode::Download => {
-            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
-            }
-            Some(PartFile::open(&output, cf.length)?)
-        }
-        Mode::PlanOnly => None,
-    };
-
-    reporter.emit(Event::Phase(Phase::ScanningSeeds));
-    let scan = Scan {
-        index: &index,
-        geometry,
-        found: &found,
-        output: part.as_ref(),
-        part_is_zeroed: !part_existed,
+    let job = Stages {
+        spec,
         reporter: &reporter,
         control,
     };
-    // Verified blocks an interrupted run left in the .part stay where they are.
-    match &part {
-        Some(part) if part_existed => check_part(&scan, part.file(), part.path())?,
-        Some(_) => {}
-        None => {
-            if let Ok(file) = File::open(&part_file) {
-                check_part(&scan, &file, &part_file)?;
-            }
-        }
-    }
-    let mut scanned: HashSet<PathBuf> = [canonical(&part_file)].into_iter().collect();
-    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
-    if output.is_file() {
-        seeds.push((output.clone(), BlockSource::OldOutput));
-    }
-    seeds.extend(
-        spec.seeds
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.clone(), BlockSource::Seed(i))),
-    );
-    for (path, source) in seeds {
-        if found.count() == geometry.block_count() {
-            break;
-        }
-        if !scanned.insert(canonical(&path)) {
-            continue;
-        }
-        match scan.scan_path(&path, source) {
-            Ok(_) => {}
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            // A problem with the seed skips the seed; one with the .part (a full disk)
-            // stops the job. Decided by which file failed, not by what was being done.
-            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
-            Err(e) => reporter.emit(Event::SeedSkipped {
-                source,
-                path,
-                reason: e.to_string(),
-            }),
-        }
-    }
-    reporter.progress_now();
-
-    let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
-    let (ranges, bytes_to_fetch) = match &z_map {
-        Some(map) => zfetch::estimate(map, geometry, &missing)?,
-        None => (
-            missing.len() as u64,
-            missing
-                .iter()
-                .map(|r| geometry.byte_range(r.clone()))
-                .map(|r| r.end - r.start)
-                .sum(),
-        ),
-    };
-    let plan = Plan {
-        total_bytes: cf.length,
-        local_bytes: reporter.snapshot().local_bytes,
-        missing_blocks: missing.iter().map(|r| r.end - r.start).sum(),
-        ranges,
-        bytes_to_fetch,
-    };
-    reporter.emit(Event::Planned(plan));
+    reporter.emit(Event::Phase(Phase::LoadingControl));
+    let http = Http::new(&HttpConfig::from(&spec.options))?;
+    let target = job.load(&http)?;
+    control.checkpoint()?;
+    let output = output_path(spec, &target.cf, target.urls.first())?;
+    let part = job.open(&target, &output)?;
+    let found = AtomicBitmap::new(target.geometry.block_count());
+    job.scan(&target, &output, part.as_ref(), &found)?;
+    let plan = job.plan(&target, &found)?;
     let summary = |output| Summary {
         output,
         plan,
         progress: reporter.snapshot(),
-        file_hash: cf.file_hash.clone(),
+        file_hash: target.cf.file_hash.clone(),
         elapsed: started.elapsed(),
     };
     let Some(part) = part else {
         reporter.emit(Event::Phase(Phase::Done));
         return Ok(summary(None));
     };
-
-    // Three things at once: fetching what is missing; hashing the .part in file order as
-    // it fills; and flushing what the scan wrote to disk, so the final flush is short.
-    let gave_up = AtomicBool::new(false);
-    let (fetched, hashed, flushed) = std::thread::scope(|s| {
-        let flushed = s.spawn(|| part.flush_early());
-        let hashed = s.spawn(|| {
-            let wait = in_order(geometry, &found, &gave_up);
-            part.hash_as_filled(cf.file_hash.algorithm, cf.length, wait)
-        });
-        let fetched = (|| {
-            if plan.missing_blocks == 0 {
-                return Ok(());
-            }
-            reporter.emit(Event::Phase(Phase::Fetching));
-            let writer = BlockWriter::new(&cf, &part, &found, &reporter);
-            let transport = Transport::new(&http, urls, &reporter, control, options);
-            match &z_map {
-                Some(map) => transport.run(&GzipTarget::new(&writer, map))?,
-                None => transport.run(&PlainTarget { writer: &writer })?,
-            }
-            reporter.progress_now();
-            Ok(())
-        })();
-        if fetched.is_err() || found.count() < geometry.block_count() {
-            gave_up.store(true, Ordering::Relaxed);
-        }
-        let hashed = hashed.join().expect("the hashing thread does not panic");
-        (
-            fetched,
-            hashed,
-            flushed.join().expect("the flushing thread does not panic"),
-        )
-    });
-    fetched?;
-    reporter.emit(Event::Phase(Phase::Verifying));
-    flushed?;
-    let actual = hashed?.ok_or_else(|| {
-        Error::Invalid("fetching ended with blocks still missing; run the download again".into())
-    })?;
-    if actual != cf.file_hash {
-        return Err(Error::Verification {
-            expected: cf.file_hash.to_string(),
-            actual: actual.to_string(),
-            part: part.path().to_path_buf(),
-        });
-    }
-    reporter.emit(Event::Phase(Phase::Finishing));
-    part.finish(
-        &output,
-        options.keep_old,
-        cf.mtime.as_deref().and_then(parse_mtime),
-    )?;
-    if options.recompress {
-        // The target itself is in place and verified; the .gz is an extra.
-        let notice = match recompress(&output, &cf, z_map.as_ref()) {
-            Ok(done) => done,
-            Err(e) => format!("the .gz was not re-created: {e}"),
-        };
-        reporter.emit(Event::Notice(notice));
-    }
+    job.fetch_and_verify(&http, &target, &part, &found, &plan)?;
+    job.install(&target, part, &output)?;
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
+}
+
+/// The target a control file describes, and where its data comes from.
+struct Target {
+    cf: ControlFile,
+    geometry: Geometry,
+    urls: Vec<Url>,
+    /// The map into the compressed copy, when the data comes gzip-compressed.
+    z_map: Option<ZMap>,
+}
+
+/// What every stage of a job uses.
+struct Stages<'a> {
+    spec: &'a JobSpec,
+    reporter: &'a Reporter<'a>,
+    control: &'a Control,
+}
+
+impl Stages<'_> {
+    /// Reads the control file and decides where the data comes from.
+    fn load(&self, http: &Http) -> Result<Target> {
+        let (cf, base) = load_control(self.spec, http)?;
+        let (urls, z_map) = data_source(&cf, base.as_ref(), self.reporter)?;
+        self.reporter.emit(Event::ControlLoaded(TargetInfo {
+            filename: cf.filename.clone().unwrap_or_default(),
+            length: cf.length,
+            block_size: cf.block_size,
+            block_count: cf.block_count(),
+            urls: urls.iter().map(|u| shown_url(u.as_str())).collect(),
+            compressed: z_map.is_some(),
+            file_hash: cf.file_hash.clone(),
+            mtime: cf.mtime.clone(),
+        }));
+        self.reporter.set_total(cf.length);
+        Ok(Target {
+            geometry: Geometry::new(cf.block_size, cf.length),
+            cf,
+            urls,
+            z_map,
+        })
+    }
+
+    /// Opens (or, planning only, does not) the `.part` the target is built in.
+    fn open(&self, target: &Target, output: &Path) -> Result<Option<PartFile>> {
+        match self.spec.options.mode {
+            Mode::Download => {
+                if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::io("create the folder", dir, e))?;
+                }
+                Ok(Some(PartFile::open(output, target.cf.length)?))
+            }
+            Mode::PlanOnly => Ok(None),
+        }
+    }
+
+    /// Finds what it can of the target locally: first what an interrupted run left in
+    /// the `.part`, then the old output, then the seeds, in order.
+    fn scan(
+        &self,
+        target: &Target,
+        output: &Path,
+        part: Option<&PartFile>,
+        found: &AtomicBitmap,
+    ) -> Result<()> {
+        let part_file = part_path(output);
+        let part_existed = part.is_some_and(PartFile::existed);
+        self.reporter.emit(Event::Phase(Phase::ScanningSeeds));
+        let index = BlockIndex::new(&target.cf);
+        let scan = Scan {
+            index: &index,
+            geometry: target.geometry,
+            found,
+            output: part,
+            part_is_zeroed: !part_existed,
+            reporter: self.reporter,
+            control: self.control,
+        };
+        // Verified blocks an interrupted run left in the .part stay where they are.
+        match part {
+            Some(part) if part_existed => check_part(&scan, part.file(), part.path())?,
+            Some(_) => {}
+            None => {
+                if let Ok(file) = File::open(&part_file) {
+                    check_part(&scan, &file, &part_file)?;
+                }
+            }
+        }
+        let mut scanned: HashSet<PathBuf> = [canonical(&part_file)].into_iter().collect();
+        let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
+        if output.is_file() {
+            seeds.push((output.to_path_buf(), BlockSource::OldOutput));
+        }
+        seeds.extend(
+            self.spec
+                .seeds
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.clone(), BlockSource::Seed(i))),
+        );
+        for (path, source) in seeds {
+            if found.count() == target.geometry.block_count() {
+                break;
+            }
+            if !scanned.insert(canonical(&path)) {
+                continue;
+            }
+            match scan.scan_path(&path, source) {
+                Ok(_) => {}
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
+                // A problem with the seed skips the seed; one with the .part (a full disk)
+                // stops the job. Decided by which file failed, not by what was being done.
+                Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
+                Err(e) => self.reporter.emit(Event::SeedSkipped {
+                    source,
+                    path,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        self.reporter.progress_now();
+        Ok(())
+    }
+
+    /// Says what is left to fetch, and in how many ranges.
+    fn plan(&self, target: &Target, found: &AtomicBitmap) -> Result<Plan> {
+        let geometry = target.geometry;
+        let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
+        let (ranges, bytes_to_fetch) = match &target.z_map {
+            Some(map) => zfetch::estimate(map, geometry, &missing)?,
+            None => (
+                missing.len() as u64,
+                missing
+                    .iter()
+                    .map(|r| geometry.byte_range(r.clone()))
+                    .map(|r| r.end - r.start)
+                    .sum(),
+            ),
+        };
+        let plan = Plan {
+            total_bytes: target.cf.length,
+            local_bytes: self.reporter.snapshot().local_bytes,
+            missing_blocks: missing.iter().map(|r| r.end - r.start).sum(),
+            ranges,
+            bytes_to_fetch,
+        };
+        self.reporter.emit(Event::Planned(plan));
+        Ok(plan)
+    }
+
+    /// Three things at once: fetching what is missing; hashing the `.part` in file order
+    /// as it fills; and flushing what the scan wrote to disk, so the final flush is short.
+    /// Then checks the whole file against the control file's hash.
+    fn fetch_and_verify(
+        &self,
+        http: &Http,
+        target: &Target,
+        part: &PartFile,
+        found: &AtomicBitmap,
+        plan: &Plan,
+    ) -> Result<()> {
+        let cf = &target.cf;
+        let gave_up = AtomicBool::new(false);
+        let (fetched, hashed, flushed) = std::thread::scope(|s| {
+            let flushed = s.spawn(|| part.flush_early());
+            let hashed = s.spawn(|| {
+                let wait = in_order(target.geometry, found, &gave_up);
+                part.hash_as_filled(cf.file_hash.algorithm, cf.length, wait)
+            });
+            let fetched = if plan.missing_blocks == 0 {
+                Ok(())
+            } else {
+                self.fetch(http, target, part, found)
+            };
+            if fetched.is_err() || found.count() < target.geometry.block_count() {
+                gave_up.store(true, Ordering::Relaxed);
+            }
+            let hashed = hashed.join().expect("the hashing thread does not panic");
+            (
+                fetched,
+                hashed,
+                flushed.join().expect("the flushing thread does not panic"),
+            )
+        });
+        fetched?;
+        self.reporter.emit(Event::Phase(Phase::Verifying));
+        flushed?;
+        let actual = hashed?.ok_or_else(|| {
+            Error::Invalid(
+                "fetching ended with blocks still missing; run the download again".into(),
+            )
+        })?;
+        if actual != cf.file_hash {
+            return Err(Error::Verification {
+                expected: cf.file_hash.to_string(),
+                actual: actual.to_string(),
+                part: part.path().to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
+    fn fetch(
+        &self,
+        http: &Http,
+        target: &Target,
+        part: &PartFile,
+        found: &AtomicBitmap,
+    ) -> Result<()> {
+        self.reporter.emit(Event::Phase(Phase::Fetching));
+        let writer = BlockWriter::new(&target.cf, part, found, self.reporter);
+        let transport = Transport::new(
+            http,
+            target.urls.clone(),
+            self.reporter,
+            self.control,
+            &self.spec.options,
+        );
+        match &target.z_map {
+            Some(map) => transport.run(&GzipTarget::new(&writer, map))?,
+            None => transport.run(&PlainTarget { writer: &writer })?,
+        }
+        self.reporter.progress_now();
+        Ok(())
+    }
+
+    /// Puts the verified file in place (and re-creates the `.gz` if asked).
+    fn install(&self, target: &Target, part: PartFile, output: &Path) -> Result<()> {
+        let options = &self.spec.options;
+        self.reporter.emit(Event::Phase(Phase::Finishing));
+        part.finish(
+            output,
+            options.keep_old,
+            target.cf.mtime.as_deref().and_then(parse_mtime),
+        )?;
+        if options.recompress {
+            // The target itself is in place and verified; the .gz is an extra.
+            let notice = match recompress(output, &target.cf, target.z_map.as_ref()) {
+                Ok(done) => done,
+                Err(e) => format!("the .gz was not re-created: {e}"),
+            };
+            self.reporter.emit(Event::Notice(notice));
+        }
+        Ok(())
+    }
 }
 
 /// For [`PartFile::hash_as_filled`]: waits until every block of the asked bytes is

@@ -72,8 +72,30 @@ pub(crate) struct Http {
     credentials: Vec<Credentials>,
 }
 
+/// What the transport needs to know of the job's options.
+pub(crate) struct HttpConfig<'a> {
+    pub proxy: Option<&'a str>,
+    pub ca_certs: &'a [std::path::PathBuf],
+    pub credentials: &'a [Credentials],
+    /// Connections kept open per host.
+    pub connections: usize,
+    pub stall_timeout: Duration,
+}
+
+impl<'a> From<&'a JobOptions> for HttpConfig<'a> {
+    fn from(options: &'a JobOptions) -> Self {
+        HttpConfig {
+            proxy: options.proxy.as_deref(),
+            ca_certs: &options.ca_certs,
+            credentials: &options.credentials,
+            connections: options.parallel_requests.max(1),
+            stall_timeout: options.stall_timeout,
+        }
+    }
+}
+
 impl Http {
-    pub fn new(options: &JobOptions) -> Result<Http> {
+    pub fn new(options: &HttpConfig) -> Result<Http> {
         // The blocking client's own timeout bounds each wait, for the reply's headers and
         // for every read of its body, not the whole request: it is what notices a server
         // gone silent, however long a healthy reply takes.
@@ -81,14 +103,14 @@ impl Http {
             .user_agent(concat!("deltadrop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .timeout(options.stall_timeout)
-            .pool_max_idle_per_host(options.parallel_requests.max(1));
-        if let Some(proxy) = &options.proxy {
+            .pool_max_idle_per_host(options.connections);
+        if let Some(proxy) = options.proxy {
             let proxy = reqwest::Proxy::all(proxy)
                 .map_err(|e| Error::Invalid(format!("proxy \"{proxy}\": {e}")))?;
             builder = builder.proxy(proxy);
         }
         let mut extra_roots = Vec::new();
-        for path in &options.ca_certs {
+        for path in options.ca_certs {
             let pem = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 Error::Invalid(format!(
@@ -106,7 +128,7 @@ impl Http {
         })?;
         Ok(Http {
             client,
-            credentials: options.credentials.clone(),
+            credentials: options.credentials.to_vec(),
         })
     }
 

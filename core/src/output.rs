@@ -74,6 +74,8 @@ fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result
 pub struct PartFile {
     path: PathBuf,
     file: File,
+    /// An earlier run left it (its verified blocks are kept); else this run created it.
+    existed: bool,
     /// Writes take turns here: concurrent buffered writes to one file contend for its
     /// inode lock in the kernel, where a waiter spins (on a VM, the longer when the
     /// holder's vCPU is preempted). Measured on the bench: less system time, no loss.
@@ -84,6 +86,7 @@ impl PartFile {
     /// Opens (keeping what an earlier run left) or creates `<out>.part`, sized to `length`.
     pub fn open(output: &Path, length: u64) -> Result<PartFile> {
         let path = part_path(output);
+        let existed = path.is_file();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -97,8 +100,14 @@ impl PartFile {
         Ok(PartFile {
             path,
             file,
+            existed,
             write_turn: Mutex::new(()),
         })
+    }
+
+    /// True when an earlier run left this `.part` (its verified blocks are kept).
+    pub fn existed(&self) -> bool {
+        self.existed
     }
 
     pub fn path(&self) -> &Path {
