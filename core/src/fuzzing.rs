@@ -205,7 +205,7 @@ pub fn multipart(data: &[u8]) {
     let result = for_each_part(&mut reader, &boundary, |range, _total, body| {
         // Every other part is left unread, which the parser must skip.
         let mut read = None;
-        if parts.len() % 2 == 0 {
+        if parts.len().is_multiple_of(2) {
             let mut bytes = Vec::new();
             body.read_to_end(&mut bytes)?;
             read = Some(bytes.len() as u64);

@@ -41,7 +41,7 @@ fn hostile_claims_allocate_little() {
             1u64 << 50
         ),
         // A 1 GiB Z-Map2, zeroed up front before the fix.
-        format!("zsync: 0.6.2\nZ-Map2: 268435456\n"),
+        "zsync: 0.6.2\nZ-Map2: 268435456\n".to_string(),
         // 2^62 bytes, a billion blocks: refused from the header alone.
         format!(
             "zsync: 0.6.2\nBlocksize: 2048\nLength: {}\nURL: f\nSHA-1: {sha1}\n\n",
