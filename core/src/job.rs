@@ -1,14 +1,12 @@
-//! The one public entry: a [`Job`] built from a [`JobSpec`], run on a background thread,
-//! reporting [`Event`]s to an [`EventSink`] and stoppable through its [`JobHandle`].
+//! What a job is asked to do ([`JobSpec`], [`JobOptions`]) and the flags it is steered
+//! by while it runs ([`Control`]): plain data every layer may read, importing none of them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventSink, Summary};
 
 /// Where the control file comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,59 +169,5 @@ impl Control {
         } else {
             Ok(())
         }
-    }
-}
-
-/// A started job.
-pub struct JobHandle {
-    control: Control,
-    thread: JoinHandle<Result<Summary>>,
-}
-
-impl JobHandle {
-    pub fn cancel(&self) {
-        self.control.cancel();
-    }
-    pub fn set_paused(&self, paused: bool) {
-        self.control.set_paused(paused);
-    }
-    pub fn control(&self) -> &Control {
-        &self.control
-    }
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
-    }
-    /// Waits for the job; the same result was also sent as `Event::Finished`.
-    pub fn join(self) -> Result<Summary> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(Error::Invalid("the job's thread panicked".into())))
-    }
-}
-
-/// Starts jobs.
-pub struct Job;
-
-impl Job {
-    /// Starts `spec` on a new thread. Every job ends with exactly one `Event::Finished`.
-    pub fn start(spec: JobSpec, sink: impl EventSink) -> JobHandle {
-        let control = Control::default();
-        let job_control = control.clone();
-        let thread = std::thread::Builder::new()
-            .name("deltadrop-job".into())
-            .spawn(move || {
-                let result = crate::engine::run(&spec, &sink, &job_control);
-                sink.emit(Event::Finished(result.clone()));
-                result
-            })
-            .expect("spawning the job thread");
-        JobHandle { control, thread }
-    }
-
-    /// Runs `spec` on the calling thread (for callers that already are a worker).
-    pub fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
-        let result = crate::engine::run(spec, sink, control);
-        sink.emit(Event::Finished(result.clone()));
-        result
     }
 }

@@ -61,4 +61,5 @@ pub use error::{Error, Result, shown_url};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
 };
-pub use job::{ControlSource, Credentials, Job, JobHandle, JobOptions, JobSpec, Mode};
+pub use engine::{Job, JobHandle};
+pub use job::{ControlSource, Credentials, JobOptions, JobSpec, Mode};

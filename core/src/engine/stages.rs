@@ -415,7 +415,7 @@ fn parse_url(text: &str) -> Result<Url> {
 }
 
 /// Resolves the control file's URLs (absolute, or relative to where it came from).
-pub(crate) fn resolve_urls(urls: &[String], base: Option<&Url>) -> Result<Vec<Url>> {
+fn resolve_urls(urls: &[String], base: Option<&Url>) -> Result<Vec<Url>> {
     urls.iter()
         .map(|u| match (Url::parse(u), base) {
             (Ok(url), _) => Ok(url),

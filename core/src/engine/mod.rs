@@ -1,0 +1,64 @@
+//! The engine: a [`Job`] runs a [`JobSpec`] on its own thread through the stages in
+//! [`stages`] (load, open, scan, plan, fetch and verify, install), reporting [`Event`]s to
+//! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it.
+
+mod stages;
+
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventSink, Summary};
+use crate::job::{Control, JobSpec};
+
+pub use stages::is_safe_file_name;
+
+/// A started job.
+pub struct JobHandle {
+    control: Control,
+    thread: JoinHandle<Result<Summary>>,
+}
+
+impl JobHandle {
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.control.set_paused(paused);
+    }
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+    /// Waits for the job; the same result was also sent as `Event::Finished`.
+    pub fn join(self) -> Result<Summary> {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid("the job's thread panicked".into())))
+    }
+}
+
+/// Starts jobs.
+pub struct Job;
+
+impl Job {
+    /// Starts `spec` on a new thread. Every job ends with exactly one `Event::Finished`.
+    pub fn start(spec: JobSpec, sink: impl EventSink) -> JobHandle {
+        let control = Control::default();
+        let job_control = control.clone();
+        let thread = std::thread::Builder::new()
+            .name("deltadrop-job".into())
+            .spawn(move || {
+                let result = stages::run(&spec, &sink, &job_control);
+                sink.emit(Event::Finished(result.clone()));
+                result
+            })
+            .expect("spawning the job thread");
+        JobHandle { control, thread }
+    }
+
+    /// Runs `spec` on the calling thread (for callers that already are a worker).
+    pub fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+        let result = stages::run(spec, sink, control);
+        sink.emit(Event::Finished(result.clone()));
+        result
+    }
+}
