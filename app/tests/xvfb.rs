@@ -5,8 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deltadrop_core::make::{MakeOptions, write_control_file};
 use deltadrop_core::serve::Server;
+use deltadrop_core::{MakeOptions, write_control_file};
 use deltadrop_tests::*;
 
 #[test]

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::control::ControlFile;
+use crate::fetch::{PartError, boundary_of, for_each_part, parse_content_range};
 use crate::gzip::{Compressed, Inflater, Resume, WINDOW_SIZE, ZMap, fetch_ranges};
-use crate::multipart::{PartError, boundary_of, for_each_part, parse_content_range};
 
 /// `ControlFile::from_bytes`; what parses is written and must read back the same.
 pub fn control_file(data: &[u8]) {

@@ -6,11 +6,15 @@
 //! offset, fetches only the missing blocks as HTTP range requests, checks every block,
 //! then the whole-file SHA-1, and only then replaces the output.
 //!
-//! The crate is layered the way zsync is: [`rsum`] and [`index`] know checksums and
-//! blocks only; [`control`], [`ranges`] and [`plan`] know the control file and byte
-//! ranges but no I/O; [`seed`], [`output`] and [`http`] do the I/O; [`engine`] strings them
-//! together. The one public entry is [`Job`]: it runs on its own thread, reports typed
-//! [`Event`]s to an [`EventSink`], and can be paused or cancelled.
+//! The crate is layered the way zsync is, one folder per layer, each using only the ones
+//! before it: `blocks` (the rolling and strong sums and the block geometry; no I/O),
+//! `control` (the `.zsync` format), `scan` (the index of weak sums and the seed scan),
+//! `part` (the file being built), `gzip` (inflating from a Z-Map checkpoint), `fetch`
+//! (HTTP, the transport with its retries and fallbacks, plain and gzip targets), `make`
+//! (writing control files) and `engine`, which runs them as the stages of a job. The one
+//! public entry is [`Job`]: it runs on its own thread, reports typed [`Event`]s to an
+//! [`EventSink`], and can be paused or cancelled. `ARCHITECTURE.md` follows one block
+//! through them.
 //!
 //! ```no_run
 //! use deltadrop_core::{ControlSource, Event, Job, JobSpec};
@@ -26,40 +30,31 @@
 //! # drop(job);
 //! ```
 
-pub mod control;
-pub mod digest;
+mod blocks;
+mod control;
 mod engine;
-pub mod error;
-pub mod event;
+mod error;
+mod event;
 mod fetch;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod gzip;
-mod http;
-pub mod index;
-pub mod job;
-pub mod make;
-mod md4x;
-pub mod multipart;
-pub mod output;
-pub mod ranges;
-mod recompress;
-mod report;
-pub mod rsum;
-mod seed;
+mod gzip;
+mod job;
+mod make;
+mod part;
+mod scan;
 pub mod serve;
 #[cfg(test)]
 mod test_data;
-mod zfetch;
-mod zmake;
 
+pub use blocks::{FileHash, FileHashAlgorithm, StrongHash};
 pub use control::ControlFile;
-pub use digest::{FileHash, FileHashAlgorithm, StrongHash};
 pub use engine::is_safe_file_name;
+pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
 };
-pub use engine::{Job, JobHandle};
-pub use job::{ControlSource, Credentials, JobOptions, JobSpec, Mode};
+pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
+pub use make::{MakeOptions, write_control_file};

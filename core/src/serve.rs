@@ -248,7 +248,7 @@ fn coalesce(ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
     if ranges.windows(2).all(|w| w[0].end < w[1].start) {
         return ranges;
     }
-    crate::ranges::merge(ranges)
+    crate::blocks::merge(ranges)
 }
 
 fn send_file(
@@ -353,7 +353,7 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multipart::parse_content_range;
+    use crate::fetch::parse_content_range;
 
     #[test]
     fn range_specs() {

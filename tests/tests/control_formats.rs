@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use deltadrop_core::rsum::Rsum;
 use deltadrop_core::{Error, FileHashAlgorithm, StrongHash};
 use deltadrop_tests::*;
 
@@ -43,10 +42,24 @@ fn write_0_8_control(
     for block in content.chunks(bs) {
         let mut padded = block.to_vec();
         padded.resize(bs, 0);
-        out.extend(Rsum::of_block(&padded).packed().to_be_bytes());
+        out.extend(weak_sum(&padded));
         out.extend(&strong.of(&padded)[..checksum_bytes]);
     }
     std::fs::write(dir.join(format!("{name}.zsync")), out).unwrap();
+}
+
+/// rsync's weak sum as zsync stores it, written out here apart from the crate's own:
+/// `a` = the sum of the bytes, `b` = the sum of `(len - i) * byte_i`, both modulo 2^16,
+/// big-endian `a` then `b`.
+fn weak_sum(block: &[u8]) -> [u8; 4] {
+    let (mut a, mut b) = (0u16, 0u16);
+    for (i, &byte) in block.iter().enumerate() {
+        a = a.wrapping_add(u16::from(byte));
+        b = b.wrapping_add(((block.len() - i) as u16).wrapping_mul(u16::from(byte)));
+    }
+    let [a0, a1] = a.to_be_bytes();
+    let [b0, b1] = b.to_be_bytes();
+    [a0, a1, b0, b1]
 }
 
 fn sha1_of(data: &[u8]) -> Vec<u8> {

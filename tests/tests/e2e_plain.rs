@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use deltadrop_core::make::{MakeOptions, write_control_file};
 use deltadrop_core::{BlockSource, BlockState, Error, Event, Mode};
+use deltadrop_core::{MakeOptions, write_control_file};
 use deltadrop_tests::*;
 
 /// [`publish`], served by nginx.

@@ -418,7 +418,7 @@ fn recompress_re_creates_the_publishers_gz() {
 
 #[test]
 fn our_make_z_output_is_rebuilt_by_zsync_and_by_us() {
-    use deltadrop_core::make::{MakeOptions, write_control_file};
+    use deltadrop_core::{MakeOptions, write_control_file};
     let Some(zsync) = peer("zsync") else {
         return;
     };

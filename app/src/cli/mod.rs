@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use deltadrop_core::make::{MakeOptions, write_control_file};
 use deltadrop_core::{ControlSource, Credentials, Error, Job, JobOptions, JobSpec, Mode};
+use deltadrop_core::{MakeOptions, write_control_file};
 
 use render::Renderer;
 

@@ -14,8 +14,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use deltadrop_core::make::{MakeOptions, write_control_file};
 use deltadrop_core::serve::Server;
+use deltadrop_core::{MakeOptions, write_control_file};
 
 /// What the demo set up. Keep it alive as long as the app: it owns the server.
 pub struct Demo {

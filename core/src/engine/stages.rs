@@ -9,20 +9,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use url::Url;
 
+use crate::blocks::{Geometry, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
+use crate::event::Reporter;
 use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
+use crate::fetch::{GzipTarget, estimate_gzip, parse_z_map};
+use crate::fetch::{Http, HttpConfig};
 use crate::gzip::ZMap;
-use crate::http::{Http, HttpConfig};
-use crate::index::{AtomicBitmap, BlockIndex};
+use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::output::{PartFile, part_path};
-use crate::ranges::{Geometry, runs};
-use crate::recompress::recompress;
-use crate::report::Reporter;
-use crate::seed::Scan;
-use crate::zfetch::{self, GzipTarget};
+use crate::part::{PartFile, part_path};
+use crate::scan::Scan;
+use crate::scan::{AtomicBitmap, BlockIndex};
 
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
@@ -185,7 +185,7 @@ impl Stages<'_> {
         let geometry = target.geometry;
         let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
         let (ranges, bytes_to_fetch) = match &target.z_map {
-            Some(map) => zfetch::estimate(map, geometry, &missing)?,
+            Some(map) => estimate_gzip(map, geometry, &missing)?,
             None => (
                 missing.len() as u64,
                 missing
@@ -341,7 +341,7 @@ fn data_source(
 ) -> Result<(Vec<Url>, Option<ZMap>)> {
     let plain = resolve_urls(&cf.urls, base)?;
     if cf.is_compressed() {
-        match zfetch::parse_map(cf) {
+        match parse_z_map(cf) {
             Ok(map) => return Ok((resolve_urls(&cf.z_urls, base)?, Some(map))),
             Err(e) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
                 "{e}: using the uncompressed URL instead"

@@ -3,7 +3,6 @@
 //! zsyncmake's own header skip only knows FNAME; this one honours every flag, so a map
 //! built by another tool, or a check of the first checkpoint, can rely on it.
 
-const FTEXT: u8 = 0x01;
 const FHCRC: u8 = 0x02;
 const FEXTRA: u8 = 0x04;
 const FNAME: u8 = 0x08;
@@ -36,13 +35,6 @@ pub struct GzipHeader {
     /// The original file name (FNAME), without its terminating NUL; not necessarily UTF-8.
     pub name: Option<Vec<u8>>,
     pub comment: Option<Vec<u8>>,
-}
-
-impl GzipHeader {
-    /// Whether the producer marked the data as probably text (FTEXT).
-    pub fn is_text(&self) -> bool {
-        self.flags & FTEXT != 0
-    }
 }
 
 /// Parses the gzip header at the start of `bytes`. `Truncated` means more bytes are

@@ -90,6 +90,7 @@ impl<'a> Compressed<'a> {
     }
 
     /// The whole file (or a buffer that starts at its byte 0).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn whole(bytes: &'a [u8]) -> Self {
         Self { bytes, base: 0 }
     }
@@ -142,6 +143,7 @@ pub struct Outcome {
 }
 
 /// The kind of the block a header announced.
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockType {
     Stored,
@@ -150,6 +152,7 @@ pub enum BlockType {
 }
 
 /// One whole block, as decoded by [`Inflater::inflate_block`].
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {
     pub block_type: BlockType,
@@ -246,6 +249,7 @@ impl Inflater {
     }
 
     /// The current history (at most 32 KiB), ending with the last byte produced.
+    #[cfg(test)]
     pub fn window(&self) -> &[u8] {
         &self.buf[self.op.saturating_sub(WINDOW_SIZE)..self.op]
     }
@@ -254,6 +258,7 @@ impl Inflater {
     /// and returns them. `input` must hold the compressed bytes from the resume point on;
     /// running out of them before `out_len` bytes is an error. Pass `u64::MAX` to decode
     /// to the end of the stream.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn inflate(
         &mut self,
         input: Compressed<'_>,
@@ -362,6 +367,7 @@ impl Inflater {
 
     /// Decodes exactly one block, whose header starts at absolute bit `bit`. Useful to
     /// walk a stream's block structure.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn inflate_block(
         &mut self,
         input: Compressed<'_>,

@@ -12,7 +12,7 @@
 //!    uncompressed data before the read ([`Inflater::set_window`]), starting from
 //!    [`Checkpoint::resume`].
 //!
-//! ```no_run
+//! ```ignore
 //! use std::ops::Range;
 //! use deltadrop_core::gzip::{Compressed, Inflater, ZMap, fetch_ranges};
 //! # fn fetch(_: &Range<u64>) -> Vec<u8> { unimplemented!() }
@@ -47,14 +47,19 @@
 mod header;
 mod huffman;
 mod inflate;
+mod recompress;
+#[cfg(test)]
+mod speed;
 mod zmap;
+#[cfg(test)]
+mod zsyncmake_contract;
 
-pub use header::{GzipHeader, GzipHeaderError, parse_gzip_header};
-pub use inflate::{
-    BlockInfo, BlockType, Compressed, InflateError, Inflater, MAX_BLOCK_HEADER_BYTES, Outcome,
-    Resume, WINDOW_SIZE,
-};
-pub use zmap::{Checkpoint, CheckpointKind, CompressedRead, ZMap, ZMapError, fetch_ranges};
+pub(crate) use header::parse_gzip_header;
+#[cfg(test)]
+pub(crate) use inflate::MAX_BLOCK_HEADER_BYTES;
+pub(crate) use inflate::{Compressed, Inflater, Resume, WINDOW_SIZE};
+pub(crate) use recompress::recompress;
+pub(crate) use zmap::{Checkpoint, CheckpointKind, CompressedRead, ZMap, fetch_ranges};
 
 impl Checkpoint {
     /// The decoder start for this checkpoint. `header` must hold the compressed bytes

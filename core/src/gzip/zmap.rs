@@ -26,6 +26,7 @@ pub enum ZMapError {
     Empty,
     #[error("the Z-Map has {len} bytes, not a whole number of 4-byte entries")]
     Truncated { len: usize },
+    #[cfg(any(test, feature = "fuzzing"))]
     #[error("the Z-Map has {got} bytes where {entries} entries need {}", entries * 4)]
     WrongLength { entries: usize, got: usize },
     #[error("the first Z-Map entry must be a block start at output offset 0")]
@@ -160,6 +161,7 @@ impl ZMap {
     }
 
     /// Parses a map announced as `Z-Map2: entries`; `bytes` must hold exactly that many.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn parse_entries(entries: usize, bytes: &[u8]) -> Result<Self, ZMapError> {
         if entries.checked_mul(4) != Some(bytes.len()) {
             return Err(ZMapError::WrongLength {
@@ -184,6 +186,7 @@ impl ZMap {
     }
 
     /// Every checkpoint, in order.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn checkpoints(&self) -> impl Iterator<Item = Checkpoint> + '_ {
         self.entries[1..]
             .iter()
@@ -361,7 +364,7 @@ pub fn fetch_ranges(reads: &[CompressedRead]) -> Vec<Range<u64>> {
         })
         .filter(|r| r.start < r.end)
         .collect();
-    crate::ranges::merge(all)
+    crate::blocks::merge(all)
 }
 
 #[cfg(test)]

@@ -5,12 +5,16 @@
 //! one byte per block and draw a 150,000-block map without the engine sending, or the UI
 //! copying, 150,000 values per frame.
 
+mod report;
+
+pub(crate) use report::Reporter;
+
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::digest::FileHash;
+use crate::blocks::FileHash;
 
 /// What is known about one block of the target. `repr(u8)` so a front end can keep a
 /// compact `Vec<BlockState>` (one byte per block) for drawing.

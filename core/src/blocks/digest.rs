@@ -10,7 +10,7 @@ use std::fmt;
 
 use md4::{Digest, Md4};
 
-use crate::md4x;
+use crate::blocks::md4x;
 
 /// The longest strong hash (SHA-256); shorter ones fill the front.
 pub const MAX_STRONG_LEN: usize = 32;

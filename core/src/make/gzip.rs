@@ -19,7 +19,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::output::read_at;
+use crate::part::read_at;
 
 /// Input compressed per parallel piece; a multiple of every block size `-z` accepts.
 const CHUNK: usize = 1 << 20;
@@ -60,7 +60,7 @@ pub fn compress(
             "with -z the block size must be a power of two of at most {MAX_BLOCK_SIZE} (the Z-Map cannot describe larger blocks)"
         )));
     }
-    let tmp = crate::output::with_suffix(gz, ".tmp");
+    let tmp = crate::part::with_suffix(gz, ".tmp");
     let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     let mut out = BufWriter::new(file);
     let write_err = |e| Error::io("write", &tmp, e);

@@ -17,10 +17,10 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE, RETRY_AFTER};
 use url::Url;
 
+use super::multipart::{boundary_of, parse_content_range};
+use crate::blocks::range_header;
 use crate::error::{Error, Result, shown_url};
 use crate::job::{Credentials, JobOptions};
-use crate::multipart::{boundary_of, parse_content_range};
-use crate::ranges::range_header;
 
 /// A server asking to be left alone longer than this (`Retry-After`) is given up on: the
 /// job moves to another URL or ends, rather than wait unseen.
@@ -176,7 +176,7 @@ impl Http {
             ));
         }
         if let Some(path) = saved {
-            crate::output::write_atomically(path, &bytes)?;
+            crate::part::write_atomically(path, &bytes)?;
         }
         Ok((bytes, final_url))
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::digest::{FileHash, FileHashAlgorithm, FileHasher};
+use crate::blocks::{FileHash, FileHashAlgorithm, FileHasher};
 use crate::error::{Error, Result};
 
 /// `<out>.part`.

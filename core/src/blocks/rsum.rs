@@ -1,4 +1,4 @@
-//! zsync's rolling weak sum (the strong sums and file hashes are in [`crate::digest`]).
+//! zsync's rolling weak sum (the strong sums and file hashes are in `digest`).
 //!
 //! The weak sum is rsync's: `a` = sum of the bytes, `b` = sum of `(len - i) * byte_i`,
 //! both modulo 2^16. It can be *rolled*: moving the window one byte costs two additions,

@@ -16,17 +16,17 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::blocks::Rsum;
+use crate::blocks::StrongSum;
+use crate::blocks::md4x;
+use crate::blocks::{Geometry, runs};
 use crate::control::ControlFile;
-use crate::digest::StrongSum;
 use crate::error::{Error, Result};
+use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
-use crate::index::{AtomicBitmap, BlockIndex, Group};
 use crate::job::Control;
-use crate::md4x;
-use crate::output::{PartFile, read_at};
-use crate::ranges::{Geometry, runs};
-use crate::report::Reporter;
-use crate::rsum::Rsum;
+use crate::part::{PartFile, read_at};
+use crate::scan::{AtomicBitmap, BlockIndex, Group};
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
@@ -197,7 +197,7 @@ impl Scan<'_> {
                     .collect())
             })
             .collect::<Result<_>>()?;
-        Ok(crate::ranges::merge(jumped.into_iter().flatten().collect()))
+        Ok(crate::blocks::merge(jumped.into_iter().flatten().collect()))
     }
 
     fn scan_stream(&self, mut reader: impl Read, path: &Path, source: BlockSource) -> Result<()> {

@@ -1,11 +1,11 @@
 //! Decode throughput of the gzip module's inflater, next to flate2's for scale.
 //! Ignored by default (it is a measurement, not a check of behaviour); run with
-//! `cargo test --release -p deltadrop-core --test gzip_speed -- --ignored --nocapture`.
+//! `cargo test --release -p deltadrop-core --lib gzip::speed -- --ignored --nocapture`.
 
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use deltadrop_core::gzip::{Compressed, Inflater, Resume};
+use crate::gzip::{Compressed, Inflater, Resume};
 
 fn log_text(len: usize) -> Vec<u8> {
     let mut x = 0x853c_49e6_748f_ea9bu64;

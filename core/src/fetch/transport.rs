@@ -29,17 +29,17 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::http::{Http, RangeReply, RequestError, Retry};
+use super::multipart::{PartError, for_each_part};
+use crate::blocks::md4x;
+use crate::blocks::{Geometry, range_header, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
+use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
-use crate::http::{Http, RangeReply, RequestError, Retry};
-use crate::index::AtomicBitmap;
 use crate::job::{Control, JobOptions};
-use crate::md4x;
-use crate::multipart::{PartError, for_each_part};
-use crate::output::PartFile;
-use crate::ranges::{Geometry, range_header, runs};
-use crate::report::Reporter;
+use crate::part::PartFile;
+use crate::scan::AtomicBitmap;
 
 /// Attempts per batch for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;

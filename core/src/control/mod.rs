@@ -10,9 +10,9 @@
 
 use std::io::{BufRead, Read, Write};
 
-use crate::digest::{FileHash, FileHashAlgorithm, MAX_STRONG_LEN, StrongHash, StrongSum};
+use crate::blocks::Rsum;
+use crate::blocks::{FileHash, FileHashAlgorithm, MAX_STRONG_LEN, StrongHash, StrongSum};
 use crate::error::{Error, Result};
-use crate::rsum::Rsum;
 
 /// The zsync version we write and claim compatibility with.
 pub const ZSYNC_VERSION: &str = "0.6.2";

@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::process::Command;
 
-use deltadrop_core::gzip::{
+use crate::gzip::{
     CheckpointKind, Compressed, Inflater, MAX_BLOCK_HEADER_BYTES, WINDOW_SIZE, ZMap, fetch_ranges,
     parse_gzip_header,
 };

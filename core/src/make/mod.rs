@@ -4,16 +4,18 @@
 //! Block sums of a chunk are computed in parallel while the whole-file SHA-1 runs beside
 //! them, so making a control file is bound by the disk, not by one core.
 
+mod gzip;
+
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::blocks::Rsum;
+use crate::blocks::md4x;
+use crate::blocks::{FileHashAlgorithm, FileHasher};
 use crate::control::{ControlFile, HashLengths, MakeHeader};
-use crate::digest::{FileHashAlgorithm, FileHasher};
 use crate::error::{Error, Result};
-use crate::md4x;
-use crate::output::read_at;
-use crate::rsum::Rsum;
+use crate::part::read_at;
 
 /// Input read per step; a multiple of every block size up to 16 MiB.
 const CHUNK: usize = 16 << 20;
@@ -140,7 +142,7 @@ pub fn write_control_file(
     let mut bytes = Vec::new();
     cf.write(&mut bytes)
         .map_err(|e| Error::io("write", &output, e))?;
-    crate::output::write_atomically(&output, &bytes)?;
+    crate::part::write_atomically(&output, &bytes)?;
     Ok((output, cf))
 }
 
@@ -172,7 +174,7 @@ fn make_compressed(input: &Path, output: &Path, options: &MakeOptions) -> Result
     };
     let (cf, map) = rayon::join(
         || make(input, &options),
-        || crate::zmake::compress(&file, input, meta.len(), mtime, block_size, &gz),
+        || crate::make::gzip::compress(&file, input, meta.len(), mtime, block_size, &gz),
     );
     let mut cf = cf?;
     cf.z_map = Some(map?);

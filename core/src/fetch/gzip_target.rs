@@ -33,15 +33,15 @@ use std::sync::{Mutex, RwLock};
 
 use url::Url;
 
+use super::transport::{
+    Assembler, BlockWriter, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
+};
+use crate::blocks::{Geometry, merge, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
-use crate::fetch::{
-    Assembler, BlockWriter, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
-};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
-use crate::output::read_at;
-use crate::ranges::{Geometry, merge, runs};
+use crate::part::read_at;
 
 /// Uncompressed bytes of missing blocks handled per round. The compressed bytes of a
 /// round are held in memory until it is inflated; for incompressible data they are about

@@ -1,0 +1,18 @@
+//! Getting the missing blocks from the network. [`http`] only speaks HTTP: range
+//! requests and how their replies are framed ([`multipart`]). The [`transport`] batches
+//! ranges into requests, runs them side by side, retries, asks for fewer ranges and falls
+//! back to other URLs. What the replies fill is a target: the plain file
+//! ([`transport::PlainTarget`]), or a gzip-compressed copy read through its Z-Map
+//! ([`gzip_target`]).
+
+mod gzip_target;
+mod http;
+mod multipart;
+mod transport;
+
+pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
+pub(crate) use http::{Http, HttpConfig};
+// The parsers' fuzzing entry points and the tests reach them here.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};
+pub(crate) use transport::{BlockWriter, PlainTarget, Transport};

@@ -1,0 +1,9 @@
+//! Finding the target's blocks in local files: the index from weak sums to candidate
+//! blocks, and the seed scan that slides a window over every byte of a seed and looks it
+//! up there.
+
+mod index;
+mod seed;
+
+pub(crate) use index::{AtomicBitmap, BlockIndex, Group};
+pub(crate) use seed::Scan;
