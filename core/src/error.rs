@@ -7,44 +7,70 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why a job (or another call into the crate) failed; its `Display` is the message for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The control file is malformed; `line` is 1-based where a header is at fault.
     #[error("{}control file {source_name}: {problem}", line.map(|l| format!("line {l} of the ")).unwrap_or_default())]
     Control {
+        /// Where it came from; in a job, its URL (without credentials) or path.
         source_name: String,
+        /// 1-based line of the faulty header; `None` when no one line is at fault.
         line: Option<usize>,
+        /// What is wrong, as a phrase for the user.
         problem: String,
     },
 
     /// The network or the server failed us (connection, status, TLS...).
     #[error("{url}: {problem}")]
-    Http { url: String, problem: String },
+    Http {
+        /// The URL asked for, without any user name and password.
+        url: String,
+        /// What failed: the connection, the status, TLS...
+        problem: String,
+    },
 
     /// The server sent data that does not match the control file, even after retries.
     #[error("{url} sent data that does not match the control file: {problem}")]
-    BadData { url: String, problem: String },
+    BadData {
+        /// The URL that sent it, without any user name and password.
+        url: String,
+        /// How the data was wrong (size, ranges, blocks that keep failing their check).
+        problem: String,
+    },
 
     /// A local file operation failed.
     #[error("could not {action} {}: {message}", path.display())]
     Io {
+        /// The verb of what was tried, such as `open` or `rename`.
         action: &'static str,
+        /// The file or directory it was tried on.
         path: PathBuf,
+        /// The OS error's kind, e.g. `StorageFull` for a full disk.
         kind: std::io::ErrorKind,
+        /// The OS error's own message.
         message: String,
     },
 
     /// A local file could not be replaced or moved because another program has it open
     /// (Windows refuses that; Unix allows it).
     #[error("could not {action} {}: another program has it open", path.display())]
-    InUse { action: &'static str, path: PathBuf },
+    InUse {
+        /// The verb of what was tried, such as `rename`.
+        action: &'static str,
+        /// The file another program holds open.
+        path: PathBuf,
+    },
 
     /// The assembled file's hash is not the one the control file promises.
     #[error("the downloaded file does not match the control file's hash (expected {expected}, got {actual}); the data was kept in {}", part.display())]
     Verification {
+        /// The control file's hash, as `ALGORITHM hex`.
         expected: String,
+        /// The assembled file's hash, in the same form.
         actual: String,
+        /// The `.part` file that keeps the assembled data; the output is untouched.
         part: PathBuf,
     },
 
@@ -152,6 +178,7 @@ fn held_open_elsewhere(err: &std::io::Error) -> bool {
     cfg!(windows) && matches!(err.raw_os_error(), Some(32 | 33))
 }
 
+/// The crate's `Result`, with [`Error`] as its error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `url` as messages show it: without the user name and password a URL may carry

@@ -41,8 +41,11 @@ pub enum Mode {
 /// Basic-auth credentials for one host (zsync's `-A host=user:pass`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The host name they are sent to, without scheme or port (`example.org`).
     pub host: String,
+    /// The Basic-auth user name.
     pub user: String,
+    /// The Basic-auth password, sent as given.
     pub password: String,
 }
 
@@ -66,6 +69,7 @@ impl std::str::FromStr for Credentials {
 /// Tunables; `Default` is what a user gets without flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOptions {
+    /// Download the file, or only report the plan.
     pub mode: Mode,
     /// The URL the control file was originally fetched from (zsync's `-u`): relative
     /// URLs in a local control file are resolved against it.
@@ -73,6 +77,7 @@ pub struct JobOptions {
     /// A saved copy of the control file (zsync's `-k`): used if the server says it has
     /// not changed, and updated when it has.
     pub saved_control: Option<PathBuf>,
+    /// Basic-auth credentials, each sent only to requests for its host.
     pub credentials: Vec<Credentials>,
     /// Keep the replaced output as `<out>.zs-old`, as zsync does.
     pub keep_old: bool,
@@ -118,16 +123,19 @@ impl Default for JobOptions {
 /// Everything a job needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSpec {
+    /// Where to read the `.zsync` control file from.
     pub control: ControlSource,
     /// Local files that may hold parts of the target. Only ever read.
     pub seeds: Vec<PathBuf>,
     /// Where the target goes; `None` takes the control file's `Filename` in the current
     /// directory. A directory means "that file name in this directory".
     pub output: Option<PathBuf>,
+    /// Tunables; `JobOptions::default()` unless the user chose otherwise.
     pub options: JobOptions,
 }
 
 impl JobSpec {
+    /// A job for `control` with no seeds, the default output path and default options.
     pub fn new(control: ControlSource) -> Self {
         JobSpec {
             control,
@@ -146,15 +154,19 @@ pub struct Control {
 }
 
 impl Control {
+    /// Asks the job to stop at its next checkpoint; it then fails with `Error::Cancelled`.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
+    /// Pauses (`true`) or resumes (`false`) the job at its next checkpoint.
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
     }
+    /// Whether a pause was asked for and not yet lifted.
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }
+    /// Whether `cancel` was called; it cannot be undone.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }

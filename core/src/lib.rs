@@ -30,6 +30,8 @@
 //! # drop(job);
 //! ```
 
+#![deny(missing_docs)]
+
 mod blocks;
 mod control;
 mod engine;

@@ -60,10 +60,6 @@ impl Server {
         format!("http://{}/", self.addr)
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Blocks for as long as the server runs.
     pub fn wait(self) {
         let _ = self.thread.join();

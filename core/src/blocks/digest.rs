@@ -21,10 +21,14 @@ pub type StrongSum = [u8; MAX_STRONG_LEN];
 /// The digest a control file's per-block strong sums are taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StrongHash {
+    /// MD4, zsync 0.6.2's block sum and the default when none is named.
     #[default]
     Md4,
+    /// MD5, a 16-byte digest like MD4's.
     Md5,
+    /// SHA-224, a 28-byte digest.
     Sha224,
+    /// SHA-256, a 32-byte digest, the longest a control file can name.
     Sha256,
 }
 
@@ -32,6 +36,7 @@ impl StrongHash {
     /// The names the format uses, as accepted in `Strong-Hash-Algorithm`.
     pub const NAMES: &'static str = "MD4, MD5, SHA-224, SHA-256";
 
+    /// Reads a `Strong-Hash-Algorithm` value such as `SHA-256`; `None` for any other name.
     pub fn from_name(name: &str) -> Option<StrongHash> {
         Some(match name {
             "MD4" => StrongHash::Md4,
@@ -42,6 +47,7 @@ impl StrongHash {
         })
     }
 
+    /// The name as a control file writes it, e.g. `MD4`.
     pub fn name(self) -> &'static str {
         match self {
             StrongHash::Md4 => "MD4",
@@ -76,7 +82,7 @@ impl StrongHash {
         sum
     }
 
-    /// The digests of up to [`md4x::LANES`] blocks of one length; MD4 hashes them side
+    /// The digests of up to `md4x::LANES` blocks of one length; MD4 hashes them side
     /// by side.
     pub fn of_blocks(self, blocks: &[&[u8]]) -> Vec<StrongSum> {
         if self != StrongHash::Md4 {
@@ -96,11 +102,14 @@ impl StrongHash {
 /// The algorithm of a whole-file hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileHashAlgorithm {
+    /// SHA-1 (20 bytes), the `SHA-1:` header of zsync 0.6.2 files.
     Sha1,
+    /// SHA-256 (32 bytes), named in the newer format's `File-Hash`.
     Sha256,
 }
 
 impl FileHashAlgorithm {
+    /// The name as a control file and the user see it, e.g. `SHA-1`.
     pub fn name(self) -> &'static str {
         match self {
             FileHashAlgorithm::Sha1 => "SHA-1",
@@ -119,7 +128,9 @@ impl FileHashAlgorithm {
 /// The hash of a whole file, as a control file gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileHash {
+    /// Which hash `digest` is.
     pub algorithm: FileHashAlgorithm,
+    /// The raw digest bytes (20 for SHA-1, 32 for SHA-256).
     pub digest: Vec<u8>,
 }
 
@@ -154,6 +165,7 @@ impl FileHash {
         FileHash::from_hex(algorithm, hex)
     }
 
+    /// The digest in lowercase hexadecimal, without the algorithm's name.
     pub fn hex(&self) -> String {
         hex::encode(&self.digest)
     }

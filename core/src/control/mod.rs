@@ -94,12 +94,17 @@ fn saturating_int(x: f64) -> i64 {
 pub struct ControlFile {
     /// The `zsync:` version line.
     pub version: String,
+    /// `Filename`: the name to save the file as, untrusted until checked; `None` if absent.
     pub filename: Option<String>,
+    /// `Z-Filename`: the name of the gzip file it was made from, if it was made from one.
     pub z_filename: Option<String>,
     /// `MTime` as written (RFC 2822).
     pub mtime: Option<String>,
+    /// `Blocksize`: bytes per block; the last block is zero-padded to it.
     pub block_size: u32,
+    /// `Length`: the finished file's size in bytes.
     pub length: u64,
+    /// `Hash-Lengths`: how many bytes of each block's sums are stored.
     pub hash_lengths: HashLengths,
     /// `URL` lines, as written (possibly relative).
     pub urls: Vec<String>,
@@ -432,6 +437,7 @@ impl ControlFile {
         Ok(())
     }
 
+    /// Blocks in the file: `length` divided by `block_size`, rounded up.
     pub fn block_count(&self) -> u64 {
         self.rsums.len() as u64
     }

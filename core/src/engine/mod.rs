@@ -19,12 +19,15 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
+    /// Asks the job to stop at its next checkpoint; it finishes with `Error::Cancelled`.
     pub fn cancel(&self) {
         self.control.cancel();
     }
+    /// Pauses (`true`) or resumes (`false`) the job at its next checkpoint.
     pub fn set_paused(&self, paused: bool) {
         self.control.set_paused(paused);
     }
+    /// True once the job's thread has ended, so `join` will not block.
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }

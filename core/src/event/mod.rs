@@ -67,9 +67,13 @@ pub enum Phase {
 /// What the control file says about the target, for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetInfo {
+    /// The control file's `Filename`, as written (untrusted); empty if it names none.
     pub filename: String,
+    /// The target's size in bytes.
     pub length: u64,
+    /// Bytes per block.
     pub block_size: u32,
+    /// Blocks in the target: the length of a front end's block map.
     pub block_count: u64,
     /// Where the target's data will be fetched from (absolute URLs), plain or compressed.
     pub urls: Vec<String>,
@@ -99,8 +103,11 @@ pub struct Progress {
 /// The cost of a download, known after seeds are scanned and before anything is fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Plan {
+    /// The target's length in bytes.
     pub total_bytes: u64,
+    /// Target bytes found in local files, so not fetched.
     pub local_bytes: u64,
+    /// Blocks still to fetch from the network.
     pub missing_blocks: u64,
     /// Byte ranges (after merging adjacent blocks) to fetch.
     pub ranges: u64,
@@ -113,42 +120,60 @@ pub struct Plan {
 pub struct Summary {
     /// The verified output file (None for a plan-only job).
     pub output: Option<PathBuf>,
+    /// What the job planned to reuse and fetch.
     pub plan: Plan,
+    /// The byte counters as the job ended.
     pub progress: Progress,
     /// The verified file's hash (the control file's).
     pub file_hash: FileHash,
+    /// Wall-clock time from the job's start to its end.
     pub elapsed: Duration,
 }
 
 /// One thing that happened in a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The job entered this phase; phases only move forward.
     Phase(Phase),
+    /// The control file was read; sent once, before any block event.
     ControlLoaded(TargetInfo),
     /// A local file is about to be scanned.
     SeedStarted {
+        /// Which local file it is; later events about it carry the same value.
         source: BlockSource,
+        /// The file's path.
         path: PathBuf,
+        /// The file's size on disk in bytes (compressed, for a gzip seed).
         size: u64,
     },
     /// A local file was scanned; `blocks` of the target were taken from it.
     SeedFinished {
+        /// The file scanned, as in its `SeedStarted`.
         source: BlockSource,
+        /// Target blocks newly found in it (not counting ones found earlier).
         blocks: u64,
+        /// Those blocks times the block size, capped at the target's length.
         bytes: u64,
     },
     /// A local file could not be used (unreadable, missing); the job goes on without it.
     SeedSkipped {
+        /// The file that was skipped.
         source: BlockSource,
+        /// The file's path.
         path: PathBuf,
+        /// Why, as a message for the user.
         reason: String,
     },
     /// Blocks `blocks` changed to `state`.
     Blocks {
+        /// Block indices, end exclusive.
         blocks: Range<u64>,
+        /// Their new state.
         state: BlockState,
+        /// The local file they were found in; `Network` for in-flight, fetched and failed ones.
         source: BlockSource,
     },
+    /// The scan is done and this is what remains to fetch; sent in plan-only jobs too.
     Planned(Plan),
     /// Byte counters, sent at most a few times a second, and once at the end of each phase.
     Progress(Progress),
@@ -161,6 +186,7 @@ pub enum Event {
 /// Receives a job's events. Called from the job's threads: keep it cheap (send to a
 /// channel, wake a UI).
 pub trait EventSink: Send + Sync + 'static {
+    /// Takes one event; must not block for long, or the job waits with it.
     fn emit(&self, event: Event);
 }
 
