@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use url::Url;
 
-use crate::blocks::{Geometry, runs};
+use crate::blocks::Geometry;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
@@ -20,9 +20,9 @@ use crate::fetch::{Http, HttpConfig};
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::part::{PartFile, part_path};
+use crate::part::{Assembly, PartFile, part_path};
+use crate::scan::BlockIndex;
 use crate::scan::Scan;
-use crate::scan::{AtomicBitmap, BlockIndex};
 
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
@@ -37,10 +37,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let target = job.load(&http)?;
     control.checkpoint()?;
     let output = output_path(spec, &target.cf, target.urls.first())?;
-    let part = job.open(&target, &output)?;
-    let found = AtomicBitmap::new(target.geometry.block_count());
-    job.scan(&target, &output, part.as_ref(), &found)?;
-    let plan = job.plan(&target, &found)?;
+    let assembly = Assembly::new(&target.cf, job.open(&target, &output)?);
+    job.scan(&output, &assembly)?;
+    let plan = job.plan(&target, &assembly)?;
     let summary = |output| Summary {
         output,
         plan,
@@ -48,12 +47,12 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         file_hash: target.cf.file_hash.clone(),
         elapsed: started.elapsed(),
     };
-    let Some(part) = part else {
+    if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));
         return Ok(summary(None));
-    };
-    job.fetch_and_verify(&http, &target, &part, &found, &plan)?;
-    job.install(&target, part, &output)?;
+    }
+    job.fetch_and_verify(&http, &target, &assembly, &plan)?;
+    job.install(&target, assembly, &output)?;
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
 }
@@ -114,29 +113,19 @@ impl Stages<'_> {
 
     /// Finds what it can of the target locally: first what an interrupted run left in
     /// the `.part`, then the old output, then the seeds, in order.
-    fn scan(
-        &self,
-        target: &Target,
-        output: &Path,
-        part: Option<&PartFile>,
-        found: &AtomicBitmap,
-    ) -> Result<()> {
+    fn scan(&self, output: &Path, assembly: &Assembly) -> Result<()> {
         let part_file = part_path(output);
-        let part_existed = part.is_some_and(PartFile::existed);
         self.reporter.emit(Event::Phase(Phase::ScanningSeeds));
-        let index = BlockIndex::new(&target.cf);
+        let index = BlockIndex::new(assembly.control_file());
         let scan = Scan {
             index: &index,
-            geometry: target.geometry,
-            found,
-            output: part,
-            part_is_zeroed: !part_existed,
+            assembly,
             reporter: self.reporter,
             control: self.control,
         };
         // Verified blocks an interrupted run left in the .part stay where they are.
-        match part {
-            Some(part) if part_existed => check_part(&scan, part.file(), part.path())?,
+        match assembly.file() {
+            Some(part) if part.existed() => check_part(&scan, part.file(), part.path())?,
             Some(_) => {}
             None => {
                 if let Ok(file) = File::open(&part_file) {
@@ -157,7 +146,7 @@ impl Stages<'_> {
                 .map(|(i, p)| (p.clone(), BlockSource::Seed(i))),
         );
         for (path, source) in seeds {
-            if found.count() == target.geometry.block_count() {
+            if assembly.is_complete() {
                 break;
             }
             if !scanned.insert(canonical(&path)) {
@@ -181,9 +170,9 @@ impl Stages<'_> {
     }
 
     /// Says what is left to fetch, and in how many ranges.
-    fn plan(&self, target: &Target, found: &AtomicBitmap) -> Result<Plan> {
+    fn plan(&self, target: &Target, assembly: &Assembly) -> Result<Plan> {
         let geometry = target.geometry;
-        let missing = runs((0..geometry.block_count()).filter(|&b| !found.contains(b)));
+        let missing = assembly.missing();
         let (ranges, bytes_to_fetch) = match &target.z_map {
             Some(map) => estimate_gzip(map, geometry, &missing)?,
             None => (
@@ -213,24 +202,21 @@ impl Stages<'_> {
         &self,
         http: &Http,
         target: &Target,
-        part: &PartFile,
-        found: &AtomicBitmap,
+        assembly: &Assembly,
         plan: &Plan,
     ) -> Result<()> {
         let cf = &target.cf;
+        let part = assembly.file().expect("a download has a .part");
         let gave_up = AtomicBool::new(false);
         let (fetched, hashed, flushed) = std::thread::scope(|s| {
             let flushed = s.spawn(|| part.flush_early());
-            let hashed = s.spawn(|| {
-                let wait = in_order(target.geometry, found, &gave_up);
-                part.hash_as_filled(cf.file_hash.algorithm, cf.length, wait)
-            });
+            let hashed = s.spawn(|| assembly.hash_in_order(&gave_up));
             let fetched = if plan.missing_blocks == 0 {
                 Ok(())
             } else {
-                self.fetch(http, target, part, found)
+                self.fetch(http, target, assembly)
             };
-            if fetched.is_err() || found.count() < target.geometry.block_count() {
+            if fetched.is_err() || !assembly.is_complete() {
                 gave_up.store(true, Ordering::Relaxed);
             }
             let hashed = hashed.join().expect("the hashing thread does not panic");
@@ -258,15 +244,9 @@ impl Stages<'_> {
         Ok(())
     }
 
-    fn fetch(
-        &self,
-        http: &Http,
-        target: &Target,
-        part: &PartFile,
-        found: &AtomicBitmap,
-    ) -> Result<()> {
+    fn fetch(&self, http: &Http, target: &Target, assembly: &Assembly) -> Result<()> {
         self.reporter.emit(Event::Phase(Phase::Fetching));
-        let writer = BlockWriter::new(&target.cf, part, found, self.reporter);
+        let writer = BlockWriter::new(assembly, self.reporter);
         let transport = Transport::new(
             http,
             target.urls.clone(),
@@ -283,8 +263,9 @@ impl Stages<'_> {
     }
 
     /// Puts the verified file in place (and re-creates the `.gz` if asked).
-    fn install(&self, target: &Target, part: PartFile, output: &Path) -> Result<()> {
+    fn install(&self, target: &Target, assembly: Assembly, output: &Path) -> Result<()> {
         let options = &self.spec.options;
+        let part = assembly.into_file().expect("a download has a .part");
         self.reporter.emit(Event::Phase(Phase::Finishing));
         part.finish(
             output,
@@ -300,33 +281,6 @@ impl Stages<'_> {
             self.reporter.emit(Event::Notice(notice));
         }
         Ok(())
-    }
-}
-
-/// For [`PartFile::hash_as_filled`]: waits until every block of the asked bytes is
-/// present (written and checked), or returns false once `gave_up` is set. Blocks become
-/// present out of order; the reader only ever moves forward, so one cursor suffices.
-fn in_order<'a>(
-    geometry: Geometry,
-    found: &'a AtomicBitmap,
-    gave_up: &'a AtomicBool,
-) -> impl FnMut(std::ops::Range<u64>) -> bool + 'a {
-    let mut present = 0;
-    move |bytes| {
-        let last = geometry.block_of(bytes.end - 1);
-        loop {
-            while present <= last && found.contains(present) {
-                present += 1;
-            }
-            if present > last {
-                return true;
-            }
-            if gave_up.load(Ordering::Relaxed) {
-                return false;
-            }
-            // Fetched blocks arrive by the thousand per second; a short nap costs nothing.
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 }
 
@@ -368,7 +322,8 @@ fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
         size,
     });
     let blocks = scan.check_in_place(file, path)?;
-    let bytes = (blocks * u64::from(scan.geometry.block_size)).min(scan.geometry.length);
+    let geometry = scan.assembly.geometry();
+    let bytes = (blocks * u64::from(geometry.block_size)).min(geometry.length);
     scan.reporter.emit(Event::SeedFinished {
         source: BlockSource::PartFile,
         blocks,

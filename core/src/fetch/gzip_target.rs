@@ -41,7 +41,6 @@ use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
-use crate::part::read_at;
 
 /// Uncompressed bytes of missing blocks handled per round. The compressed bytes of a
 /// round are held in memory until it is inflated; for incompressible data they are about
@@ -135,7 +134,7 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         let w = self.writer;
         let geometry = w.geometry;
         let produces = geometry.whole_blocks_in(read.out.clone());
-        if produces.clone().all(|b| w.found.contains(b)) {
+        if produces.clone().all(|b| w.assembly.is_present(b)) {
             return Ok(());
         }
         let Some((data, url)) = pending.received(buffers, &read.data) else {
@@ -151,20 +150,12 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         let window = read.out.start.saturating_sub(WINDOW_SIZE as u64)..read.out.start;
         if !window.is_empty()
             && !(geometry.block_of(window.start)..=geometry.block_of(window.end - 1))
-                .all(|b| w.found.contains(b))
+                .all(|b| w.assembly.is_present(b))
         {
             return Ok(());
         }
         let mut history = vec![0u8; (window.end - window.start) as usize];
-        let got = read_at(w.part.file(), &mut history, window.start)
-            .map_err(|e| Error::io("read", w.part.path(), e))?;
-        if got < history.len() {
-            return Err(Error::io(
-                "read",
-                w.part.path(),
-                std::io::ErrorKind::UnexpectedEof.into(),
-            ));
-        }
+        w.assembly.read_present(&mut history, window.start)?;
         inflater.set_window(&history);
 
         let mut assembler = Assembler::new(w, url, read.out.start);
@@ -193,7 +184,7 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         // Count the failure against the first block the decoder did not deliver: the
         // same corrupt bytes stop it at the same place every time.
         let stopped = geometry.block_of(assembler.position());
-        match (stopped..produces.end).find(|&b| !w.found.contains(b)) {
+        match (stopped..produces.end).find(|&b| !w.assembly.is_present(b)) {
             Some(block) => w.reject(
                 url,
                 block,
@@ -241,7 +232,7 @@ impl Receiver for GzipTarget<'_, '_> {
     fn next_round(&self) -> Result<Option<Round>> {
         let mut budget = ROUND_BYTES.div_ceil(u64::from(self.writer.geometry.block_size));
         let mut blocks = Vec::new();
-        for run in self.writer.missing() {
+        for run in self.writer.assembly.missing() {
             let take = (run.end - run.start).min(budget);
             blocks.push(run.start..run.start + take);
             budget -= take;
@@ -358,11 +349,11 @@ impl Receiver for GzipTarget<'_, '_> {
             .iter()
             .try_for_each(|read| self.inflate_read(&mut inflater, &pending, &buffers, read));
         // What did not come out goes back to unknown, to be asked for again.
-        let found = self.writer.found;
+        let assembly = self.writer.assembly;
         let left: Vec<Range<u64>> = pending
             .blocks
             .iter()
-            .flat_map(|run| runs(run.clone().filter(|&b| !found.contains(b))))
+            .flat_map(|run| runs(run.clone().filter(|&b| !assembly.is_present(b))))
             .collect();
         self.writer
             .reporter
@@ -371,6 +362,6 @@ impl Receiver for GzipTarget<'_, '_> {
     }
 
     fn present(&self) -> u64 {
-        self.writer.found.count()
+        self.writer.assembly.present_count()
     }
 }

@@ -31,15 +31,12 @@ use url::Url;
 
 use super::http::{Http, RangeReply, RequestError, Retry};
 use super::multipart::{PartError, for_each_part};
-use crate::blocks::md4x;
 use crate::blocks::{Geometry, range_header, runs};
-use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
 use crate::job::{Control, JobOptions};
-use crate::part::PartFile;
-use crate::scan::AtomicBitmap;
+use crate::part::{Assembly, Offer};
 
 /// Attempts per batch for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
@@ -523,7 +520,7 @@ impl PlainTarget<'_, '_> {
 impl Receiver for PlainTarget<'_, '_> {
     fn next_round(&self) -> Result<Option<Round>> {
         let geometry = self.writer.geometry;
-        let missing = self.writer.missing();
+        let missing = self.writer.assembly.missing();
         Ok((!missing.is_empty()).then(|| Round {
             ranges: missing
                 .into_iter()
@@ -575,7 +572,7 @@ impl Receiver for PlainTarget<'_, '_> {
         let unfetched = self
             .block_runs(ranges)
             .into_iter()
-            .flat_map(|run| runs(run.filter(|&b| !self.writer.found.contains(b))))
+            .flat_map(|run| runs(run.filter(|&b| !self.writer.assembly.is_present(b))))
             .collect::<Vec<_>>();
         self.writer
             .reporter
@@ -583,7 +580,7 @@ impl Receiver for PlainTarget<'_, '_> {
     }
 
     fn present(&self) -> u64 {
-        self.writer.found.count()
+        self.writer.assembly.present_count()
     }
 }
 
@@ -641,97 +638,57 @@ fn interleave(batches: VecDeque<Vec<Range<u64>>>, parallel: usize) -> VecDeque<V
     dealt
 }
 
-/// Checks blocks of the target against the control file and writes the good ones to the
-/// `.part`; counts the bad ones and fails the job when one keeps coming back wrong.
+/// Hands blocks received from the network to the [`Assembly`], reports the new ones, and
+/// counts the bad ones: the job fails when one keeps coming back wrong.
 pub(crate) struct BlockWriter<'a> {
-    pub control_file: &'a ControlFile,
+    pub assembly: &'a Assembly<'a>,
     pub geometry: Geometry,
-    pub part: &'a PartFile,
-    pub found: &'a AtomicBitmap,
     pub reporter: &'a Reporter<'a>,
     bad_blocks: Mutex<HashMap<u64, u32>>,
 }
 
 impl<'a> BlockWriter<'a> {
-    pub fn new(
-        control_file: &'a ControlFile,
-        part: &'a PartFile,
-        found: &'a AtomicBitmap,
-        reporter: &'a Reporter<'a>,
-    ) -> Self {
+    pub fn new(assembly: &'a Assembly<'a>, reporter: &'a Reporter<'a>) -> Self {
         BlockWriter {
-            control_file,
-            geometry: Geometry::new(control_file.block_size, control_file.length),
-            part,
-            found,
+            assembly,
+            geometry: assembly.geometry(),
             reporter,
             bad_blocks: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs of blocks not present yet.
-    pub fn missing(&self) -> Vec<Range<u64>> {
-        runs((0..self.geometry.block_count()).filter(|&b| !self.found.contains(b)))
-    }
-
     /// Offers `data` (a whole block, zero-padded to the block size) as `block`, received
     /// from `url`; true when it was missing and is now written.
     fn accept(&self, url: &Url, block: u64, data: &[u8]) -> Result<bool> {
-        if self.found.contains(block) {
-            return Ok(false);
-        }
-        if !self.control_file.block_matches(block, data) {
-            self.reject_checksum(url, block)?;
-            return Ok(false);
-        }
-        let len = self.geometry.block_len(block);
-        self.part
-            .write_at(self.geometry.block_start(block), &data[..len])?;
-        Ok(self.mark_fetched(block))
+        let offer = self.assembly.offer(block, data)?;
+        self.account(url, block, offer)
     }
 
-    /// Offers consecutive full-size blocks from `first` on, all of `data`: they are
-    /// checked [`md4x::LANES`] at a time and each stretch of good missing ones is written
-    /// with one call. Returns the blocks that were missing and are now written.
+    /// Offers consecutive full-size blocks from `first` on, all of `data`. Returns the
+    /// blocks that were missing and are now written.
     fn accept_blocks(&self, url: &Url, first: u64, data: &[u8]) -> Result<Vec<u64>> {
-        let bs = self.geometry.block_size as usize;
-        let blocks: Vec<&[u8]> = data.chunks_exact(bs).collect();
-        let mut good = Vec::with_capacity(blocks.len());
-        for (i, group) in blocks.chunks(md4x::LANES).enumerate() {
-            let group_first = first + (i * md4x::LANES) as u64;
-            good.extend(self.control_file.blocks_match(group_first, group));
-        }
-        let wanted = |k: usize| good[k] && !self.found.contains(first + k as u64);
+        let offers = self.assembly.offer_run(first, data)?;
         let mut new = Vec::new();
-        let mut k = 0;
-        while k < blocks.len() {
+        for (k, offer) in offers.into_iter().enumerate() {
             let block = first + k as u64;
-            if !good[k] && !self.found.contains(block) {
-                self.reject_checksum(url, block)?;
+            if self.account(url, block, offer)? {
+                new.push(block);
             }
-            if !wanted(k) {
-                k += 1;
-                continue;
-            }
-            let start = k;
-            while k < blocks.len() && wanted(k) {
-                k += 1;
-            }
-            self.part
-                .write_at(self.geometry.block_start(block), &data[start * bs..k * bs])?;
-            new.extend((block..first + k as u64).filter(|&b| self.mark_fetched(b)));
         }
         Ok(new)
     }
 
-    /// Records a written block as present; true if it was not yet.
-    fn mark_fetched(&self, block: u64) -> bool {
-        let new = self.found.insert(block);
-        if new {
-            self.reporter
-                .add_fetched(self.geometry.block_len(block) as u64);
+    /// Reports what became of an offered block; true if it was written now.
+    fn account(&self, url: &Url, block: u64, offer: Offer) -> Result<bool> {
+        match offer {
+            Offer::Written => {
+                self.reporter
+                    .add_fetched(self.geometry.block_len(block) as u64);
+                Ok(true)
+            }
+            Offer::AlreadyPresent => Ok(false),
+            Offer::WrongSums => self.reject_checksum(url, block).map(|()| false),
         }
-        new
     }
 
     fn reject_checksum(&self, url: &Url, block: u64) -> Result<()> {
@@ -973,11 +930,12 @@ mod tests {
             ..Default::default()
         };
         let cf = crate::make::make(&path, &options).unwrap();
-        let part = PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
-        let found = AtomicBitmap::new(21);
+        let part =
+            crate::part::PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
+        let assembly = Assembly::new(&cf, Some(part));
         let sink = NullSink;
         let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&cf, &part, &found, &reporter);
+        let writer = BlockWriter::new(&assembly, &reporter);
         let url = Url::parse("http://example.invalid/target").unwrap();
 
         let mut sent = target.clone();
@@ -991,9 +949,8 @@ mod tests {
             assembler.write(piece).unwrap();
         }
         drop(assembler);
-        let missing: Vec<u64> = (0..21).filter(|&b| !found.contains(b)).collect();
-        assert_eq!(missing, [5]);
-        let written = std::fs::read(part.path()).unwrap();
+        assert_eq!(assembly.missing(), vec![5..6]);
+        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
         assert_eq!(written[..5 * bs], target[..5 * bs]);
         assert_eq!(
             written[5 * bs..6 * bs],

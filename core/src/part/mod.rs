@@ -1,6 +1,9 @@
-//! The file being built: the `.part` beside the output, written block by block, read
-//! back in order for the whole-file hash, and put in place only once verified.
+//! The file being built: the [`Assembly`] that owns it (the `.part` beside the output,
+//! which blocks are in it, checking and writing them, the in-order hash), and the file
+//! operations under it, down to putting the verified file in place.
 
+mod assembly;
 mod file;
 
+pub(crate) use assembly::{Assembly, Offer};
 pub(crate) use file::{PartFile, part_path, read_at, with_suffix, write_atomically};

@@ -19,36 +19,6 @@ const FILTER_BITS_CAP: u32 = 25;
 /// In `group_of`: a start block left out of the index.
 const NO_GROUP: u32 = u32::MAX;
 
-/// A set of block numbers that several threads add to.
-pub struct AtomicBitmap {
-    words: Vec<AtomicU64>,
-}
-
-impl AtomicBitmap {
-    pub fn new(len: u64) -> Self {
-        AtomicBitmap {
-            words: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// Adds `i`; true if it was not there before.
-    pub fn insert(&self, i: u64) -> bool {
-        let bit = 1u64 << (i % 64);
-        self.words[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
-    }
-
-    pub fn contains(&self, i: u64) -> bool {
-        self.words[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
-    }
-
-    pub fn count(&self) -> u64 {
-        self.words
-            .iter()
-            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
-            .sum()
-    }
-}
-
 /// The lookup table over one control file's blocks.
 pub struct BlockIndex<'c> {
     control: &'c ControlFile,
@@ -81,12 +51,12 @@ impl<'c> BlockIndex<'c> {
         Self::over(control, |_| true)
     }
 
-    /// An index of only the candidates that could still supply a block `found` lacks:
-    /// small, so the filter stays in cache for a second look at a seed.
-    pub fn of_missing(control: &'c ControlFile, found: &AtomicBitmap) -> Self {
+    /// An index of only the candidates that could still supply a block not
+    /// `is_present`: small, so the filter stays in cache for a second look at a seed.
+    pub fn of_missing(control: &'c ControlFile, is_present: impl Fn(u64) -> bool) -> Self {
         let seq = Self::seq_for(control);
         Self::over(control, |start| {
-            (start..start + u64::from(seq)).any(|block| !found.contains(block))
+            (start..start + u64::from(seq)).any(|block| !is_present(block))
         })
     }
 

@@ -5,5 +5,5 @@
 mod index;
 mod seed;
 
-pub(crate) use index::{AtomicBitmap, BlockIndex, Group};
+pub(crate) use index::{BlockIndex, Group};
 pub(crate) use seed::Scan;

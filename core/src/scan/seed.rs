@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
 use crate::job::Control;
-use crate::part::{PartFile, read_at};
-use crate::scan::{AtomicBitmap, BlockIndex, Group};
+use crate::part::{Assembly, read_at};
+use crate::scan::{BlockIndex, Group};
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
@@ -86,12 +86,8 @@ enum Pass {
 #[derive(Clone, Copy)]
 pub(crate) struct Scan<'a> {
     pub index: &'a BlockIndex<'a>,
-    pub geometry: Geometry,
-    pub found: &'a AtomicBitmap,
-    /// Where matched blocks go; `None` when only planning.
-    pub output: Option<&'a PartFile>,
-    /// The `.part` was created by this run, so blocks of zeros need no write.
-    pub part_is_zeroed: bool,
+    /// Where matched blocks go.
+    pub assembly: &'a Assembly<'a>,
     pub reporter: &'a Reporter<'a>,
     pub control: &'a Control,
 }
@@ -101,13 +97,17 @@ impl Scan<'_> {
         self.index.control()
     }
 
+    fn geometry(&self) -> Geometry {
+        self.assembly.geometry()
+    }
+
     fn block_size(&self) -> usize {
-        self.geometry.block_size as usize
+        self.geometry().block_size as usize
     }
 
     /// Scans one seed file; returns how many blocks it supplied.
     pub fn scan_path(&self, path: &Path, source: BlockSource) -> Result<u64> {
-        let before = self.found.count();
+        let before = self.assembly.present_count();
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let len = file
             .metadata()
@@ -127,12 +127,12 @@ impl Scan<'_> {
         } else {
             self.scan_file(&file, len, path, source)?;
         }
-        let blocks = self.found.count() - before;
-        let bytes = blocks * u64::from(self.geometry.block_size);
+        let blocks = self.assembly.present_count() - before;
+        let bytes = blocks * u64::from(self.geometry().block_size);
         self.reporter.emit(Event::SeedFinished {
             source,
             blocks,
-            bytes: bytes.min(self.geometry.length),
+            bytes: bytes.min(self.geometry().length),
         });
         Ok(blocks)
     }
@@ -149,10 +149,10 @@ impl Scan<'_> {
             .map(|c| c * CHUNK as u64..((c + 1) * CHUNK as u64).min(len))
             .collect();
         let jumped = self.scan_windows(file, &whole, path, source, Pass::JumpingMatches)?;
-        if jumped.is_empty() || self.found.count() == self.geometry.block_count() {
+        if jumped.is_empty() || self.assembly.present_count() == self.geometry().block_count() {
             return Ok(());
         }
-        let missing = BlockIndex::of_missing(self.control_file(), self.found);
+        let missing = BlockIndex::of_missing(self.control_file(), |b| self.assembly.is_present(b));
         let second = Scan {
             index: &missing,
             ..*self
@@ -405,13 +405,15 @@ impl Scan<'_> {
     ) -> Result<usize> {
         let cf = self.control_file();
         let bs = self.block_size();
-        let block_count = self.geometry.block_count();
+        let block_count = self.geometry().block_count();
         let mut candidates: Vec<&[u8]> = Vec::with_capacity(md4x::LANES);
         for k in 0..md4x::LANES {
             let (block, at) = (first + k as u64, p + k * bs);
             // The first pass jumps over what a run covers, found before or not.
             let stop_at_found = pass == Pass::EveryWindow;
-            if at >= starts || block >= block_count || (stop_at_found && self.found.contains(block))
+            if at >= starts
+                || block >= block_count
+                || (stop_at_found && self.assembly.is_present(block))
             {
                 break;
             }
@@ -474,17 +476,17 @@ impl Scan<'_> {
     /// Claims `block` with the data at `buf[at..]` if nobody has yet; true if this call
     /// took it. The write waits in `taken.pending` while the next block continues it.
     fn take_block(&self, block: u64, buf: &[u8], at: usize, taken: &mut Taken) -> Result<bool> {
-        if !self.found.insert(block) {
+        if !self.assembly.claim(block) {
             return Ok(false);
         }
         taken.blocks.push(block);
-        let len = self.geometry.block_len(block);
+        let len = self.geometry().block_len(block);
         let data = &buf[at..at + len];
-        if self.part_is_zeroed && data.iter().all(|&b| b == 0) {
+        if self.assembly.reads_as_zeros() && data.iter().all(|&b| b == 0) {
             // Already there: a fresh .part reads as zeros, and stays sparse.
             return Ok(true);
         }
-        let offset = self.geometry.block_start(block);
+        let offset = self.geometry().block_start(block);
         let pending = &mut taken.pending;
         if pending.len > 0
             && pending.at + pending.len == at
@@ -499,10 +501,9 @@ impl Scan<'_> {
     }
 
     fn flush(&self, buf: &[u8], pending: &mut PendingWrite) -> Result<()> {
-        if let Some(out) = self.output
-            && pending.len > 0
-        {
-            out.write_at(pending.offset, &buf[pending.at..pending.at + pending.len])?;
+        if pending.len > 0 {
+            self.assembly
+                .write_at(pending.offset, &buf[pending.at..pending.at + pending.len])?;
         }
         pending.len = 0;
         Ok(())
@@ -515,7 +516,7 @@ impl Scan<'_> {
         taken.sort_unstable();
         let bytes: u64 = taken
             .iter()
-            .map(|&b| self.geometry.block_len(b) as u64)
+            .map(|&b| self.geometry().block_len(b) as u64)
             .sum();
         self.reporter.blocks(runs(taken), BlockState::Local, source);
         self.reporter.add_local(bytes);
@@ -526,7 +527,7 @@ impl Scan<'_> {
         let cf = self.control_file();
         let bs = self.block_size();
         let per_chunk = (CHUNK / bs).max(1) as u64;
-        let block_count = self.geometry.block_count();
+        let block_count = self.geometry().block_count();
         let chunks: Vec<Range<u64>> = (0..block_count.div_ceil(per_chunk))
             .map(|c| c * per_chunk..((c + 1) * per_chunk).min(block_count))
             .collect();
@@ -535,15 +536,15 @@ impl Scan<'_> {
             .map_init(Vec::new, |buf, blocks| -> Result<u64> {
                 self.control.checkpoint()?;
                 buf.resize((blocks.end - blocks.start) as usize * bs, 0);
-                let got = read_at(file, buf, self.geometry.block_start(blocks.start))
+                let got = read_at(file, buf, self.geometry().block_start(blocks.start))
                     .map_err(|e| Error::io("read", path, e))?;
                 buf[got..].fill(0);
                 let mut taken = Vec::new();
                 for (i, block) in blocks.enumerate() {
                     let data = &buf[i * bs..(i + 1) * bs];
-                    if !self.found.contains(block)
+                    if !self.assembly.is_present(block)
                         && cf.block_matches(block, data)
-                        && self.found.insert(block)
+                        && self.assembly.claim(block)
                     {
                         taken.push(block);
                     }
@@ -587,18 +588,16 @@ mod tests {
         }
         let cf = control_for(dir.path(), target, bs);
         let index = BlockIndex::new(&cf);
-        let geometry = Geometry::new(bs, target.len() as u64);
-        let found = AtomicBitmap::new(geometry.block_count());
-        let part = PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
+        let part =
+            crate::part::PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
+        let assembly = Assembly::new(&cf, Some(part));
+        let geometry = assembly.geometry();
         let sink = NullSink;
         let reporter = Reporter::new(&sink);
         let control = Control::default();
         let scan = Scan {
             index: &index,
-            geometry,
-            found: &found,
-            output: Some(&part),
-            part_is_zeroed: fresh,
+            assembly: &assembly,
             reporter: &reporter,
             control: &control,
         };
@@ -607,10 +606,10 @@ mod tests {
             std::fs::write(&path, seed).unwrap();
             scan.scan_path(&path, BlockSource::Seed(i)).unwrap();
         }
-        let written = std::fs::read(part.path()).unwrap();
+        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
         (0..geometry.block_count())
             .map(|b| {
-                let have = found.contains(b);
+                let have = assembly.is_present(b);
                 if have {
                     let r = geometry.byte_range(b..b + 1);
                     let r = r.start as usize..r.end as usize;

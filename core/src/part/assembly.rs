@@ -1,0 +1,240 @@
+//! The target under construction, owned in one place (zsync's `rcksum_state`): the
+//! `.part`, which blocks are in it, checking and writing the blocks seeds and servers
+//! supply, reading known data back, and hashing the file in order as it fills. The scan,
+//! the fetchers and the engine only talk to it; none holds the file or the bitmap itself.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::file::{PartFile, read_at};
+use crate::blocks::{FileHash, Geometry, md4x, runs};
+use crate::control::ControlFile;
+use crate::error::{Error, Result};
+
+/// What became of a block offered to the [`Assembly`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// It was missing, matched its sums and is now written.
+    Written,
+    /// It was there already; nothing was written.
+    AlreadyPresent,
+    /// It does not match the control file's sums; nothing was written.
+    WrongSums,
+}
+
+/// The `.part` being filled and which of its blocks are there.
+pub(crate) struct Assembly<'a> {
+    control_file: &'a ControlFile,
+    geometry: Geometry,
+    /// `None` when only planning: blocks are counted, nothing is written.
+    file: Option<PartFile>,
+    present: Present,
+}
+
+impl<'a> Assembly<'a> {
+    pub fn new(control_file: &'a ControlFile, file: Option<PartFile>) -> Self {
+        let geometry = Geometry::new(control_file.block_size, control_file.length);
+        Assembly {
+            control_file,
+            geometry,
+            file,
+            present: Present::new(geometry.block_count()),
+        }
+    }
+
+    pub fn control_file(&self) -> &'a ControlFile {
+        self.control_file
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The `.part`; `None` when only planning.
+    pub fn file(&self) -> Option<&PartFile> {
+        self.file.as_ref()
+    }
+
+    /// Gives the `.part` up, to be put in place.
+    pub fn into_file(self) -> Option<PartFile> {
+        self.file
+    }
+
+    /// True when this run created the `.part`: it reads as zeros where nothing was
+    /// written, so blocks of zeros need no write (and the file stays sparse).
+    pub fn reads_as_zeros(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| !f.existed())
+    }
+
+    pub fn is_present(&self, block: u64) -> bool {
+        self.present.contains(block)
+    }
+
+    pub fn present_count(&self) -> u64 {
+        self.present.count()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.present_count() == self.geometry.block_count()
+    }
+
+    /// Runs of blocks not there yet: what is left to fetch.
+    pub fn missing(&self) -> Vec<Range<u64>> {
+        runs((0..self.geometry.block_count()).filter(|&b| !self.is_present(b)))
+    }
+
+    /// Takes `block` for data the caller has checked (the seed scan, against its own
+    /// sums) and will write before the file is hashed; true if it was missing.
+    pub fn claim(&self, block: u64) -> bool {
+        self.present.insert(block)
+    }
+
+    /// Writes target bytes at `offset` (nothing when only planning).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        match &self.file {
+            Some(file) => file.write_at(offset, data),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads target bytes at `offset` back, all of `buf` (the window a gzip read restarts
+    /// from: blocks already present).
+    pub fn read_present(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("nothing is written when only planning".into()))?;
+        let got =
+            read_at(file.file(), buf, offset).map_err(|e| Error::io("read", file.path(), e))?;
+        if got < buf.len() {
+            let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file got shorter");
+            return Err(Error::io("read", file.path(), e));
+        }
+        Ok(())
+    }
+
+    /// Offers `data` (a whole block, zero-padded to the block size) as `block`: written
+    /// if it is missing and matches its sums. It is marked present only once written, so
+    /// the in-order hash never reads a block before its bytes.
+    pub fn offer(&self, block: u64, data: &[u8]) -> Result<Offer> {
+        if self.is_present(block) {
+            return Ok(Offer::AlreadyPresent);
+        }
+        if !self.control_file.block_matches(block, data) {
+            return Ok(Offer::WrongSums);
+        }
+        let len = self.geometry.block_len(block);
+        self.write_at(self.geometry.block_start(block), &data[..len])?;
+        Ok(self.mark(block))
+    }
+
+    /// Offers consecutive full-size blocks from `first` on, all of `data`: checked
+    /// [`md4x::LANES`] at a time, each stretch of good missing ones written with one call.
+    /// What became of each block, in order.
+    pub fn offer_run(&self, first: u64, data: &[u8]) -> Result<Vec<Offer>> {
+        let bs = self.geometry.block_size as usize;
+        let blocks: Vec<&[u8]> = data.chunks_exact(bs).collect();
+        let mut good = Vec::with_capacity(blocks.len());
+        for (i, group) in blocks.chunks(md4x::LANES).enumerate() {
+            let group_first = first + (i * md4x::LANES) as u64;
+            good.extend(self.control_file.blocks_match(group_first, group));
+        }
+        let mut offers: Vec<Offer> = (0..blocks.len())
+            .map(|k| match (good[k], self.is_present(first + k as u64)) {
+                (_, true) => Offer::AlreadyPresent,
+                (false, false) => Offer::WrongSums,
+                (true, false) => Offer::Written,
+            })
+            .collect();
+        let mut k = 0;
+        while k < blocks.len() {
+            if offers[k] != Offer::Written {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            while k < blocks.len() && offers[k] == Offer::Written {
+                k += 1;
+            }
+            let block = first + start as u64;
+            self.write_at(self.geometry.block_start(block), &data[start * bs..k * bs])?;
+            for (i, offer) in offers.iter_mut().enumerate().take(k).skip(start) {
+                *offer = self.mark(first + i as u64);
+            }
+        }
+        Ok(offers)
+    }
+
+    /// Marks a written block present; whether it was missing (another thread may have
+    /// written the same block first).
+    fn mark(&self, block: u64) -> Offer {
+        if self.present.insert(block) {
+            Offer::Written
+        } else {
+            Offer::AlreadyPresent
+        }
+    }
+
+    /// The whole file's hash, read in order as its blocks become present (blocks arrive
+    /// out of order; the reader only moves forward), so hashing overlaps fetching.
+    /// `Ok(None)` once `gave_up` is set with blocks still missing.
+    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<FileHash>> {
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        let mut next = 0;
+        let wait_for = |bytes: Range<u64>| {
+            let last = self.geometry.block_of(bytes.end - 1);
+            loop {
+                while next <= last && self.is_present(next) {
+                    next += 1;
+                }
+                if next > last {
+                    return true;
+                }
+                if gave_up.load(Ordering::Relaxed) {
+                    return false;
+                }
+                // Fetched blocks arrive by the thousand per second; a short nap costs
+                // nothing.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        file.hash_as_filled(
+            self.control_file.file_hash.algorithm,
+            self.control_file.length,
+            wait_for,
+        )
+    }
+}
+
+/// A set of block numbers that several threads add to.
+struct Present {
+    words: Vec<AtomicU64>,
+}
+
+impl Present {
+    fn new(len: u64) -> Self {
+        Present {
+            words: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `i`; true if it was not there before.
+    fn insert(&self, i: u64) -> bool {
+        let bit = 1u64 << (i % 64);
+        self.words[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    fn contains(&self, i: u64) -> bool {
+        self.words[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
+    }
+
+    fn count(&self) -> u64 {
+        self.words
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum()
+    }
+}
