@@ -58,6 +58,14 @@ fn prefix() -> &'static Path {
     PREFIX.get_or_init(|| make_prefix("wine-test-prefix"))
 }
 
+/// The tests that use [`prefix`] take turns: it is one Windows machine, and one test
+/// installs and uninstalls programs and trusts a CA in it while another runs a download.
+/// Side by side, a download once exited 1 with nothing on stderr (a CI run).
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The app's own prefix: wine draws windows through the display its first process in a
 /// prefix had, and the command-line tests run theirs without one.
 fn gui_prefix() -> &'static Path {
@@ -213,6 +221,7 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
         return;
     };
+    let _turn = take_turn();
     let Some((p, server)) = publish_on_nginx() else {
         return;
     };
@@ -244,6 +253,7 @@ fn cli_exe_downloads_over_https_once_windows_trusts_the_ca() {
     else {
         return;
     };
+    let _turn = take_turn();
     let Some(p) = publish() else { return };
     let Some((server, ca)) = nginx_tls(p.www.path(), "") else {
         return;
@@ -325,6 +335,7 @@ fn installer_installs_associates_and_uninstalls_silently() {
     ) else {
         return;
     };
+    let _turn = take_turn();
     let out = wine(&setup, &["/S", "/PATH"], Path::new("/"));
     assert!(out.status.success(), "setup /S: {}", text(&out.stderr));
 
