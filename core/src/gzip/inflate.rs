@@ -935,18 +935,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::test_data::Rng;
 
     fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
         const WORDS: &[&str] = &[

@@ -44,18 +44,7 @@ fn run(dir: &Path, args: &[&str]) {
     );
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::test_data::Rng;
 
 /// A few MB of log-like text, random bytes, runs and short repeats, in pieces.
 fn test_data(len: usize) -> Vec<u8> {
