@@ -56,7 +56,8 @@ pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use event::{
-    BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
+    BlockSource, BlockState, Event, EventSink, Format, NullSink, Phase, Plan, Progress, Summary,
+    TargetInfo,
 };
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
 pub use make::{MakeOptions, write_control_file};

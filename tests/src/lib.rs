@@ -14,7 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use deltadrop_core::{
-    ControlSource, Error, Event, FileHash, FileHashAlgorithm, Job, JobSpec, Summary, TargetInfo,
+    ControlSource, Error, Event, FileHash, FileHashAlgorithm, Format, Job, JobSpec, Summary,
+    TargetInfo,
 };
 pub use tempfile::TempDir;
 
@@ -38,10 +39,12 @@ pub fn job_spec(url: String, seeds: &[&Path], out: &Path) -> JobSpec {
 /// `block_count` blocks of `block_size` (the last one short by 100 bytes).
 pub fn target_info(block_count: u64, block_size: u32) -> TargetInfo {
     TargetInfo {
+        format: Format::Zsync,
         filename: "image-2.img".into(),
         length: block_count * u64::from(block_size) - 100,
         block_size,
         block_count,
+        block_ends: Vec::new(),
         urls: vec!["http://127.0.0.1:9/image-2.img".into()],
         compressed: false,
         file_hash: FileHash::from_hex(

@@ -91,11 +91,14 @@ impl Renderer {
                 } else {
                     &info.filename
                 };
+                let pieces = if info.block_ends.is_empty() {
+                    format!("{} blocks of {} bytes", info.block_count, info.block_size)
+                } else {
+                    format!("{} {} chunks", info.block_count, info.format.name())
+                };
                 let line = format!(
-                    "{name}: {} in {} blocks of {} bytes{}\n  from {}\n  {}",
+                    "{name}: {} in {pieces}{}\n  from {}\n  {}",
                     HumanBytes(info.length),
-                    info.block_count,
-                    info.block_size,
                     if info.compressed {
                         " (fetched gzip-compressed)"
                     } else {
@@ -261,7 +264,7 @@ fn event_json(event: &Event) -> Value {
     match event {
         Event::Phase(phase) => json!({"event": "phase", "phase": phase_word(*phase)}),
         Event::ControlLoaded(i) => {
-            json!({"event": "control_loaded", "filename": i.filename, "length": i.length,
+            json!({"event": "control_loaded", "format": i.format.name(), "filename": i.filename, "length": i.length,
             "block_size": i.block_size, "block_count": i.block_count, "urls": i.urls, "compressed": i.compressed,
             "file_hash": file_hash_json(&i.file_hash), "sha1": sha1_json(&i.file_hash), "mtime": i.mtime})
         }

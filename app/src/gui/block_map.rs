@@ -150,9 +150,8 @@ pub fn hover_text(
     seed_name: &dyn Fn(usize) -> String,
 ) -> String {
     let blocks = layout.grouping.blocks(cell, map.len());
-    let bs = u64::from(target.block_size);
-    let start = blocks.start * bs;
-    let end = (blocks.end * bs).min(target.length);
+    let bytes = target.bytes_of(blocks.clone());
+    let (start, end) = (bytes.start, bytes.end);
     let mut text = if blocks.end - blocks.start == 1 {
         format!(
             "Block {} · bytes {}–{} ({})",

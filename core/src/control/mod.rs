@@ -10,8 +10,8 @@
 
 use std::io::{BufRead, Read, Write};
 
-use crate::blocks::Rsum;
 use crate::blocks::{FileHash, FileHashAlgorithm, StrongHash, StrongSum};
+use crate::blocks::{Geometry, Rsum};
 use crate::error::Result;
 
 mod parse;
@@ -221,6 +221,11 @@ impl ControlFile {
     /// Blocks in the file: `length` divided by `block_size`, rounded up.
     pub fn block_count(&self) -> u64 {
         self.rsums.len() as u64
+    }
+
+    /// Where each block is.
+    pub(crate) fn geometry(&self) -> Geometry {
+        Geometry::new(self.block_size, self.length)
     }
 
     /// The stored (masked) weak sum of `block`.

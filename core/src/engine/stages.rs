@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
@@ -13,14 +14,14 @@ use crate::blocks::Geometry;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
-use crate::event::{BlockSource, Event, EventSink, Phase, Plan, Summary, TargetInfo};
+use crate::event::{BlockSource, Event, EventSink, Format, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
 use crate::fetch::{GzipTarget, estimate_gzip, parse_z_map};
 use crate::fetch::{Http, HttpConfig};
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::part::{Assembly, PartFile, part_path};
+use crate::part::{Assembly, Layout, PartFile, part_path};
 use crate::scan::BlockIndex;
 use crate::scan::Scan;
 
@@ -37,7 +38,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let target = job.load(&http)?;
     control.checkpoint()?;
     let output = output_path(spec, &target.cf, target.urls.first())?;
-    let assembly = Assembly::new(&target.cf, job.open(&target, &output)?);
+    let assembly = Assembly::new(&target.cf, job.open(target.cf.length, &output)?);
     job.scan(&output, &assembly)?;
     let plan = job.plan(&target, &assembly)?;
     let summary = |output| Summary {
@@ -51,8 +52,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         reporter.emit(Event::Phase(Phase::Done));
         return Ok(summary(None));
     }
-    job.fetch_and_verify(&http, &target, &assembly, &plan)?;
-    job.install(&target, assembly, &output)?;
+    job.fetch_and_verify(&assembly, &plan, || job.fetch(&http, &target, &assembly))?;
+    job.install(assembly, &output, target.cf.mtime.as_deref())?;
+    job.recompress(&target, &output);
     reporter.emit(Event::Phase(Phase::Done));
     Ok(summary(Some(output)))
 }
@@ -79,10 +81,12 @@ impl Stages<'_> {
         let (cf, base) = load_control(self.spec, http)?;
         let (urls, z_map) = data_source(&cf, base.as_ref(), self.reporter)?;
         self.reporter.emit(Event::ControlLoaded(TargetInfo {
+            format: Format::Zsync,
             filename: cf.filename.clone().unwrap_or_default(),
             length: cf.length,
             block_size: cf.block_size,
             block_count: cf.block_count(),
+            block_ends: Vec::new(),
             urls: urls.iter().map(|u| shown_url(u.as_str())).collect(),
             compressed: z_map.is_some(),
             file_hash: cf.file_hash.clone(),
@@ -98,14 +102,14 @@ impl Stages<'_> {
     }
 
     /// Opens (or, planning only, does not) the `.part` the target is built in.
-    fn open(&self, target: &Target, output: &Path) -> Result<Option<PartFile>> {
+    pub fn open(&self, length: u64, output: &Path) -> Result<Option<PartFile>> {
         match self.spec.options.mode {
             Mode::Download => {
                 if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| Error::io("create the folder", dir, e))?;
                 }
-                Ok(Some(PartFile::open(output, target.cf.length)?))
+                Ok(Some(PartFile::open(output, length)?))
             }
             Mode::PlanOnly => Ok(None),
         }
@@ -171,41 +175,42 @@ impl Stages<'_> {
 
     /// Says what is left to fetch, and in how many ranges.
     fn plan(&self, target: &Target, assembly: &Assembly) -> Result<Plan> {
-        let geometry = target.geometry;
         let missing = assembly.missing();
-        let (ranges, bytes_to_fetch) = match &target.z_map {
-            Some(map) => estimate_gzip(map, geometry, &missing)?,
-            None => (
-                missing.len() as u64,
-                missing
-                    .iter()
-                    .map(|r| geometry.byte_range(r.clone()))
-                    .map(|r| r.end - r.start)
-                    .sum(),
-            ),
+        let cost = match &target.z_map {
+            Some(map) => estimate_gzip(map, target.geometry, &missing)?,
+            None => plain_cost(assembly.layout(), &missing),
         };
+        Ok(self.report_plan(assembly.layout(), &missing, cost))
+    }
+
+    /// Reports the plan: what is left to fetch (`cost`: in how many ranges, how many
+    /// bytes).
+    pub fn report_plan<L: Layout + ?Sized>(
+        &self,
+        layout: &L,
+        missing: &[Range<u64>],
+        (ranges, bytes_to_fetch): (u64, u64),
+    ) -> Plan {
         let plan = Plan {
-            total_bytes: target.cf.length,
+            total_bytes: layout.length(),
             local_bytes: self.reporter.snapshot().local_bytes,
             missing_blocks: missing.iter().map(|r| r.end - r.start).sum(),
             ranges,
             bytes_to_fetch,
         };
         self.reporter.emit(Event::Planned(plan));
-        Ok(plan)
+        plan
     }
 
     /// Three things at once: fetching what is missing; hashing the `.part` in file order
     /// as it fills; and flushing what the scan wrote to disk, so the final flush is short.
     /// Then checks the whole file against the control file's hash.
-    fn fetch_and_verify(
+    pub fn fetch_and_verify<L: Layout + ?Sized>(
         &self,
-        http: &Http,
-        target: &Target,
-        assembly: &Assembly,
+        assembly: &Assembly<L>,
         plan: &Plan,
+        fetch: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
-        let cf = &target.cf;
         let part = assembly.file().expect("a download has a .part");
         let gave_up = AtomicBool::new(false);
         let (fetched, hashed, flushed) = std::thread::scope(|s| {
@@ -214,7 +219,7 @@ impl Stages<'_> {
             let fetched = if plan.missing_blocks == 0 {
                 Ok(())
             } else {
-                self.fetch(http, target, assembly)
+                fetch()
             };
             if fetched.is_err() || !assembly.is_complete() {
                 gave_up.store(true, Ordering::Relaxed);
@@ -234,9 +239,10 @@ impl Stages<'_> {
                 "fetching ended with blocks still missing; run the download again".into(),
             )
         })?;
-        if actual != cf.file_hash {
+        let (expected, _) = assembly.layout().file_hash();
+        if actual != *expected {
             return Err(Error::Verification {
-                expected: cf.file_hash.to_string(),
+                expected: expected.to_string(),
                 actual: actual.to_string(),
                 part: part.path().to_path_buf(),
             });
@@ -262,17 +268,25 @@ impl Stages<'_> {
         Ok(())
     }
 
-    /// Puts the verified file in place (and re-creates the `.gz` if asked).
-    fn install(&self, target: &Target, assembly: Assembly, output: &Path) -> Result<()> {
-        let options = &self.spec.options;
+    /// Puts the verified file in place, with the modification time the publisher gave.
+    pub fn install<L: Layout + ?Sized>(
+        &self,
+        assembly: Assembly<L>,
+        output: &Path,
+        mtime: Option<&str>,
+    ) -> Result<()> {
         let part = assembly.into_file().expect("a download has a .part");
         self.reporter.emit(Event::Phase(Phase::Finishing));
         part.finish(
             output,
-            options.keep_old,
-            target.cf.mtime.as_deref().and_then(parse_mtime),
-        )?;
-        if options.recompress {
+            self.spec.options.keep_old,
+            mtime.and_then(parse_mtime),
+        )
+    }
+
+    /// Re-creates the `.gz` the target was made from, if asked.
+    fn recompress(&self, target: &Target, output: &Path) {
+        if self.spec.options.recompress {
             // The target itself is in place and verified; the .gz is an extra.
             let notice = match recompress(output, &target.cf, target.z_map.as_ref()) {
                 Ok(done) => done,
@@ -280,8 +294,17 @@ impl Stages<'_> {
             };
             self.reporter.emit(Event::Notice(notice));
         }
-        Ok(())
     }
+}
+
+/// What fetching the plain file's `missing` pieces costs: ranges and bytes.
+pub(crate) fn plain_cost<L: Layout + ?Sized>(layout: &L, missing: &[Range<u64>]) -> (u64, u64) {
+    let bytes = missing
+        .iter()
+        .map(|run| layout.byte_range(run.clone()))
+        .map(|r| r.end - r.start)
+        .sum();
+    (missing.len() as u64, bytes)
 }
 
 /// Where the target's data comes from: the plain URLs, or a gzip-compressed copy and the

@@ -64,9 +64,31 @@ pub enum Phase {
     Done,
 }
 
+/// The delta format a target is published in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// A `.zsync` control file beside the file: blocks of one size.
+    #[default]
+    Zsync,
+    /// A `.zck` file: its own header lists its chunks.
+    Zchunk,
+}
+
+impl Format {
+    /// The format's name, for the user.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Zsync => "zsync",
+            Format::Zchunk => "zchunk",
+        }
+    }
+}
+
 /// What the control file says about the target, for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetInfo {
+    /// How the target is published.
+    pub format: Format,
     /// The control file's `Filename`, as written (untrusted); empty if it names none.
     pub filename: String,
     /// The target's size in bytes.
@@ -75,6 +97,9 @@ pub struct TargetInfo {
     pub block_size: u32,
     /// Blocks in the target: the length of a front end's block map.
     pub block_count: u64,
+    /// Where each block ends, when blocks vary in size (zchunk's chunks); empty when all
+    /// but the last are `block_size` bytes.
+    pub block_ends: Vec<u64>,
     /// Where the target's data will be fetched from (absolute URLs), plain or compressed.
     pub urls: Vec<String>,
     /// True when the data comes from a gzip-compressed copy (`Z-URL`).
@@ -83,6 +108,29 @@ pub struct TargetInfo {
     pub file_hash: FileHash,
     /// `MTime` as written in the control file.
     pub mtime: Option<String>,
+}
+
+impl TargetInfo {
+    /// The target bytes of blocks `blocks`.
+    pub fn bytes_of(&self, blocks: Range<u64>) -> Range<u64> {
+        if blocks.is_empty() {
+            return 0..0;
+        }
+        if self.block_ends.is_empty() {
+            let size = u64::from(self.block_size);
+            return (blocks.start * size).min(self.length)..(blocks.end * size).min(self.length);
+        }
+        let end_of = |block: u64| {
+            let i = usize::try_from(block).unwrap_or(usize::MAX);
+            self.block_ends.get(i).copied().unwrap_or(self.length)
+        };
+        let start = if blocks.start == 0 {
+            0
+        } else {
+            end_of(blocks.start - 1)
+        };
+        start..end_of(blocks.end - 1)
+    }
 }
 
 /// Byte counters; all totals since the job started.

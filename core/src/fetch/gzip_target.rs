@@ -34,7 +34,7 @@ use std::sync::{Mutex, RwLock};
 use url::Url;
 
 use super::transport::{
-    Assembler, BlockWriter, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
+    Assembler, BlockWriter, Cuts, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
 };
 use crate::blocks::{Geometry, merge, runs};
 use crate::control::ControlFile;
@@ -132,7 +132,7 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         read: &CompressedRead,
     ) -> Result<()> {
         let w = self.writer;
-        let geometry = w.geometry;
+        let geometry = w.geometry();
         let produces = geometry.whole_blocks_in(read.out.clone());
         if produces.clone().all(|b| w.assembly.is_present(b)) {
             return Ok(());
@@ -230,7 +230,7 @@ impl Pending {
 
 impl Receiver for GzipTarget<'_, '_> {
     fn next_round(&self) -> Result<Option<Round>> {
-        let mut budget = ROUND_BYTES.div_ceil(u64::from(self.writer.geometry.block_size));
+        let mut budget = ROUND_BYTES.div_ceil(u64::from(self.writer.geometry().block_size));
         let mut blocks = Vec::new();
         for run in self.writer.assembly.missing() {
             let take = (run.end - run.start).min(budget);
@@ -243,7 +243,7 @@ impl Receiver for GzipTarget<'_, '_> {
         if blocks.is_empty() {
             return Ok(None);
         }
-        let reads = reads_for(self.map, self.writer.geometry, &blocks)?;
+        let reads = reads_for(self.map, self.writer.geometry(), &blocks)?;
         let ranges = fetch_ranges(&reads);
         let buffers = ranges
             .iter()
@@ -263,7 +263,10 @@ impl Receiver for GzipTarget<'_, '_> {
             buffers,
             blocks,
         });
-        Ok(Some(Round { ranges, align: 1 }))
+        Ok(Some(Round {
+            ranges,
+            cuts: Cuts::Every(1),
+        }))
     }
 
     fn check_reply(&self, url: &Url, _range: &Range<u64>, total: Option<u64>) -> Result<()> {

@@ -181,6 +181,49 @@ impl Http {
         Ok((bytes, final_url))
     }
 
+    /// The first `len` bytes of the file at `url` (fewer if it is shorter), and the
+    /// file's length when the server tells it: how a format whose index heads the file
+    /// itself (zchunk) reads it. A server without ranges sends the whole file, of which
+    /// only the first `len` bytes are read.
+    pub fn get_start(&self, url: &Url, len: u64) -> Result<(Vec<u8>, Option<u64>)> {
+        if len == 0 {
+            return Ok((Vec::new(), None));
+        }
+        let response = self
+            .get(url)
+            .header(RANGE, format!("bytes=0-{}", len - 1))
+            .send()
+            .map_err(|e| describe_send_error(url, e))?;
+        let final_url = response.url().clone();
+        let total = match response.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let content_range = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range);
+                match content_range {
+                    Some((range, total)) if range.start == 0 => total,
+                    _ => {
+                        return Err(Error::http(
+                            &final_url,
+                            "it answered a request for the file's start with other bytes",
+                        ));
+                    }
+                }
+            }
+            StatusCode::OK => response.content_length(),
+            StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
+            status => return Err(status_error(&final_url, status).error),
+        };
+        let mut bytes = Vec::new();
+        response
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
+        Ok((bytes, total))
+    }
+
     /// Asks `url` for `ranges` (ascending, not touching).
     pub fn get_ranges(
         &self,

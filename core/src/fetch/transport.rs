@@ -32,11 +32,12 @@ use url::Url;
 use super::http::{Http, RangeReply, RequestError, Retry};
 use super::multipart::{PartError, for_each_part};
 use crate::blocks::{Geometry, range_header, runs};
+use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
 use crate::job::{Control, JobOptions};
-use crate::part::{Assembly, Offer};
+use crate::part::{Assembly, Layout, Offer};
 
 /// Attempts per batch for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
@@ -56,9 +57,30 @@ const ZSYNC_RANGES_PER_REQUEST: usize = 20;
 pub(crate) struct Round {
     /// Byte ranges of the remote file, ascending and disjoint.
     pub ranges: Vec<Range<u64>>,
-    /// Ranges may be cut into pieces at multiples of this (so that a piece still holds
-    /// whole blocks when the remote file is the target itself).
-    pub align: u64,
+    /// Where ranges may be cut to share them between requests.
+    pub cuts: Cuts,
+}
+
+/// Where a range may be cut, so that each piece still holds whole blocks or chunks when
+/// the remote file is the target itself.
+pub(crate) enum Cuts {
+    /// At every multiple of this many bytes (fixed-size blocks; 1 for anywhere).
+    Every(u64),
+    /// Only at these offsets, ascending (chunk boundaries).
+    At(Vec<u64>),
+}
+
+impl Cuts {
+    /// The first place at or after `offset` where a range may be cut.
+    fn at_or_after(&self, offset: u64) -> u64 {
+        match self {
+            Cuts::Every(step) => offset.next_multiple_of((*step).max(1)),
+            Cuts::At(points) => {
+                let next = points.partition_point(|&p| p < offset);
+                points.get(next).copied().unwrap_or(u64::MAX)
+            }
+        }
+    }
 }
 
 /// The part of fetching that depends on what the remote file is. Called from several
@@ -166,7 +188,7 @@ impl<'a> Transport<'a> {
                 return Ok(());
             };
             let before = receiver.present();
-            let queue: Queue = Mutex::new(self.batches(&round.ranges, round.align));
+            let queue: Queue = Mutex::new(self.batches(&round.ranges, &round.cuts));
             let fatal: Mutex<Option<Error>> = Mutex::new(None);
             let workers = self.parallel.clamp(1, queue.lock().unwrap().len().max(1));
             std::thread::scope(|scope| {
@@ -223,16 +245,14 @@ impl<'a> Transport<'a> {
     }
 
     /// Cuts the ranges into pieces and the pieces into requests.
-    fn batches(&self, wanted: &[Range<u64>], align: u64) -> VecDeque<Vec<Range<u64>>> {
+    fn batches(&self, wanted: &[Range<u64>], cuts: &Cuts) -> VecDeque<Vec<Range<u64>>> {
         let total: u64 = wanted.iter().map(|r| r.end - r.start).sum();
-        let piece = (total / (self.parallel as u64 * 4))
-            .max(MIN_PIECE)
-            .next_multiple_of(align.max(1));
+        let piece = (total / (self.parallel as u64 * 4)).max(MIN_PIECE);
         let mut ranges = Vec::new();
         for range in wanted {
             let mut start = range.start;
             while start < range.end {
-                let end = (start + piece).min(range.end);
+                let end = cuts.at_or_after(start + piece).min(range.end);
                 ranges.push(start..end);
                 start = end;
             }
@@ -503,40 +523,70 @@ impl<'a> Transport<'a> {
     }
 }
 
-/// The remote file is the target itself: its bytes are the target's blocks.
-pub(crate) struct PlainTarget<'w, 'a> {
-    pub writer: &'w BlockWriter<'a>,
+/// How the bytes of a remote file that is the target itself become its pieces.
+pub(crate) trait FeedPieces: Sync {
+    /// Where a range of the file may be cut between requests.
+    fn cuts(&self) -> Cuts;
+    /// Takes `body`: the target's bytes from offset `start` on.
+    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError>;
+    /// Why the remote file may not be the length expected, for the user.
+    fn why_other_length(&self) -> &'static str;
 }
 
-impl PlainTarget<'_, '_> {
-    fn block_runs(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+/// zsync's blocks: cut at block boundaries, checked many at a time by the [`Assembler`].
+impl FeedPieces for BlockWriter<'_> {
+    fn cuts(&self) -> Cuts {
+        Cuts::Every(u64::from(self.geometry().block_size))
+    }
+
+    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError> {
+        Assembler::new(self, url, start).copy_from(body, broken)
+    }
+
+    fn why_other_length(&self) -> &'static str {
+        "the .zsync is out of date or for another file"
+    }
+}
+
+/// The remote file is the target itself: its bytes are the target's pieces.
+pub(crate) struct PlainTarget<'w, 'a, L: Layout + ?Sized = ControlFile> {
+    pub writer: &'w BlockWriter<'a, L>,
+}
+
+impl<L: Layout + ?Sized> PlainTarget<'_, '_, L> {
+    fn piece_runs(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+        let layout = self.writer.assembly.layout();
         ranges
             .iter()
-            .map(|r| self.writer.geometry.whole_blocks_in(r.clone()))
+            .map(|r| layout.whole_pieces_in(r.clone()))
             .collect()
     }
 }
 
-impl Receiver for PlainTarget<'_, '_> {
+impl<L: Layout + ?Sized> Receiver for PlainTarget<'_, '_, L>
+where
+    for<'a> BlockWriter<'a, L>: FeedPieces,
+{
     fn next_round(&self) -> Result<Option<Round>> {
-        let geometry = self.writer.geometry;
+        let layout = self.writer.assembly.layout();
         let missing = self.writer.assembly.missing();
         Ok((!missing.is_empty()).then(|| Round {
             ranges: missing
                 .into_iter()
-                .map(|run| geometry.byte_range(run))
+                .map(|run| layout.byte_range(run))
                 .collect(),
-            align: u64::from(geometry.block_size),
+            cuts: self.writer.cuts(),
         }))
     }
 
     fn check_reply(&self, url: &Url, range: &Range<u64>, total: Option<u64>) -> Result<()> {
-        let length = self.writer.geometry.length;
+        let length = self.writer.assembly.layout().length();
         match total {
             Some(total) if total != length => Err(Error::BadData {
                 url: shown_url(url.as_str()),
                 problem: format!(
-                    "its file is {total} bytes but the control file describes {length} bytes: the .zsync is out of date or for another file"
+                    "its file is {total} bytes but {length} bytes were expected: {}",
+                    self.writer.why_other_length()
                 ),
             }),
             _ if range.end > length => Err(Error::BadData {
@@ -552,16 +602,16 @@ impl Receiver for PlainTarget<'_, '_> {
     }
 
     fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError> {
-        Assembler::new(self.writer, url, start).copy_from(body, broken)
+        self.writer.feed(url, start, body)
     }
 
     fn feed_whole(&self, url: &Url, body: &mut dyn Read) -> Result<(), ReceiveError> {
-        self.feed(url, 0, body)
+        self.writer.feed(url, 0, body)
     }
 
     fn requested(&self, ranges: &[Range<u64>]) {
         self.writer.reporter.blocks(
-            self.block_runs(ranges),
+            self.piece_runs(ranges),
             BlockState::InFlight,
             BlockSource::Network,
         );
@@ -570,9 +620,9 @@ impl Receiver for PlainTarget<'_, '_> {
     fn request_over(&self, ranges: &[Range<u64>]) {
         // Whatever did not arrive goes back to unknown, to be asked for again.
         let unfetched = self
-            .block_runs(ranges)
+            .piece_runs(ranges)
             .into_iter()
-            .flat_map(|run| runs(run.filter(|&b| !self.writer.assembly.is_present(b))))
+            .flat_map(|run| runs(run.filter(|&p| !self.writer.assembly.is_present(p))))
             .collect::<Vec<_>>();
         self.writer
             .reporter
@@ -638,30 +688,80 @@ fn interleave(batches: VecDeque<Vec<Range<u64>>>, parallel: usize) -> VecDeque<V
     dealt
 }
 
-/// Hands blocks received from the network to the [`Assembly`], reports the new ones, and
+/// Hands pieces received from the network to the [`Assembly`], reports the new ones, and
 /// counts the bad ones: the job fails when one keeps coming back wrong.
-pub(crate) struct BlockWriter<'a> {
-    pub assembly: &'a Assembly<'a>,
-    pub geometry: Geometry,
+pub(crate) struct BlockWriter<'a, L: Layout + ?Sized = ControlFile> {
+    pub assembly: &'a Assembly<'a, L>,
     pub reporter: &'a Reporter<'a>,
-    bad_blocks: Mutex<HashMap<u64, u32>>,
+    bad_pieces: Mutex<HashMap<u64, u32>>,
 }
 
-impl<'a> BlockWriter<'a> {
-    pub fn new(assembly: &'a Assembly<'a>, reporter: &'a Reporter<'a>) -> Self {
+impl<'a, L: Layout + ?Sized> BlockWriter<'a, L> {
+    pub fn new(assembly: &'a Assembly<'a, L>, reporter: &'a Reporter<'a>) -> Self {
         BlockWriter {
             assembly,
-            geometry: assembly.geometry(),
             reporter,
-            bad_blocks: Mutex::new(HashMap::new()),
+            bad_pieces: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Offers `data` (a whole block, zero-padded to the block size) as `block`, received
-    /// from `url`; true when it was missing and is now written.
-    fn accept(&self, url: &Url, block: u64, data: &[u8]) -> Result<bool> {
-        let offer = self.assembly.offer(block, data)?;
-        self.account(url, block, offer)
+    /// Offers `data` (a whole piece; a block zero-padded to the block size) as `piece`,
+    /// received from `url`; true when it was missing and is now written.
+    fn accept(&self, url: &Url, piece: u64, data: &[u8]) -> Result<bool> {
+        let offer = self.assembly.offer(piece, data)?;
+        self.account(url, piece, offer)
+    }
+
+    /// Reports what became of an offered piece; true if it was written now.
+    fn account(&self, url: &Url, piece: u64, offer: Offer) -> Result<bool> {
+        match offer {
+            Offer::Written => {
+                let bytes = self.assembly.layout().piece_range(piece);
+                self.reporter.add_fetched(bytes.end - bytes.start);
+                Ok(true)
+            }
+            Offer::AlreadyPresent => Ok(false),
+            Offer::WrongSums => self.reject_checksum(url, piece).map(|()| false),
+        }
+    }
+
+    fn reject_checksum(&self, url: &Url, piece: u64) -> Result<()> {
+        let bytes = self.assembly.layout().piece_range(piece);
+        self.reject(
+            url,
+            piece,
+            &format!(
+                "block {piece} (bytes {}-{}) failed its checksum",
+                bytes.start,
+                bytes.end - 1
+            ),
+        )
+    }
+
+    /// Counts a failure to obtain `piece` from `url`'s data (`what` says which); an error
+    /// once that piece has failed [`MAX_BAD_BLOCK`] times.
+    pub fn reject(&self, url: &Url, piece: u64, what: &str) -> Result<()> {
+        self.reporter.blocks(
+            std::iter::once(piece..piece + 1),
+            BlockState::Failed,
+            BlockSource::Network,
+        );
+        let mut bad = self.bad_pieces.lock().unwrap();
+        let count = bad.entry(piece).or_default();
+        *count += 1;
+        if *count >= MAX_BAD_BLOCK {
+            return Err(Error::BadData {
+                url: shown_url(url.as_str()),
+                problem: format!("{what} {MAX_BAD_BLOCK} times"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl BlockWriter<'_> {
+    pub fn geometry(&self) -> Geometry {
+        self.assembly.geometry()
     }
 
     /// Offers consecutive full-size blocks from `first` on, all of `data`. Returns the
@@ -676,52 +776,6 @@ impl<'a> BlockWriter<'a> {
             }
         }
         Ok(new)
-    }
-
-    /// Reports what became of an offered block; true if it was written now.
-    fn account(&self, url: &Url, block: u64, offer: Offer) -> Result<bool> {
-        match offer {
-            Offer::Written => {
-                self.reporter
-                    .add_fetched(self.geometry.block_len(block) as u64);
-                Ok(true)
-            }
-            Offer::AlreadyPresent => Ok(false),
-            Offer::WrongSums => self.reject_checksum(url, block).map(|()| false),
-        }
-    }
-
-    fn reject_checksum(&self, url: &Url, block: u64) -> Result<()> {
-        let bytes = self.geometry.byte_range(block..block + 1);
-        self.reject(
-            url,
-            block,
-            &format!(
-                "block {block} (bytes {}-{}) failed its checksum",
-                bytes.start,
-                bytes.end - 1
-            ),
-        )
-    }
-
-    /// Counts a failure to obtain `block` from `url`'s data (`what` says which); an error
-    /// once that block has failed [`MAX_BAD_BLOCK`] times.
-    pub fn reject(&self, url: &Url, block: u64, what: &str) -> Result<()> {
-        self.reporter.blocks(
-            std::iter::once(block..block + 1),
-            BlockState::Failed,
-            BlockSource::Network,
-        );
-        let mut bad = self.bad_blocks.lock().unwrap();
-        let count = bad.entry(block).or_default();
-        *count += 1;
-        if *count >= MAX_BAD_BLOCK {
-            return Err(Error::BadData {
-                url: shown_url(url.as_str()),
-                problem: format!("{what} {MAX_BAD_BLOCK} times"),
-            });
-        }
-        Ok(())
     }
 }
 
@@ -744,7 +798,7 @@ impl<'w, 'a> Assembler<'w, 'a> {
             writer,
             url,
             next: start,
-            block: vec![0; writer.geometry.block_size as usize],
+            block: vec![0; writer.geometry().block_size as usize],
             filled: 0,
             fetched: Vec::new(),
         }
@@ -757,7 +811,7 @@ impl<'w, 'a> Assembler<'w, 'a> {
 
     /// Takes the next bytes of the stream.
     pub fn write(&mut self, mut data: &[u8]) -> Result<()> {
-        let geometry = self.writer.geometry;
+        let geometry = self.writer.geometry();
         let bs = u64::from(geometry.block_size);
         while !data.is_empty() && self.next < geometry.length {
             let in_block = (self.next % bs) as usize;
@@ -805,7 +859,7 @@ impl<'w, 'a> Assembler<'w, 'a> {
     ) -> Result<(), ReceiveError> {
         for_each_chunk(body, on_error, |chunk| {
             self.write(chunk).map_err(ReceiveError::Fatal)?;
-            Ok(if self.next < self.writer.geometry.length {
+            Ok(if self.next < self.writer.geometry().length {
                 Wanted::More
             } else {
                 Wanted::Nothing
@@ -832,6 +886,78 @@ impl<'w, 'a> Assembler<'w, 'a> {
 impl Drop for Assembler<'_, '_> {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// Cuts a stream of target bytes, starting at a known offset, into pieces of any size
+/// (chunks), each offered whole. Bytes of pieces the stream does not hold whole are
+/// dropped. A piece is held in memory until it is complete: formats bound their pieces'
+/// size when they read their index.
+pub(crate) struct PieceAssembler<'w, 'a, L: Layout + ?Sized> {
+    writer: &'w BlockWriter<'a, L>,
+    url: &'w Url,
+    /// Target offset of the next byte.
+    next: u64,
+    /// The bytes of the piece being collected, from its start.
+    piece: Vec<u8>,
+}
+
+impl<'w, 'a, L: Layout + ?Sized> PieceAssembler<'w, 'a, L> {
+    pub fn new(writer: &'w BlockWriter<'a, L>, url: &'w Url, start: u64) -> Self {
+        PieceAssembler {
+            writer,
+            url,
+            next: start,
+            piece: Vec::new(),
+        }
+    }
+
+    /// Takes the next bytes of the stream.
+    fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        let layout = self.writer.assembly.layout();
+        while !data.is_empty() && self.next < layout.length() {
+            let piece = layout.piece_at(self.next);
+            let bytes = layout.piece_range(piece);
+            if self.piece.is_empty() && self.next != bytes.start {
+                // Data starting inside a piece cannot complete it: skip to the next one.
+                let skip = (bytes.end - self.next).min(data.len() as u64);
+                self.next += skip;
+                data = &data[skip as usize..];
+                continue;
+            }
+            let take = (bytes.end - self.next).min(data.len() as u64) as usize;
+            self.piece.extend_from_slice(&data[..take]);
+            self.next += take as u64;
+            data = &data[take..];
+            if self.next == bytes.end {
+                if self.writer.accept(self.url, piece, &self.piece)? {
+                    self.writer.reporter.blocks(
+                        std::iter::once(piece..piece + 1),
+                        BlockState::Fetched,
+                        BlockSource::Network,
+                    );
+                }
+                self.piece.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes everything `body` yields; read errors become what `on_error` makes of them.
+    pub fn copy_from(
+        &mut self,
+        body: &mut dyn Read,
+        on_error: impl Fn(std::io::Error) -> ReceiveError,
+    ) -> Result<(), ReceiveError> {
+        let length = self.writer.assembly.layout().length();
+        for_each_chunk(body, on_error, |chunk| {
+            self.write(chunk).map_err(ReceiveError::Fatal)?;
+            Ok(if self.next < length {
+                Wanted::More
+            } else {
+                Wanted::Nothing
+            })
+        })
     }
 }
 
@@ -958,7 +1084,81 @@ mod tests {
             "the bad block is not written"
         );
         assert_eq!(written[6 * bs..], target[6 * bs..]);
-        assert_eq!(writer.bad_blocks.lock().unwrap()[&5], 1);
+        assert_eq!(writer.bad_pieces.lock().unwrap()[&5], 1);
+    }
+
+    /// Pieces of uneven sizes, each checked against the original's bytes.
+    struct Uneven {
+        data: Vec<u8>,
+        ends: Vec<u64>,
+        hash: crate::blocks::FileHash,
+    }
+
+    impl Layout for Uneven {
+        fn length(&self) -> u64 {
+            self.data.len() as u64
+        }
+        fn piece_count(&self) -> u64 {
+            self.ends.len() as u64
+        }
+        fn piece_range(&self, piece: u64) -> Range<u64> {
+            let start = match piece {
+                0 => 0,
+                _ => self.ends[piece as usize - 1],
+            };
+            start..self.ends[piece as usize]
+        }
+        fn piece_at(&self, offset: u64) -> u64 {
+            self.ends.partition_point(|&end| end <= offset) as u64
+        }
+        fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
+            let r = self.piece_range(piece);
+            self.data[r.start as usize..r.end as usize] == *data
+        }
+        fn file_hash(&self) -> (&crate::blocks::FileHash, Range<u64>) {
+            (&self.hash, 0..self.length())
+        }
+    }
+
+    #[test]
+    fn pieces_of_any_size_are_assembled_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Uneven {
+            data: noise(10_000, 22),
+            ends: vec![700, 701, 3000, 3100, 8000, 10_000],
+            hash: crate::blocks::FileHash::from_hex(
+                crate::blocks::FileHashAlgorithm::Sha1,
+                &"0".repeat(40),
+            )
+            .unwrap(),
+        };
+        let part = crate::part::PartFile::open(&dir.path().join("out"), 10_000).unwrap();
+        let assembly = Assembly::new(&layout, Some(part));
+        let sink = NullSink;
+        let reporter = Reporter::new(&sink);
+        let writer = BlockWriter::new(&assembly, &reporter);
+        let url = Url::parse("http://example.invalid/target").unwrap();
+
+        // From inside piece 0 to the end, piece 2 corrupted, cut anywhere.
+        let mut sent = layout.data[200..].to_vec();
+        sent[2000] ^= 1;
+        let mut assembler = PieceAssembler::new(&writer, &url, 200);
+        for cut in sent.chunks(333) {
+            assembler.write(cut).unwrap();
+        }
+        assert_eq!(assembly.missing(), vec![0..1, 2..3]);
+        assert_eq!(writer.bad_pieces.lock().unwrap()[&2], 1);
+        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
+        assert_eq!(written[700..701], layout.data[700..701]);
+        assert_eq!(written[3000..], layout.data[3000..]);
+        assert_eq!(
+            written[..700],
+            vec![0; 700],
+            "a piece begun mid-way is dropped"
+        );
+        assert_eq!(layout.whole_pieces_in(200..3100), 1..4);
+        assert_eq!(layout.whole_pieces_in(0..10_000), 0..6);
+        assert_eq!(layout.whole_pieces_in(701..702), 2..2);
     }
 
     fn ranges(starts: impl IntoIterator<Item = u64>) -> Vec<Range<u64>> {

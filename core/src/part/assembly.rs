@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::Layout;
 use super::file::{PartFile, read_at};
 use crate::blocks::{FileHash, Geometry, md4x, runs};
 use crate::control::ControlFile;
@@ -23,32 +24,26 @@ pub(crate) enum Offer {
     WrongSums,
 }
 
-/// The `.part` being filled and which of its blocks are there.
-pub(crate) struct Assembly<'a> {
-    control_file: &'a ControlFile,
-    geometry: Geometry,
-    /// `None` when only planning: blocks are counted, nothing is written.
+/// The `.part` being filled and which of its pieces are there: blocks of a zsync
+/// control file by default, or the pieces of another [`Layout`].
+pub(crate) struct Assembly<'a, L: Layout + ?Sized = ControlFile> {
+    layout: &'a L,
+    /// `None` when only planning: pieces are counted, nothing is written.
     file: Option<PartFile>,
     present: Present,
 }
 
-impl<'a> Assembly<'a> {
-    pub fn new(control_file: &'a ControlFile, file: Option<PartFile>) -> Self {
-        let geometry = Geometry::new(control_file.block_size, control_file.length);
+impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
+    pub fn new(layout: &'a L, file: Option<PartFile>) -> Self {
         Assembly {
-            control_file,
-            geometry,
+            layout,
             file,
-            present: Present::new(geometry.block_count()),
+            present: Present::new(layout.piece_count()),
         }
     }
 
-    pub fn control_file(&self) -> &'a ControlFile {
-        self.control_file
-    }
-
-    pub fn geometry(&self) -> Geometry {
-        self.geometry
+    pub fn layout(&self) -> &'a L {
+        self.layout
     }
 
     /// The `.part`; `None` when only planning.
@@ -67,8 +62,8 @@ impl<'a> Assembly<'a> {
         self.file.as_ref().is_some_and(|f| !f.existed())
     }
 
-    pub fn is_present(&self, block: u64) -> bool {
-        self.present.contains(block)
+    pub fn is_present(&self, piece: u64) -> bool {
+        self.present.contains(piece)
     }
 
     pub fn present_count(&self) -> u64 {
@@ -76,12 +71,12 @@ impl<'a> Assembly<'a> {
     }
 
     pub fn is_complete(&self) -> bool {
-        self.present_count() == self.geometry.block_count()
+        self.present_count() == self.layout.piece_count()
     }
 
-    /// Runs of blocks not there yet: what is left to fetch.
+    /// Runs of pieces not there yet: what is left to fetch.
     pub fn missing(&self) -> Vec<Range<u64>> {
-        runs((0..self.geometry.block_count()).filter(|&b| !self.is_present(b)))
+        runs((0..self.layout.piece_count()).filter(|&p| !self.is_present(p)))
     }
 
     /// Takes `block` for data the caller has checked (the seed scan, against its own
@@ -114,31 +109,82 @@ impl<'a> Assembly<'a> {
         Ok(())
     }
 
-    /// Offers `data` (a whole block, zero-padded to the block size) as `block`: written
-    /// if it is missing and matches its sums. It is marked present only once written, so
-    /// the in-order hash never reads a block before its bytes.
-    pub fn offer(&self, block: u64, data: &[u8]) -> Result<Offer> {
-        if self.is_present(block) {
+    /// Offers `data` (a whole piece; a block may be zero-padded to the block size) as
+    /// `piece`: written if it is missing and matches its sums. It is marked present only
+    /// once written, so the in-order hash never reads a piece before its bytes.
+    pub fn offer(&self, piece: u64, data: &[u8]) -> Result<Offer> {
+        if self.is_present(piece) {
             return Ok(Offer::AlreadyPresent);
         }
-        if !self.control_file.block_matches(block, data) {
+        if !self.layout.piece_matches(piece, data) {
             return Ok(Offer::WrongSums);
         }
-        let len = self.geometry.block_len(block);
-        self.write_at(self.geometry.block_start(block), &data[..len])?;
-        Ok(self.mark(block))
+        let bytes = self.layout.piece_range(piece);
+        self.write_at(bytes.start, &data[..(bytes.end - bytes.start) as usize])?;
+        Ok(self.mark(piece))
+    }
+
+    /// Marks a written piece present; whether it was missing (another thread may have
+    /// written the same piece first).
+    fn mark(&self, piece: u64) -> Offer {
+        if self.present.insert(piece) {
+            Offer::Written
+        } else {
+            Offer::AlreadyPresent
+        }
+    }
+
+    /// The whole file's hash, read in order as its pieces become present (pieces arrive
+    /// out of order; the reader only moves forward), so hashing overlaps fetching.
+    /// `Ok(None)` once `gave_up` is set with pieces still missing.
+    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<FileHash>> {
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        let mut next = 0;
+        let wait_for = |bytes: Range<u64>| {
+            let last = self.layout.piece_at(bytes.end - 1);
+            loop {
+                while next <= last && self.is_present(next) {
+                    next += 1;
+                }
+                if next > last {
+                    return true;
+                }
+                if gave_up.load(Ordering::Relaxed) {
+                    return false;
+                }
+                // Fetched blocks arrive by the thousand per second; a short nap costs
+                // nothing.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        let (hash, hashed) = self.layout.file_hash();
+        file.hash_as_filled(hash.algorithm, hashed, wait_for)
+    }
+}
+
+/// zsync's blocks, which come in runs of one size.
+impl<'a> Assembly<'a, ControlFile> {
+    pub fn control_file(&self) -> &'a ControlFile {
+        self.layout
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.layout.geometry()
     }
 
     /// Offers consecutive full-size blocks from `first` on, all of `data`: checked
     /// [`md4x::LANES`] at a time, each stretch of good missing ones written with one call.
     /// What became of each block, in order.
     pub fn offer_run(&self, first: u64, data: &[u8]) -> Result<Vec<Offer>> {
-        let bs = self.geometry.block_size as usize;
+        let geometry = self.geometry();
+        let bs = geometry.block_size as usize;
         let blocks: Vec<&[u8]> = data.chunks_exact(bs).collect();
         let mut good = Vec::with_capacity(blocks.len());
         for (i, group) in blocks.chunks(md4x::LANES).enumerate() {
             let group_first = first + (i * md4x::LANES) as u64;
-            good.extend(self.control_file.blocks_match(group_first, group));
+            good.extend(self.layout.blocks_match(group_first, group));
         }
         let mut offers: Vec<Offer> = (0..blocks.len())
             .map(|k| match (good[k], self.is_present(first + k as u64)) {
@@ -158,54 +204,12 @@ impl<'a> Assembly<'a> {
                 k += 1;
             }
             let block = first + start as u64;
-            self.write_at(self.geometry.block_start(block), &data[start * bs..k * bs])?;
+            self.write_at(geometry.block_start(block), &data[start * bs..k * bs])?;
             for (i, offer) in offers.iter_mut().enumerate().take(k).skip(start) {
                 *offer = self.mark(first + i as u64);
             }
         }
         Ok(offers)
-    }
-
-    /// Marks a written block present; whether it was missing (another thread may have
-    /// written the same block first).
-    fn mark(&self, block: u64) -> Offer {
-        if self.present.insert(block) {
-            Offer::Written
-        } else {
-            Offer::AlreadyPresent
-        }
-    }
-
-    /// The whole file's hash, read in order as its blocks become present (blocks arrive
-    /// out of order; the reader only moves forward), so hashing overlaps fetching.
-    /// `Ok(None)` once `gave_up` is set with blocks still missing.
-    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<FileHash>> {
-        let Some(file) = &self.file else {
-            return Ok(None);
-        };
-        let mut next = 0;
-        let wait_for = |bytes: Range<u64>| {
-            let last = self.geometry.block_of(bytes.end - 1);
-            loop {
-                while next <= last && self.is_present(next) {
-                    next += 1;
-                }
-                if next > last {
-                    return true;
-                }
-                if gave_up.load(Ordering::Relaxed) {
-                    return false;
-                }
-                // Fetched blocks arrive by the thousand per second; a short nap costs
-                // nothing.
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        };
-        file.hash_as_filled(
-            self.control_file.file_hash.algorithm,
-            self.control_file.length,
-            wait_for,
-        )
     }
 }
 

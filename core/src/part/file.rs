@@ -126,22 +126,22 @@ impl PartFile {
         write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
     }
 
-    /// The whole file's hash, read from disk in order while it is still being filled:
-    /// before each piece is read, `wait_for(bytes)` must return true once those bytes are
+    /// The hash of the file's `bytes` (all of it, or a format's data part), read from
+    /// disk in order while it is still being filled: before each piece is read, `wait_for(bytes)` must return true once those bytes are
     /// final (false gives up: `Ok(None)`). Hashing then overlaps fetching instead of
     /// following it.
     pub fn hash_as_filled(
         &self,
         algorithm: FileHashAlgorithm,
-        length: u64,
+        bytes: Range<u64>,
         mut wait_for: impl FnMut(Range<u64>) -> bool,
     ) -> Result<Option<FileHash>> {
         const PIECE: u64 = 1 << 20;
         let mut hasher = FileHasher::new(algorithm);
         let mut buf = vec![0u8; PIECE as usize];
-        let mut offset = 0;
-        while offset < length {
-            let piece = PIECE.min(length - offset);
+        let mut offset = bytes.start;
+        while offset < bytes.end {
+            let piece = PIECE.min(bytes.end - offset);
             if !wait_for(offset..offset + piece) {
                 return Ok(None);
             }
