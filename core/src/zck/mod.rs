@@ -13,6 +13,7 @@
 //! - [`chunk`]: each [`chunk::Chunk`]'s byte range in the .zck and the checks on its
 //!   bytes and on the whole data ([`chunk::DataCheck`]).
 //! - [`read`]: a local .zck's header and chunks read from the file, and a whole-file check.
+//! - [`seed`]: the chunks of a local older .zck, found by checksum as zckdl finds them.
 //! - [`uncompress`]: a complete .zck back to its uncompressed file, chunk by chunk.
 //!
 //! Errors are the crate's [`Error`], with messages naming the file.
@@ -25,6 +26,7 @@ pub(crate) mod chunk;
 mod cursor;
 pub(crate) mod header;
 pub(crate) mod read;
+pub(crate) mod seed;
 pub(crate) mod uncompress;
 
 
