@@ -156,7 +156,7 @@ impl Header {
                 ),
             ));
         }
-        Self::parse_rest(lead, &header[..], name)
+        Self::parse_rest(lead, header, name)
     }
 
     fn parse_rest(lead: Lead, header: &[u8], name: &str) -> Result<Header> {
