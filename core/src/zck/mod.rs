@@ -29,6 +29,8 @@ pub(crate) mod read;
 pub(crate) mod seed;
 pub(crate) mod uncompress;
 
+#[cfg(test)]
+mod tests;
 
 use crate::error::Error;
 
