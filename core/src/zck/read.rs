@@ -82,10 +82,11 @@ pub(crate) fn read_stored(
     path: &Path,
     mut each: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let mut piece = vec![0; PIECE.min(chunk.comp_len() as usize)];
+    let at_most = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(PIECE);
+    let mut piece = vec![0; at_most(chunk.comp_len())];
     let mut left = chunk.comp_len();
     while left > 0 {
-        let want = piece.len().min(left as usize);
+        let want = at_most(left);
         let got = reader
             .read(&mut piece[..want])
             .map_err(|e| Error::io("read", path, e))?;
