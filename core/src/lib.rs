@@ -49,6 +49,7 @@ mod scan;
 pub mod serve;
 #[cfg(test)]
 mod test_data;
+mod zck;
 
 pub use blocks::{FileHash, FileHashAlgorithm, StrongHash};
 pub use control::ControlFile;

@@ -1,0 +1,41 @@
+//! zchunk (`.zck`) files: the format layer for downloading them by chunks.
+//!
+//! A zchunk file is a header (lead, preface, index, signatures) followed by the
+//! dictionary and the chunks, each compressed on its own. The index lists every chunk's
+//! checksum and lengths, so a downloader fetches the header, takes the chunks it already
+//! has in an older .zck (a *seed*) by checksum, and fetches the rest as byte ranges; no
+//! rolling checksum is needed, unlike zsync. This module reads the format — written from
+//! zchunk's `zchunk_format.txt` and checked against its `src/lib` and its tools — and
+//! leaves the fetching to the engine:
+//!
+//! - [`header`]: [`header::Lead::parse`] says how many bytes the header takes,
+//!   [`header::Header::parse`] checks its checksum and reads it, hostile input included.
+//! - [`chunk`]: each [`chunk::Chunk`]'s byte range in the .zck and the checks on its
+//!   bytes and on the whole data ([`chunk::DataCheck`]).
+//! - [`read`]: a local .zck's header and chunks read from the file, and a whole-file check.
+//! - [`seed`]: the chunks of a local older .zck, found by checksum as zckdl finds them.
+//! - [`uncompress`]: a complete .zck back to its uncompressed file, chunk by chunk.
+//!
+//! Errors are the crate's [`Error`], with messages naming the file.
+
+// Wired into the engine next: until then only the tests use some of these items.
+#![cfg_attr(not(test), allow(dead_code))]
+
+pub(crate) mod checksum;
+pub(crate) mod chunk;
+mod cursor;
+pub(crate) mod header;
+pub(crate) mod read;
+pub(crate) mod seed;
+pub(crate) mod uncompress;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::Error;
+
+/// An error about the zchunk file `name`: `problem` follows its name, e.g. "is not a
+/// zchunk file". One place, should zchunk errors get a variant of their own.
+fn invalid(name: &str, problem: &str) -> Error {
+    Error::Invalid(format!("{name} {problem}"))
+}
