@@ -95,6 +95,9 @@ pub struct JobOptions {
     /// After a gzip target is verified, re-create the publisher's `.gz` next to it as the
     /// control file's `Recompress` line says (with the system gzip), as zsync does.
     pub recompress: bool,
+    /// After a zchunk target is verified, also write the file it was made from beside it
+    /// (the `.zck` name without `.zck`).
+    pub uncompress: bool,
     /// A server that sends nothing for this long in the middle of a reply (headers then
     /// silence) is treated as a dropped connection: the request is retried or the job
     /// moves on, instead of waiting without end.
@@ -115,6 +118,7 @@ impl Default for JobOptions {
             ca_certs: Vec::new(),
             scan_threads: 0,
             recompress: false,
+            uncompress: false,
             stall_timeout: Duration::from_secs(30),
         }
     }

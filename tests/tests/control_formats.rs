@@ -25,6 +25,7 @@ fn write_0_8_control(
     let digest = match file_hash {
         FileHashAlgorithm::Sha1 => hex::encode(sha1_of(content)),
         FileHashAlgorithm::Sha256 => hex::encode(sha256_of(content)),
+        other => panic!("a .zsync names SHA-1 or SHA-256, not {other:?}"),
     };
     let checksum_bytes = strong.digest_len().min(12);
     let mut out = Vec::new();

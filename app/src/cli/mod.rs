@@ -65,7 +65,8 @@ pub enum Generate {
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// URL of the .zsync control file, or a local .zsync file.
+    /// URL of the .zsync control file, or a local .zsync file; or the URL of a zchunk
+    /// file (.zck), which is its own control file.
     #[arg(value_name = "URL|FILE.zsync")]
     pub control: String,
     /// A local file that may hold parts of the target (repeatable).
@@ -122,6 +123,10 @@ pub struct GetArgs {
     /// the control file's Recompress line says (needs the system gzip).
     #[arg(long)]
     pub recompress: bool,
+    /// For a zchunk target (.zck): also write the file it was made from beside it, the
+    /// name without .zck.
+    #[arg(long)]
+    pub uncompress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +206,7 @@ fn get_spec(args: &GetArgs) -> JobSpec {
     spec.options.parallel_requests = args.parallel.max(1);
     spec.options.max_ranges_per_request = args.max_ranges.max(1);
     spec.options.recompress = args.recompress;
+    spec.options.uncompress = args.uncompress;
     spec.options.stall_timeout = std::time::Duration::from_secs(args.stall_timeout.max(1));
     spec
 }

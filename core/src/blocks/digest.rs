@@ -99,13 +99,19 @@ impl StrongHash {
     }
 }
 
-/// The algorithm of a whole-file hash.
+/// The algorithm of a whole-file hash. More may come with more formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileHashAlgorithm {
     /// SHA-1 (20 bytes), the `SHA-1:` header of zsync 0.6.2 files.
     Sha1,
     /// SHA-256 (32 bytes), named in the newer format's `File-Hash`.
     Sha256,
+    /// SHA-512 (64 bytes), one of zchunk's checksums.
+    Sha512,
+    /// The first 16 bytes of SHA-512: zchunk's default chunk checksum (not FIPS
+    /// SHA-512/t, which starts from other values).
+    Sha512_128,
 }
 
 impl FileHashAlgorithm {
@@ -114,13 +120,18 @@ impl FileHashAlgorithm {
         match self {
             FileHashAlgorithm::Sha1 => "SHA-1",
             FileHashAlgorithm::Sha256 => "SHA-256",
+            FileHashAlgorithm::Sha512 => "SHA-512",
+            FileHashAlgorithm::Sha512_128 => "SHA-512/128",
         }
     }
 
-    fn len(self) -> usize {
+    /// Bytes in a digest.
+    pub(crate) fn len(self) -> usize {
         match self {
             FileHashAlgorithm::Sha1 => 20,
             FileHashAlgorithm::Sha256 => 32,
+            FileHashAlgorithm::Sha512 => 64,
+            FileHashAlgorithm::Sha512_128 => 16,
         }
     }
 }
@@ -193,6 +204,7 @@ impl FileHasher {
         let digest = match algorithm {
             FileHashAlgorithm::Sha1 => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
             FileHashAlgorithm::Sha256 => &aws_lc_rs::digest::SHA256,
+            FileHashAlgorithm::Sha512 | FileHashAlgorithm::Sha512_128 => &aws_lc_rs::digest::SHA512,
         };
         FileHasher {
             context: aws_lc_rs::digest::Context::new(digest),
@@ -207,7 +219,7 @@ impl FileHasher {
     pub fn finish(self) -> FileHash {
         FileHash {
             algorithm: self.algorithm,
-            digest: self.context.finish().as_ref().to_vec(),
+            digest: self.context.finish().as_ref()[..self.algorithm.len()].to_vec(),
         }
     }
 }

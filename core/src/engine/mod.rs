@@ -3,11 +3,12 @@
 //! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it.
 
 mod stages;
+mod zchunk;
 
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventSink, Summary};
+use crate::event::{Event, EventSink, Format, Summary};
 use crate::job::{Control, JobSpec};
 
 pub use stages::is_safe_file_name;
@@ -50,7 +51,7 @@ impl Job {
         let thread = std::thread::Builder::new()
             .name("deltadrop-job".into())
             .spawn(move || {
-                let result = stages::run(&spec, &sink, &job_control);
+                let result = run(&spec, &sink, &job_control);
                 sink.emit(Event::Finished(result.clone()));
                 result
             })
@@ -60,8 +61,16 @@ impl Job {
 
     /// Runs `spec` on the calling thread (for callers that already are a worker).
     pub fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
-        let result = stages::run(spec, sink, control);
+        let result = run(spec, sink, control);
         sink.emit(Event::Finished(result.clone()));
         result
+    }
+}
+
+/// Runs a job in the format its control source is published in.
+fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+    match Format::of(&spec.control) {
+        Format::Zsync => stages::run(spec, sink, control),
+        Format::Zchunk => zchunk::run(spec, sink, control),
     }
 }

@@ -21,18 +21,14 @@ use crate::fetch::{Http, HttpConfig};
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::part::{Assembly, Layout, PartFile, part_path};
+use crate::part::{Assembly, Hashed, Layout, PartFile, part_path};
 use crate::scan::BlockIndex;
 use crate::scan::Scan;
 
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
     let reporter = Reporter::new(sink);
-    let job = Stages {
-        spec,
-        reporter: &reporter,
-        control,
-    };
+    let job = Stages::new(spec, &reporter, control);
     reporter.emit(Event::Phase(Phase::LoadingControl));
     let http = Http::new(&HttpConfig::from(&spec.options))?;
     let target = job.load(&http)?;
@@ -69,13 +65,21 @@ struct Target {
 }
 
 /// What every stage of a job uses.
-struct Stages<'a> {
-    spec: &'a JobSpec,
-    reporter: &'a Reporter<'a>,
-    control: &'a Control,
+pub(super) struct Stages<'a> {
+    pub spec: &'a JobSpec,
+    pub reporter: &'a Reporter<'a>,
+    pub control: &'a Control,
 }
 
-impl Stages<'_> {
+impl<'a> Stages<'a> {
+    pub fn new(spec: &'a JobSpec, reporter: &'a Reporter<'a>, control: &'a Control) -> Self {
+        Stages {
+            spec,
+            reporter,
+            control,
+        }
+    }
+
     /// Reads the control file and decides where the data comes from.
     fn load(&self, http: &Http) -> Result<Target> {
         let (cf, base) = load_control(self.spec, http)?;
@@ -234,13 +238,14 @@ impl Stages<'_> {
         fetched?;
         self.reporter.emit(Event::Phase(Phase::Verifying));
         flushed?;
-        let actual = hashed?.ok_or_else(|| {
+        let hashed = hashed?.ok_or_else(|| {
             Error::Invalid(
                 "fetching ended with blocks still missing; run the download again".into(),
             )
         })?;
-        let (expected, _) = assembly.layout().file_hash();
-        if actual != *expected {
+        if let (Some((expected, _)), Hashed::Hash(actual)) = (assembly.layout().file_hash(), hashed)
+            && actual != *expected
+        {
             return Err(Error::Verification {
                 expected: expected.to_string(),
                 actual: actual.to_string(),
@@ -355,7 +360,7 @@ fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn canonical(path: &Path) -> PathBuf {
+pub(super) fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
@@ -381,7 +386,7 @@ fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>
     }
 }
 
-fn parse_url(text: &str) -> Result<Url> {
+pub(super) fn parse_url(text: &str) -> Result<Url> {
     let url = Url::parse(text)
         .map_err(|e| Error::Invalid(format!("\"{text}\" is not a valid URL ({e})")))?;
     match url.scheme() {
@@ -417,12 +422,12 @@ fn output_path(spec: &JobSpec, cf: &ControlFile, url: Option<&Url>) -> Result<Pa
     {
         return Ok(out.clone());
     }
-    let from_url = url.and_then(|u| u.path_segments()?.next_back().map(str::to_string));
+    let from_url = url.and_then(safe_name_from_url);
     let name = cf
         .filename
         .as_deref()
         .filter(|n| is_safe_file_name(n))
-        .or(from_url.as_deref().filter(|n| is_safe_file_name(n)))
+        .or(from_url.as_deref())
         .ok_or_else(|| {
             Error::Invalid(
                 "the control file names no usable file name: choose the output file (-o)".into(),
@@ -430,6 +435,12 @@ fn output_path(spec: &JobSpec, cf: &ControlFile, url: Option<&Url>) -> Result<Pa
         })?;
     let dir = spec.output.clone().unwrap_or_default();
     Ok(dir.join(name))
+}
+
+/// The last segment of `url`'s path, if it is a safe file name.
+pub(super) fn safe_name_from_url(url: &Url) -> Option<String> {
+    let name = url.path_segments()?.next_back()?;
+    is_safe_file_name(name).then(|| name.to_string())
 }
 
 /// A file name from the network is safe if it cannot leave the output folder or name a

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::blocks::FileHash;
+use crate::job::ControlSource;
 
 /// What is known about one block of the target. `repr(u8)` so a front end can keep a
 /// compact `Vec<BlockState>` (one byte per block) for drawing.
@@ -75,6 +76,20 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format a download is published in, by the name of what the user gave: a
+    /// `.zck` file is its own control file; anything else is a `.zsync`.
+    pub fn of(control: &ControlSource) -> Format {
+        let name = match control {
+            ControlSource::Url(url) => url.split(['?', '#']).next().unwrap_or(url),
+            ControlSource::File(path) => path.to_str().unwrap_or_default(),
+        };
+        if name.to_ascii_lowercase().ends_with(".zck") {
+            Format::Zchunk
+        } else {
+            Format::Zsync
+        }
+    }
+
     /// The format's name, for the user.
     pub fn name(self) -> &'static str {
         match self {

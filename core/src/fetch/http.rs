@@ -181,17 +181,17 @@ impl Http {
         Ok((bytes, final_url))
     }
 
-    /// The first `len` bytes of the file at `url` (fewer if it is shorter), and the
-    /// file's length when the server tells it: how a format whose index heads the file
-    /// itself (zchunk) reads it. A server without ranges sends the whole file, of which
-    /// only the first `len` bytes are read.
-    pub fn get_start(&self, url: &Url, len: u64) -> Result<(Vec<u8>, Option<u64>)> {
-        if len == 0 {
+    /// The `bytes` of the file at `url` (fewer if it is shorter), and the file's length
+    /// when the server tells it: how a format whose index heads the file itself (zchunk)
+    /// reads it. A server without ranges sends the whole file, of which only what is
+    /// needed is read.
+    pub fn get_bytes(&self, url: &Url, bytes: Range<u64>) -> Result<(Vec<u8>, Option<u64>)> {
+        if bytes.is_empty() {
             return Ok((Vec::new(), None));
         }
         let response = self
             .get(url)
-            .header(RANGE, format!("bytes=0-{}", len - 1))
+            .header(RANGE, range_header(std::slice::from_ref(&bytes)))
             .send()
             .map_err(|e| describe_send_error(url, e))?;
         let final_url = response.url().clone();
@@ -203,11 +203,11 @@ impl Http {
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_content_range);
                 match content_range {
-                    Some((range, total)) if range.start == 0 => total,
+                    Some((range, total)) if range.start == bytes.start => total,
                     _ => {
                         return Err(Error::http(
                             &final_url,
-                            "it answered a request for the file's start with other bytes",
+                            "it answered a request for some bytes with others",
                         ));
                     }
                 }
@@ -216,12 +216,20 @@ impl Http {
             StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
             status => return Err(status_error(&final_url, status).error),
         };
-        let mut bytes = Vec::new();
-        response
-            .take(len)
-            .read_to_end(&mut bytes)
+        let whole = response.status() == StatusCode::OK;
+        let mut body = response.take(if whole {
+            bytes.end
+        } else {
+            bytes.end - bytes.start
+        });
+        if whole {
+            std::io::copy(&mut (&mut body).take(bytes.start), &mut std::io::sink())
+                .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
+        }
+        let mut data = Vec::new();
+        body.read_to_end(&mut data)
             .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
-        Ok((bytes, total))
+        Ok((data, total))
     }
 
     /// Asks `url` for `ranges` (ascending, not touching).

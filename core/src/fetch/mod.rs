@@ -15,4 +15,6 @@ pub(crate) use http::{Http, HttpConfig};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};
-pub(crate) use transport::{BlockWriter, PlainTarget, Transport};
+pub(crate) use transport::{
+    BlockWriter, Cuts, FeedPieces, PieceAssembler, PlainTarget, ReceiveError, Transport, broken,
+};

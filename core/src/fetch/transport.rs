@@ -1115,8 +1115,8 @@ mod tests {
             let r = self.piece_range(piece);
             self.data[r.start as usize..r.end as usize] == *data
         }
-        fn file_hash(&self) -> (&crate::blocks::FileHash, Range<u64>) {
-            (&self.hash, 0..self.length())
+        fn file_hash(&self) -> Option<(&crate::blocks::FileHash, Range<u64>)> {
+            Some((&self.hash, 0..self.length()))
         }
     }
 

@@ -79,6 +79,27 @@ impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
         runs((0..self.layout.piece_count()).filter(|&p| !self.is_present(p)))
     }
 
+    /// Keeps the pieces a `.part` from an interrupted run already holds, each read back
+    /// and checked; returns them. (zsync's blocks are found by the seed scan instead,
+    /// which also finds them where they are not.)
+    pub fn keep_verified(&self) -> Result<Vec<u64>> {
+        let Some(file) = &self.file else {
+            return Ok(Vec::new());
+        };
+        let mut kept = Vec::new();
+        let mut buf = Vec::new();
+        for piece in (0..self.layout.piece_count()).filter(|&p| !self.is_present(p)) {
+            let bytes = self.layout.piece_range(piece);
+            buf.resize((bytes.end - bytes.start) as usize, 0);
+            let got = read_at(file.file(), &mut buf, bytes.start)
+                .map_err(|e| Error::io("read", file.path(), e))?;
+            if got == buf.len() && self.layout.piece_matches(piece, &buf) && self.claim(piece) {
+                kept.push(piece);
+            }
+        }
+        Ok(kept)
+    }
+
     /// Takes `block` for data the caller has checked (the seed scan, against its own
     /// sums) and will write before the file is hashed; true if it was missing.
     pub fn claim(&self, block: u64) -> bool {
@@ -135,14 +156,15 @@ impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
     }
 
     /// The whole file's hash, read in order as its pieces become present (pieces arrive
-    /// out of order; the reader only moves forward), so hashing overlaps fetching.
-    /// `Ok(None)` once `gave_up` is set with pieces still missing.
-    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<FileHash>> {
+    /// out of order; the reader only moves forward), so hashing overlaps fetching; for a
+    /// layout without one, waits until every piece is present. `Ok(None)` once `gave_up`
+    /// is set with pieces still missing, or when only planning.
+    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<Hashed>> {
         let Some(file) = &self.file else {
             return Ok(None);
         };
         let mut next = 0;
-        let wait_for = |bytes: Range<u64>| {
+        let mut wait_for = |bytes: Range<u64>| {
             let last = self.layout.piece_at(bytes.end - 1);
             loop {
                 while next <= last && self.is_present(next) {
@@ -159,9 +181,25 @@ impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
                 std::thread::sleep(Duration::from_millis(2));
             }
         };
-        let (hash, hashed) = self.layout.file_hash();
-        file.hash_as_filled(hash.algorithm, hashed, wait_for)
+        match self.layout.file_hash() {
+            Some((hash, hashed)) => Ok(file
+                .hash_as_filled(hash.algorithm, hashed, wait_for)?
+                .map(Hashed::Hash)),
+            None => {
+                let all = self.layout.length();
+                Ok((all == 0 || wait_for(0..all)).then_some(Hashed::PiecesOnly))
+            }
+        }
     }
+}
+
+/// What checked a complete file.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Hashed {
+    /// Its hash, to compare with the layout's.
+    Hash(FileHash),
+    /// Nothing more than each piece's own check: the layout has no whole-file hash.
+    PiecesOnly,
 }
 
 /// zsync's blocks, which come in runs of one size.

@@ -21,8 +21,9 @@ pub(crate) trait Layout: Sync {
     /// Whether `data` is `piece`: its bytes, which a format with fixed-size blocks may
     /// pad with zeros to the block size.
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool;
-    /// The hash the finished file must have, and the bytes it covers.
-    fn file_hash(&self) -> (&FileHash, Range<u64>);
+    /// The hash the finished file must have and the bytes it covers; `None` for a file
+    /// only checked piece by piece.
+    fn file_hash(&self) -> Option<(&FileHash, Range<u64>)>;
 
     /// The target bytes of consecutive pieces.
     fn byte_range(&self, pieces: Range<u64>) -> Range<u64> {
@@ -75,7 +76,7 @@ impl Layout for ControlFile {
         self.block_matches(piece, data)
     }
 
-    fn file_hash(&self) -> (&FileHash, Range<u64>) {
-        (&self.file_hash, 0..self.length)
+    fn file_hash(&self) -> Option<(&FileHash, Range<u64>)> {
+        Some((&self.file_hash, 0..self.length))
     }
 }

@@ -3,12 +3,11 @@
 //!
 //! SHA-512/128 here is *not* FIPS SHA-512/t (which has its own initial values): zchunk
 //! computes a plain SHA-512 and keeps its first 16 bytes (`hash_setup` sets a 16-byte
-//! digest size on the SHA-512 context). Hashing goes through aws-lc, as the rest of the
-//! crate does (`blocks::digest`), so no hash crate is added.
+//! digest size on the SHA-512 context). Hashing is the crate's [`FileHasher`].
 
 use std::fmt;
 
-use aws_lc_rs::digest;
+use crate::blocks::{FileHashAlgorithm, FileHasher};
 
 /// The longest digest zchunk writes (SHA-512).
 pub(crate) const MAX_LEN: usize = 64;
@@ -40,29 +39,21 @@ impl ChecksumType {
 
     /// The name zchunk's tools show, e.g. `SHA-512/128`.
     pub fn name(self) -> &'static str {
-        match self {
-            ChecksumType::Sha1 => "SHA-1",
-            ChecksumType::Sha256 => "SHA-256",
-            ChecksumType::Sha512 => "SHA-512",
-            ChecksumType::Sha512_128 => "SHA-512/128",
-        }
+        self.algorithm().name()
     }
 
     /// Bytes in a digest of this type.
     pub fn len(self) -> usize {
-        match self {
-            ChecksumType::Sha1 => 20,
-            ChecksumType::Sha256 => 32,
-            ChecksumType::Sha512 => 64,
-            ChecksumType::Sha512_128 => 16,
-        }
+        self.algorithm().len()
     }
 
-    fn algorithm(self) -> &'static digest::Algorithm {
+    /// The same hash as the crate's other formats name it.
+    pub fn algorithm(self) -> FileHashAlgorithm {
         match self {
-            ChecksumType::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
-            ChecksumType::Sha256 => &digest::SHA256,
-            ChecksumType::Sha512 | ChecksumType::Sha512_128 => &digest::SHA512,
+            ChecksumType::Sha1 => FileHashAlgorithm::Sha1,
+            ChecksumType::Sha256 => FileHashAlgorithm::Sha256,
+            ChecksumType::Sha512 => FileHashAlgorithm::Sha512,
+            ChecksumType::Sha512_128 => FileHashAlgorithm::Sha512_128,
         }
     }
 
@@ -70,10 +61,11 @@ impl ChecksumType {
     pub fn hasher(self) -> Hasher {
         Hasher {
             kind: self,
-            context: digest::Context::new(self.algorithm()),
+            hasher: FileHasher::new(self.algorithm()),
         }
     }
 
+    #[cfg(test)]
     /// The checksum of `data` in one go.
     pub fn of(self, data: &[u8]) -> Checksum {
         let mut hasher = self.hasher();
@@ -128,17 +120,16 @@ impl fmt::Debug for Checksum {
 /// A checksum fed in order.
 pub(crate) struct Hasher {
     kind: ChecksumType,
-    context: digest::Context,
+    hasher: FileHasher,
 }
 
 impl Hasher {
     pub fn update(&mut self, data: &[u8]) {
-        self.context.update(data);
+        self.hasher.update(data);
     }
 
     pub fn finish(self) -> Checksum {
-        let digest = self.context.finish();
-        Checksum::new(self.kind, &digest.as_ref()[..self.kind.len()])
+        Checksum::new(self.kind, &self.hasher.finish().digest)
     }
 }
 

@@ -200,6 +200,7 @@ impl Header {
         self.chunks.last().map_or(0, |c| c.range.end)
     }
 
+    #[cfg(test)]
     /// Bytes in the uncompressed file.
     pub fn uncompressed_len(&self) -> u64 {
         // Summed in the index parser without overflow.

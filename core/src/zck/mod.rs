@@ -18,9 +18,6 @@
 //!
 //! Errors are the crate's [`Error`], with messages naming the file.
 
-// Wired into the engine next: until then only the tests use some of these items.
-#![cfg_attr(not(test), allow(dead_code))]
-
 pub(crate) mod checksum;
 pub(crate) mod chunk;
 mod cursor;

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 use super::checksum::ChecksumType;
-use super::chunk::{Chunk, DataCheck};
+use super::chunk::Chunk;
 use super::cursor::{Cursor, MAX_INT_LEN};
 use super::header::{Header, Lead};
 use super::invalid;
@@ -74,6 +74,7 @@ pub(crate) fn open(path: &Path) -> Result<(Header, BufReader<File>)> {
     Ok((header, reader))
 }
 
+#[cfg(test)]
 /// Feeds `chunk`'s stored bytes, read from `reader`, to `each` a piece at a time;
 /// the file ending first is an error naming the chunk.
 pub(crate) fn read_stored(
@@ -102,12 +103,13 @@ pub(crate) fn read_stored(
     Ok(())
 }
 
+#[cfg(test)]
 /// Checks a whole local .zck file: header checksum, every chunk, the data checksum,
 /// and that the last chunk ends the file.
 pub(crate) fn verify_file(path: &Path) -> Result<Header> {
     let name = path.display().to_string();
     let (header, mut reader) = open(path)?;
-    let mut data = DataCheck::new(&header);
+    let mut data = super::chunk::DataCheck::new(&header);
     for chunk in &header.chunks {
         let mut check = chunk.check();
         read_stored(&mut reader, chunk, path, |piece| {

@@ -1,0 +1,377 @@
+//! A zchunk download. The `.zck` file's own header lists its chunks, so the file is both
+//! the control file and the target: fetch the header, take the chunks older `.zck` files
+//! (and an interrupted `.part`) already hold, fetch the rest as ranges of the same file,
+//! check every chunk, and the data checksum as the file fills, and write the `.zck`
+//! exactly as published. The stages after loading are the zsync run's own.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use url::Url;
+
+use super::stages::{Stages, canonical, parse_url, plain_cost, safe_name_from_url};
+use crate::blocks::{FileHash, runs};
+use crate::error::{Error, Result, shown_url};
+use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Reporter};
+use crate::event::{Summary, TargetInfo};
+use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, broken};
+use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
+use crate::job::{Control, ControlSource, JobSpec};
+use crate::part::{Assembly, Layout, Offer, with_suffix};
+use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
+use crate::zck::seed::Seed;
+use crate::zck::uncompress::uncompress_file;
+
+/// The largest chunk taken: each is held in memory whole to be checked (zck makes them
+/// tens of KiB).
+const MAX_CHUNK: u64 = 256 << 20;
+
+pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+    let started = Instant::now();
+    let reporter = Reporter::new(sink);
+    let job = Stages::new(spec, &reporter, control);
+    reporter.emit(Event::Phase(Phase::LoadingControl));
+    let http = Http::new(&HttpConfig::from(&spec.options))?;
+    let url = match &spec.control {
+        ControlSource::Url(url) => parse_url(url)?,
+        ControlSource::File(path) => return Err(local_zck(path)),
+    };
+    let target = Zck::load(&http, &url)?;
+    reporter.emit(Event::ControlLoaded(target.info(&url)));
+    reporter.set_total(target.length());
+    control.checkpoint()?;
+    let output = output_path(spec, &url)?;
+    let assembly = Assembly::new(&target, job.open(target.length(), &output)?);
+    take_header(&reporter, &target, &assembly)?;
+    scan(&job, &target, &assembly, &output)?;
+    let missing = assembly.missing();
+    let plan = job.report_plan(&target, &missing, plain_cost(&target, &missing));
+    let summary = |output| Summary {
+        output,
+        plan,
+        progress: reporter.snapshot(),
+        file_hash: target
+            .data_hash
+            .clone()
+            .unwrap_or_else(|| target.header_hash()),
+        elapsed: started.elapsed(),
+    };
+    if assembly.file().is_none() {
+        reporter.emit(Event::Phase(Phase::Done));
+        return Ok(summary(None));
+    }
+    job.fetch_and_verify(&assembly, &plan, || {
+        reporter.emit(Event::Phase(Phase::Fetching));
+        let writer = BlockWriter::new(&assembly, &reporter);
+        let urls = vec![url.clone()];
+        Transport::new(&http, urls, &reporter, control, &spec.options)
+            .run(&PlainTarget { writer: &writer })?;
+        reporter.progress_now();
+        Ok(())
+    })?;
+    job.install(assembly, &output, None)?;
+    if spec.options.uncompress {
+        uncompress(&reporter, &output)?;
+    }
+    reporter.emit(Event::Phase(Phase::Done));
+    Ok(summary(Some(output)))
+}
+
+/// A `.zck` file as its header describes it: the header is piece 0, each chunk (the
+/// dictionary first) one piece after it.
+struct Zck {
+    header: Header,
+    /// The header exactly as published (it is written into the file as it is).
+    header_bytes: Vec<u8>,
+    /// Where each piece ends.
+    ends: Vec<u64>,
+    /// The data checksum as a hash of the bytes after the header, when the file has one.
+    data_hash: Option<FileHash>,
+}
+
+impl Zck {
+    /// Reads the header from the start of the file at `url`: the lead first, which says
+    /// how long the rest is.
+    fn load(http: &Http, url: &Url) -> Result<Zck> {
+        let name = shown_url(url.as_str());
+        let (mut header_bytes, total) = http.get_bytes(url, 0..MAX_LEAD_LEN as u64)?;
+        let lead = Lead::parse(&header_bytes, &name)?;
+        let have = header_bytes.len() as u64;
+        if have < lead.header_len() {
+            let (rest, _) = http.get_bytes(url, have..lead.header_len())?;
+            header_bytes.extend(rest);
+        }
+        let header = Header::parse(&header_bytes, &name)?;
+        if lead.detached {
+            return Err(Error::Invalid(format!(
+                "{name} is a detached zchunk header, without the data to download"
+            )));
+        }
+        if let Some(total) = total.filter(|&t| t != header.file_len()) {
+            return Err(Error::BadData {
+                url: name,
+                problem: format!(
+                    "its file is {total} bytes but its zchunk header describes {} bytes",
+                    header.file_len()
+                ),
+            });
+        }
+        if let Some(chunk) = header.chunks.iter().find(|c| c.comp_len() > MAX_CHUNK) {
+            return Err(Error::BadData {
+                url: name,
+                problem: format!(
+                    "its chunk {} is {} bytes, more than the {MAX_CHUNK} a chunk may have here",
+                    chunk.number,
+                    chunk.comp_len()
+                ),
+            });
+        }
+        let header_len = lead.header_len() as usize;
+        let ends = std::iter::once(lead.header_len())
+            .chain(header.chunks.iter().map(|c| c.range.end))
+            .collect();
+        let data_hash = header.has_data_checksum().then(|| FileHash {
+            algorithm: header.data_checksum.kind().algorithm(),
+            digest: header.data_checksum.as_bytes().to_vec(),
+        });
+        Ok(Zck {
+            header_bytes: header_bytes[..header_len].to_vec(),
+            header,
+            ends,
+            data_hash,
+        })
+    }
+
+    fn info(&self, url: &Url) -> TargetInfo {
+        let chunks = self.header.chunks.len() as u64;
+        TargetInfo {
+            format: Format::Zchunk,
+            filename: url
+                .path_segments()
+                .and_then(|mut s| s.next_back())
+                .unwrap_or_default()
+                .to_string(),
+            length: self.length(),
+            block_size: u32::try_from(self.length() / (chunks + 1)).unwrap_or(u32::MAX),
+            block_count: self.piece_count(),
+            block_ends: self.ends.clone(),
+            urls: vec![shown_url(url.as_str())],
+            compressed: false,
+            file_hash: self.data_hash.clone().unwrap_or_else(|| self.header_hash()),
+            mtime: None,
+        }
+    }
+
+    /// The header checksum, which names the file when it has no data checksum.
+    fn header_hash(&self) -> FileHash {
+        let checksum = self.header.lead.header_checksum;
+        FileHash {
+            algorithm: checksum.kind().algorithm(),
+            digest: checksum.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl Layout for Zck {
+    fn length(&self) -> u64 {
+        self.header.file_len().max(self.header_bytes.len() as u64)
+    }
+
+    fn piece_count(&self) -> u64 {
+        self.ends.len() as u64
+    }
+
+    fn piece_range(&self, piece: u64) -> Range<u64> {
+        let piece = piece as usize;
+        let start = if piece == 0 { 0 } else { self.ends[piece - 1] };
+        start..self.ends[piece]
+    }
+
+    fn piece_at(&self, offset: u64) -> u64 {
+        self.ends.partition_point(|&end| end <= offset) as u64
+    }
+
+    fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
+        match piece {
+            0 => data == self.header_bytes,
+            chunk => self.header.chunks[chunk as usize - 1].verify(data),
+        }
+    }
+
+    fn file_hash(&self) -> Option<(&FileHash, Range<u64>)> {
+        let data = self.header_bytes.len() as u64..self.length();
+        self.data_hash.as_ref().map(|hash| (hash, data))
+    }
+}
+
+/// Chunks are cut only at their boundaries and checked one by one.
+impl FeedPieces for BlockWriter<'_, Zck> {
+    fn cuts(&self) -> Cuts {
+        Cuts::At(self.assembly.layout().ends.clone())
+    }
+
+    fn feed(
+        &self,
+        url: &Url,
+        start: u64,
+        body: &mut dyn std::io::Read,
+    ) -> Result<(), ReceiveError> {
+        PieceAssembler::new(self, url, start).copy_from(body, broken)
+    }
+
+    fn why_other_length(&self) -> &'static str {
+        "the file changed on the server during the download; run it again"
+    }
+}
+
+/// Writes the header, fetched already, and takes the pieces without bytes (the
+/// dictionary of a file without one): the block map shows them as from the network.
+fn take_header(reporter: &Reporter, target: &Zck, assembly: &Assembly<Zck>) -> Result<()> {
+    assembly.offer(0, &target.header_bytes)?;
+    let mut taken = vec![0];
+    for empty in (1..target.piece_count()).filter(|&p| target.piece_range(p).is_empty()) {
+        assembly.claim(empty);
+        taken.push(empty);
+    }
+    reporter.add_fetched(target.header_bytes.len() as u64);
+    reporter.blocks(runs(taken), BlockState::Fetched, BlockSource::Network);
+    Ok(())
+}
+
+/// Takes what is already local:/// Takes what is already local: the chunks an interrupted run left in the `.part`, then
+/// those of the old output and of each seed that is a `.zck`.
+fn scan(job: &Stages, target: &Zck, assembly: &Assembly<Zck>, output: &Path) -> Result<()> {
+    job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
+    if let Some(part) = assembly.file().filter(|p| p.existed()) {
+        let source = BlockSource::PartFile;
+        let path = part.path().to_path_buf();
+        job.reporter.emit(Event::SeedStarted {
+            source,
+            path: path.clone(),
+            size: target.length(),
+        });
+        let kept = assembly.keep_verified()?;
+        report_found(job.reporter, assembly, source, kept);
+    }
+    let mut scanned = vec![canonical(&crate::part::part_path(output))];
+    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
+    if output.is_file() {
+        seeds.push((output.to_path_buf(), BlockSource::OldOutput));
+    }
+    seeds.extend((job.spec.seeds.iter().cloned()).zip((0..).map(BlockSource::Seed)));
+    for (path, source) in seeds {
+        job.control.checkpoint()?;
+        if assembly.is_complete() || scanned.contains(&canonical(&path)) {
+            continue;
+        }
+        scanned.push(canonical(&path));
+        match copy_from_seed(job, target, assembly, &path, source) {
+            Ok(()) => {}
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
+            Err(e) => job.reporter.emit(Event::SeedSkipped {
+                source,
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    job.reporter.progress_now();
+    Ok(())
+}
+
+/// Copies the chunks the target needs from the `.zck` at `path`, each checked against
+/// the target's checksum as it is read.
+fn copy_from_seed(
+    job: &Stages,
+    target: &Zck,
+    assembly: &Assembly<Zck>,
+    path: &Path,
+    source: BlockSource,
+) -> Result<()> {
+    let seed = Seed::open(path)?;
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    job.reporter.emit(Event::SeedStarted {
+        source,
+        path: path.to_path_buf(),
+        size,
+    });
+    let mut reader = seed.reader()?;
+    let mut found = Vec::new();
+    for (wanted, have) in seed.matches(&target.header) {
+        let piece = wanted.number as u64 + 1;
+        if assembly.is_present(piece) {
+            continue;
+        }
+        job.control.checkpoint()?;
+        if let Some(bytes) = seed.read_chunk(&mut reader, have, wanted)?
+            && assembly.offer(piece, &bytes)? == Offer::Written
+        {
+            found.push(piece);
+        }
+    }
+    report_found(job.reporter, assembly, source, found);
+    Ok(())
+}
+
+fn report_found(
+    reporter: &Reporter,
+    assembly: &Assembly<Zck>,
+    source: BlockSource,
+    found: Vec<u64>,
+) {
+    let layout = assembly.layout();
+    let bytes: u64 = found
+        .iter()
+        .map(|&p| layout.piece_range(p))
+        .map(|r| r.end - r.start)
+        .sum();
+    let blocks = found.len() as u64;
+    reporter.add_local(bytes);
+    reporter.blocks(runs(found), BlockState::Local, source);
+    reporter.emit(Event::SeedFinished {
+        source,
+        blocks,
+        bytes,
+    });
+}
+
+/// `--uncompress`: the file the `.zck` was made from, beside it without the `.zck`.
+fn uncompress(reporter: &Reporter, zck: &Path) -> Result<()> {
+    let plain = zck.with_extension("");
+    let plain = if plain == zck {
+        zck.with_extension("uncompressed")
+    } else {
+        plain
+    };
+    // Written beside, then renamed: an existing file is replaced only by a checked one.
+    let partial = with_suffix(&plain, ".part");
+    let written = uncompress_file(zck, &partial)?;
+    std::fs::rename(&partial, &plain).map_err(|e| Error::io("rename", &partial, e))?;
+    reporter.emit(Event::Notice(format!(
+        "uncompressed to {} ({written} bytes)",
+        plain.display()
+    )));
+    Ok(())
+}
+
+fn local_zck(path: &Path) -> Error {
+    Error::Invalid(format!(
+        "{} is a local .zck file: give the URL it is published at, and the local file as a seed (-i)",
+        path.display()
+    ))
+}
+
+/// The user's choice, or the file name in the URL in the current directory.
+fn output_path(spec: &JobSpec, url: &Url) -> Result<PathBuf> {
+    if let Some(out) = &spec.output
+        && !out.is_dir()
+    {
+        return Ok(out.clone());
+    }
+    let name = safe_name_from_url(url).ok_or_else(|| {
+        Error::Invalid("the URL names no usable file name: choose the output file (-o)".into())
+    })?;
+    Ok(spec.output.clone().unwrap_or_default().join(name))
+}
