@@ -8,12 +8,15 @@ port, then runs `zsync` and `deltadrop-cli get` alternately with the old one as 
 prints wall time, bytes fetched, requests and peak RSS with ratios (deltadrop / zsync).
 Two cases: the plain target, and the gzip target `zsyncmake -z` publishes (only the .gz
 and a map into it are served; clients fetch compressed ranges and inflate them). `make`
-and `make -z` are timed against zsyncmake on the same file.
+and `make -z` are timed against zsyncmake on the same file. A third case, zck, publishes
+the pair as zchunk files (Debian's `zck`) and runs zchunk's own client, `zckdl`, beside
+ours, each with the old `.zck` as its seed.
 
-    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--case plain|gzip|both] [--keep]
+    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--case plain|gzip|both|zck|all] [--keep]
 
-Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light) and a release
-build (`cargo build --release -p deltadrop --bin deltadrop-cli`; done if missing).
+Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light; zchunk for the zck
+case) and a release build (`cargo build --release -p deltadrop --bin deltadrop-cli`;
+done if missing).
 """
 
 import argparse
@@ -138,7 +141,8 @@ def same_file(a: Path, b: Path) -> bool:
     return True
 
 
-def report(case: str, args: argparse.Namespace, results: dict[str, list[tuple[float, int, int, int]]]) -> None:
+def report(case: str, peer: str, args: argparse.Namespace,
+           results: dict[str, list[tuple[float, int, int, int]]]) -> None:
     def best(name: str, i: int) -> float:
         return min((r[i] for r in results[name]), default=float("nan"))
 
@@ -146,13 +150,13 @@ def report(case: str, args: argparse.Namespace, results: dict[str, list[tuple[fl
         return statistics.median(r[i] for r in results[name]) if results[name] else float("nan")
 
     print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, {args.runs} runs each:")
-    print(f"{'':14}{'zsync':>12}{'deltadrop':>12}{'ratio':>8}   (medians: zsync, deltadrop, ratio)")
+    print(f"{'':14}{peer:>12}{'deltadrop':>12}{'ratio':>8}   (medians: {peer}, deltadrop, ratio)")
     for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
                           ("peak RSS MiB", 3, "{:.1f}")):
         scale = MB if i == 1 else 1024 if i == 3 else 1
         row = f"{label:14}"
         for stat in (best, median):
-            z, d = stat("zsync", i), stat("deltadrop", i)
+            z, d = stat(peer, i), stat("deltadrop", i)
             ratio = d / z if z else float("nan")
             cells = f"{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}"
             row += cells if stat is best else f"   ({fmt.format(z / scale)}, {fmt.format(d / scale)}, {ratio:.2f})"
@@ -165,8 +169,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=600)
     ap.add_argument("--changed", type=float, default=0.2, help="share of MiB chunks rewritten")
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--case", choices=["plain", "gzip", "both"], default="both",
-                    help="plain target, gzip target (zsyncmake -z), or both")
+    ap.add_argument("--case", choices=["plain", "gzip", "both", "zck", "all"], default="both",
+                    help="plain target, gzip target (zsyncmake -z), both; zchunk (zck); or all three")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
 
@@ -185,7 +189,16 @@ def main() -> None:
     t = time.monotonic()
     generate(old, new, args.size_mb, args.changed)
     print(f"generated {args.size_mb} MiB pair in {time.monotonic() - t:.1f}s", flush=True)
-    if args.case in ("plain", "both"):
+    if args.case in ("zck", "all"):
+        for tool in ("zck", "zckdl"):
+            if not shutil.which(tool):
+                raise SystemExit(f"{tool} is needed: apt-get install zchunk")
+        t = time.monotonic()
+        for made in (old, new):
+            subprocess.run(["zck", "-o", f"{made}.zck", str(made)], check=True, stdout=subprocess.DEVNULL)
+        print(f"zck made both .zck files in {time.monotonic() - t:.1f}s "
+              f"({Path(f'{new}.zck').stat().st_size / MB:.1f} MiB)", flush=True)
+    if args.case in ("plain", "both", "all"):
         t = time.monotonic()
         subprocess.run(["zsyncmake", "-u", "image.img", "image.img"], cwd=www, check=True, stderr=subprocess.DEVNULL)
         zsyncmake_s = time.monotonic() - t
@@ -195,7 +208,7 @@ def main() -> None:
         make_s = time.monotonic() - t
         print(f"make: zsyncmake {zsyncmake_s:.2f}s, deltadrop-cli make {make_s:.2f}s ({make_s / zsyncmake_s:.2f}x)")
 
-    if args.case in ("gzip", "both"):
+    if args.case in ("gzip", "both", "all"):
         # The gzip case: zsyncmake -z publishes only image.img.gz and a map into it.
         gzdir = www / "gz"
         gzdir.mkdir()
@@ -216,25 +229,34 @@ def main() -> None:
               f"({make_z_s / zsyncmake_z_s:.2f}x)")
 
     nginx, port, log = start_nginx(www, work / "nginx")
-    cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz")}
-    if args.case != "both":
-        cases = {args.case: cases[args.case]}
+    cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz"),
+             "zck": ("image.img.zck", "image.img.zck")}
+    chosen = {"both": ["plain", "gzip"], "all": ["plain", "gzip", "zck"]}.get(args.case, [args.case])
+    cases = {case: cases[case] for case in chosen}
     try:
         offset = 0
         for case, (control, target) in cases.items():
             url = f"http://127.0.0.1:{port}/{control}"
+            seed, expected = (Path(f"{old}.zck"), Path(f"{new}.zck")) if case == "zck" else (old, new)
+            peer = "zckdl" if case == "zck" else "zsync"
+            # zckdl has no -o: it writes the URL's file name in its working directory.
+            peer_dir = client / "peer"
             clients = {
                 "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
-                "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(old), "-o", str(out), url],
+                "zckdl": lambda out: ["zckdl", "-q", f"--source={seed}", url],
+                "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(seed), "-o", str(out), url],
             }
+            clients = {name: clients[name] for name in (peer, "deltadrop")}
             results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
             for run in range(args.runs):
                 for name, cmd in clients.items():
-                    out = client / f"out-{name}.img"
+                    out = peer_dir / Path(control).name if name == "zckdl" else client / f"out-{name}.img"
                     for leftover in client.glob(f"out-{name}.img*"):
                         leftover.unlink()
+                    shutil.rmtree(peer_dir, ignore_errors=True)
+                    peer_dir.mkdir()
                     subprocess.run(["sync"])
-                    wall, rss, (user, system), failure = measured(cmd(out), client)
+                    wall, rss, (user, system), failure = measured(cmd(out), peer_dir if name == "zckdl" else client)
                     # Each run starts with nothing left to write back. zsync never flushes
                     # its output (we do, before the rename), so without this the `sync`
                     # above would spend a second or two writing zsync's file before our
@@ -243,7 +265,7 @@ def main() -> None:
                     # them in again: a cost only one side paid.
                     subprocess.run(["sync"])
                     requests, body, offset = log_since(log, offset, target)
-                    if failure and name == "zsync":
+                    if failure and name == peer:
                         # A peer's bug is a result too (zsync 0.6.2 cannot map gzip
                         # offsets past 2 GiB); ours failing ends the benchmark.
                         print(f"{case} run {run + 1} {name:>9}: FAILED ({failure}) after {wall:.2f}s, "
@@ -251,13 +273,13 @@ def main() -> None:
                         continue
                     if failure:
                         raise SystemExit(f"{name} failed: {failure}")
-                    if not same_file(out, new):
+                    if not same_file(out, expected):
                         raise SystemExit(f"{name} produced a wrong file")
                     results[name].append((wall, body, requests, rss))
                     print(f"{case} run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
                           f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB  "
                           f"CPU {user:.2f} user + {system:.2f} system", flush=True)
-            report(case, args, results)
+            report(case, peer, args, results)
     finally:
         nginx.terminate()
 

@@ -269,6 +269,7 @@ impl DeltadropApp {
         let settings = &self.persisted.settings;
         spec.options.mode = mode;
         spec.options.keep_old = settings.keep_old;
+        spec.options.uncompress = settings.uncompress;
         spec.options.parallel_requests = settings.parallel_requests.max(1);
         let proxy = settings.proxy.trim();
         spec.options.proxy = (!proxy.is_empty()).then(|| proxy.to_string());

@@ -152,9 +152,14 @@ pub fn hover_text(
     let blocks = layout.grouping.blocks(cell, map.len());
     let bytes = target.bytes_of(blocks.clone());
     let (start, end) = (bytes.start, bytes.end);
+    let (one, many) = if target.block_ends.is_empty() {
+        ("Block", "Blocks")
+    } else {
+        ("Chunk", "Chunks")
+    };
     let mut text = if blocks.end - blocks.start == 1 {
         format!(
-            "Block {} · bytes {}–{} ({})",
+            "{one} {} · bytes {}–{} ({})",
             thousands(blocks.start),
             thousands(start),
             thousands(end.saturating_sub(1)),
@@ -162,7 +167,7 @@ pub fn hover_text(
         )
     } else {
         format!(
-            "Blocks {}–{} · bytes {}–{} ({} at {})",
+            "{many} {}–{} · bytes {}–{} ({} at {})",
             thousands(blocks.start),
             thousands(blocks.end - 1),
             thousands(start),

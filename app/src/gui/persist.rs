@@ -18,6 +18,8 @@ pub struct Settings {
     pub parallel_requests: usize,
     /// Keep the replaced output as `<out>.zs-old`.
     pub keep_old: bool,
+    /// After a zchunk download, also write the file the `.zck` was made from.
+    pub uncompress: bool,
     /// Proxy URL; empty means "from the environment".
     pub proxy: String,
     /// A PEM file of certificate authorities to trust besides the system's (an in-house
@@ -33,6 +35,7 @@ impl Default for Settings {
         Settings {
             parallel_requests: engine.parallel_requests,
             keep_old: engine.keep_old,
+            uncompress: engine.uncompress,
             proxy: String::new(),
             ca_cert: String::new(),
             output: None,

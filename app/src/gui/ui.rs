@@ -542,6 +542,12 @@ impl DeltadropApp {
                     ui.label("");
                     ui.checkbox(&mut settings.keep_old, "Keep the replaced file as .zs-old");
                     ui.end_row();
+                    ui.label("");
+                    ui.checkbox(
+                        &mut settings.uncompress,
+                        "Also uncompress a .zck download (zchunk)",
+                    );
+                    ui.end_row();
                     let label = ui.label("Proxy");
                     ui.add(
                         egui::TextEdit::singleline(&mut settings.proxy)

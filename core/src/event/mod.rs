@@ -266,3 +266,45 @@ pub struct NullSink;
 impl EventSink for NullSink {
     fn emit(&self, _event: Event) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::FileHashAlgorithm;
+
+    fn info(length: u64, block_size: u32, block_ends: Vec<u64>) -> TargetInfo {
+        TargetInfo {
+            format: Format::Zchunk,
+            filename: String::new(),
+            length,
+            block_size,
+            block_count: block_ends.len() as u64,
+            block_ends,
+            urls: Vec::new(),
+            compressed: false,
+            file_hash: FileHash::from_hex(FileHashAlgorithm::Sha1, &"0".repeat(40)).unwrap(),
+            mtime: None,
+        }
+    }
+
+    #[test]
+    fn blocks_of_one_size_or_of_any() {
+        let fixed = info(2500, 1000, Vec::new());
+        assert_eq!(fixed.bytes_of(0..1), 0..1000);
+        assert_eq!(fixed.bytes_of(1..3), 1000..2500);
+        let chunks = info(2500, 0, vec![100, 100, 2000, 2500]);
+        assert_eq!(chunks.bytes_of(0..1), 0..100);
+        assert_eq!(chunks.bytes_of(1..2), 100..100);
+        assert_eq!(chunks.bytes_of(1..4), 100..2500);
+        assert_eq!(chunks.bytes_of(2..2), 0..0);
+    }
+
+    #[test]
+    fn the_format_is_told_by_the_name() {
+        let of = |s: &str| Format::of(&ControlSource::parse(s));
+        assert_eq!(of("https://h/x.img.zsync"), Format::Zsync);
+        assert_eq!(of("https://h/repomd.xml.zck?x=1"), Format::Zchunk);
+        assert_eq!(of("https://h/X.ZCK"), Format::Zchunk);
+        assert_eq!(of("local.zsync"), Format::Zsync);
+    }
+}
