@@ -20,3 +20,4 @@
 pub(crate) mod chunker;
 pub(crate) mod id;
 pub(crate) mod index;
+pub(crate) mod store;
