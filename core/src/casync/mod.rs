@@ -21,3 +21,8 @@ pub(crate) mod chunker;
 pub(crate) mod id;
 pub(crate) mod index;
 pub(crate) mod store;
+
+#[cfg(test)]
+mod hostile;
+#[cfg(test)]
+mod peer_tests;
