@@ -164,6 +164,12 @@ fn parse_header(bytes: &[u8]) -> std::result::Result<(u64, ChunkSizes), String> 
 
 /// What to say when the first bytes are not an index header at all.
 fn not_an_index(bytes: &[u8]) -> String {
+    let mut expected = [0u8; 16];
+    expected[..8].copy_from_slice(&(INDEX_HEADER_LEN as u64).to_le_bytes());
+    expected[8..].copy_from_slice(&INDEX_MAGIC.to_le_bytes());
+    if bytes.len() < INDEX_HEADER_LEN && expected.starts_with(&bytes[..bytes.len().min(16)]) {
+        return format!("the index is cut short: {} bytes", bytes.len());
+    }
     if bytes.len() >= 16 && word(bytes, 0) == 64 {
         // A catar archive starts with its ENTRY object, 64 bytes long.
         return "this is not a casync index (a .catar archive? Give the .caidx or .caibx)".into();
@@ -313,6 +319,9 @@ mod tests {
         assert!(error(b"zsync: 0.6.2\n").contains("not a casync index"));
         assert!(error(&good[..good.len() - 1]).contains("cut short"));
         assert!(error(&good[..60]).contains("cut short"));
+        assert!(error(&good[..20]).contains("cut short"));
+        assert!(error(&good[..3]).contains("cut short"));
+        assert!(error(b"").contains("cut short"));
         let mut longer = good.clone();
         longer.extend_from_slice(&[0; ITEM_LEN]);
         assert!(error(&longer).contains("end marker"), "{}", error(&longer));

@@ -64,9 +64,20 @@ fn web_url(location: &str) -> Option<Url> {
         .filter(|url| matches!(url.scheme(), "http" | "https"))
 }
 
+/// The path a `file:` URL names.
+fn file_url_path(location: &str) -> Option<PathBuf> {
+    let url = Url::parse(location)
+        .ok()
+        .filter(|url| url.scheme() == "file")?;
+    url.to_file_path().ok()
+}
+
 impl Store {
-    /// The store at `location`, an HTTP(S) URL or a folder.
+    /// The store at `location`, an HTTP(S) or `file:` URL or a folder.
     pub(crate) fn new(location: &str) -> Store {
+        if let Some(path) = file_url_path(location) {
+            return Store::Local(path);
+        }
         match web_url(location) {
             Some(mut url) => {
                 if !url.path().ends_with('/') {
@@ -84,7 +95,8 @@ impl Store {
         match web_url(index) {
             Some(url) => Store::Remote(url.join(&format!("{DEFAULT_STORE}/")).expect("relative")),
             None => {
-                let folder = Path::new(index).parent().unwrap_or(Path::new(""));
+                let path = file_url_path(index).unwrap_or_else(|| PathBuf::from(index));
+                let folder = path.parent().unwrap_or(Path::new(""));
                 Store::Local(folder.join(DEFAULT_STORE))
             }
         }
@@ -229,6 +241,11 @@ mod tests {
         assert_eq!(
             Store::default_for_index("img.caibx"),
             Store::Local(PathBuf::from("default.castr"))
+        );
+        assert_eq!(Store::new("file:///srv/st"), Store::new("/srv/st"));
+        assert_eq!(
+            Store::default_for_index("file:///srv/x.caibx"),
+            Store::new("/srv/default.castr")
         );
         assert_eq!(
             Store::new("/srv/st").locate(&id),
