@@ -26,3 +26,5 @@ pub(crate) mod store;
 mod hostile;
 #[cfg(test)]
 mod peer_tests;
+#[cfg(test)]
+mod speed;
