@@ -254,3 +254,55 @@ fn a_changed_file_shares_the_chunks_casync_would_seed() {
         "only {seeded} of {total} chunks of the new file are in the old one"
     );
 }
+
+#[test]
+fn an_archive_index_is_the_same_table_over_the_catar() {
+    if !casync_available() {
+        return;
+    }
+    // A .caidx indexes the .catar serialisation of a directory: the same table, archive
+    // feature flags in the header, and the chunks of the .catar casync writes for it.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("noise"), noise(300_000, 8)).unwrap();
+    std::fs::write(tree.join("sub/text"), mixed(200_000, 9)).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("casync")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "casync {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["make", "--store=st.castr", "t.caidx", "tree"]);
+    run(&["make", "t.catar", "tree"]);
+    let index = Index::parse(
+        &std::fs::read(dir.path().join("t.caidx")).unwrap(),
+        "t.caidx",
+    )
+    .unwrap();
+    assert_ne!(index.feature_flags() & 0xffff_ffff, 0, "archive flags");
+    let made = Made {
+        file: dir.path().join("t.catar"),
+        index,
+        store: Store::new(&dir.path().join("st.castr").display().to_string()),
+    };
+    let catar = std::fs::read(&made.file).unwrap();
+    assert_eq!(made.index.blob_len(), catar.len() as u64);
+    assert!(made.index.chunks().eq(our_chunks(&made)));
+    let mut rebuilt = Vec::new();
+    for chunk in made.index.chunks() {
+        rebuilt.extend(
+            made.store
+                .read_local(&chunk, made.index.digest())
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert!(rebuilt == catar);
+}
