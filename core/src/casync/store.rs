@@ -180,10 +180,21 @@ pub(crate) fn unpack_chunk(
     Ok(data)
 }
 
+/// The largest window (log2 bytes) a chunk of `len` bytes may ask the decoder for. A
+/// frame declares its window and the decoder allocates it: casync's frames (level 3, size
+/// not given) declare 2 MiB whatever the chunk, zstd levels up to 19 at most 8 MiB, and a
+/// frame that gives its size needs no more than the chunk. Without this cap a hostile
+/// chunk file of a few bytes could make us allocate 128 MiB (zstd's default limit).
+fn window_log_max(len: u64) -> u32 {
+    let chunk_log = 64 - len.saturating_sub(1).leading_zeros();
+    chunk_log.clamp(23, 27)
+}
+
 /// Up to `len + 1` bytes of the zstd stream's output (one more shows it is too long);
 /// memory grows with the output, not with any size the frame claims.
 fn decompress(compressed: &[u8], len: u64) -> std::io::Result<Vec<u8>> {
-    let decoder = zstd::stream::read::Decoder::with_buffer(compressed)?;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed)?;
+    decoder.window_log_max(window_log_max(len))?;
     let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
     decoder.take(len + 1).read_to_end(&mut out)?;
     Ok(out)
@@ -210,6 +221,8 @@ fn bad_data(source: &str, chunk: &Chunk, problem: String) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     fn chunk_of(data: &[u8]) -> Chunk {
@@ -329,6 +342,25 @@ mod tests {
                 .read_local(&chunk, digest)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_frame_asking_for_a_huge_window_is_refused() {
+        let data = b"small".repeat(10);
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(26).unwrap();
+        encoder.write_all(&data).unwrap();
+        let packed = encoder.finish().unwrap();
+        let err = unpack_chunk(&packed, &chunk_of(&data), ChunkDigest::Sha512_256, "s");
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("not valid zstd") && err.contains("memory"),
+            "{err}"
+        );
+        assert_eq!(window_log_max(1), 23);
+        assert_eq!(window_log_max(16 << 20), 24);
+        assert_eq!(window_log_max((16 << 20) + 1), 25);
+        assert_eq!(window_log_max(128 << 20), 27);
     }
 
     #[test]
