@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 mod blocks;
+mod casync;
 mod control;
 mod engine;
 mod error;
