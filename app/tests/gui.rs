@@ -505,7 +505,10 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
     harness.run();
     assert!(has_text(&harness, "Done: verified"));
     assert!(has_text(&harness, &written.display().to_string()));
-    assert!(has_text(&harness, &info.file_hash.to_string()));
+    assert!(has_text(
+        &harness,
+        &info.file_hash.clone().unwrap().to_string()
+    ));
     assert!(harness.query_by_label("Open folder").is_some());
     harness.get_by_label("Copy SHA-1").click();
     harness.step();
@@ -514,13 +517,13 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
         .platform_output
         .commands
         .iter()
-        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if *t == info.file_hash.hex()));
+        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if Some(t.clone()) == info.file_hash.as_ref().map(|h| h.hex())));
     assert!(copied, "the SHA-1 went to the clipboard");
     let entry = &harness.state().persisted().history[0];
     assert!(entry.ok);
     assert_eq!(
         entry.file_hash.as_deref(),
-        Some(info.file_hash.to_string().as_str())
+        info.file_hash.as_ref().map(|h| h.to_string()).as_deref()
     );
     assert_eq!(entry.written.as_ref(), Some(&written));
 }
@@ -916,7 +919,10 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
         std::fs::read(dir.path().join("server/sample-2.bin")).unwrap()
     );
     assert!(has_text(&harness, "Done: verified"));
-    assert!(has_text(&harness, &summary.file_hash.to_string()));
+    assert!(has_text(
+        &harness,
+        &summary.file_hash.clone().unwrap().to_string()
+    ));
     // The file just written is now the previous version next to the output.
     wait_for(&mut harness, "the previous version", |h| {
         has_text(h, "Previous version found")

@@ -98,6 +98,9 @@ pub struct JobOptions {
     /// After a zchunk target is verified, also write the file it was made from beside it
     /// (the `.zck` name without `.zck`).
     pub uncompress: bool,
+    /// The casync chunk store (an http(s) URL or a folder); by default `default.castr`
+    /// beside the index, as casync and desync do.
+    pub store: Option<String>,
     /// A server that sends nothing for this long in the middle of a reply (headers then
     /// silence) is treated as a dropped connection: the request is retried or the job
     /// moves on, instead of waiting without end.
@@ -119,6 +122,7 @@ impl Default for JobOptions {
             scan_threads: 0,
             recompress: false,
             uncompress: false,
+            store: None,
             stall_timeout: Duration::from_secs(30),
         }
     }
@@ -184,6 +188,20 @@ impl Control {
             Err(Error::Cancelled)
         } else {
             Ok(())
+        }
+    }
+
+    /// Waits `how_long` (a server asked for it, or a retry backs off), cut short by a
+    /// cancel.
+    pub(crate) fn sleep(&self, how_long: Duration) -> Result<()> {
+        let until = std::time::Instant::now() + how_long;
+        loop {
+            self.checkpoint()?;
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
         }
     }
 }

@@ -47,11 +47,13 @@ pub fn target_info(block_count: u64, block_size: u32) -> TargetInfo {
         block_ends: Vec::new(),
         urls: vec!["http://127.0.0.1:9/image-2.img".into()],
         compressed: false,
-        file_hash: FileHash::from_hex(
-            FileHashAlgorithm::Sha1,
-            "0123456789abcdef0123456789abcdef01234567",
-        )
-        .unwrap(),
+        file_hash: Some(
+            FileHash::from_hex(
+                FileHashAlgorithm::Sha1,
+                "0123456789abcdef0123456789abcdef01234567",
+            )
+            .unwrap(),
+        ),
         mtime: None,
     }
 }

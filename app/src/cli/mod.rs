@@ -66,7 +66,8 @@ pub enum Generate {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// URL of the .zsync control file, or a local .zsync file; or the URL of a zchunk
-    /// file (.zck), which is its own control file.
+    /// file (.zck), which is its own control file; or a casync index (.caibx, URL or
+    /// file).
     #[arg(value_name = "URL|FILE.zsync")]
     pub control: String,
     /// A local file that may hold parts of the target (repeatable).
@@ -88,6 +89,10 @@ pub struct SourceArgs {
     /// Print one JSON object per event on stdout, for scripts.
     #[arg(long)]
     pub json: bool,
+    /// The casync chunk store (URL or folder) for a .caibx (default: default.castr
+    /// beside the index).
+    #[arg(long, value_name = "URL|DIR")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +200,7 @@ fn job_spec(source: &SourceArgs) -> JobSpec {
     spec.options.credentials = source.auth.clone();
     spec.options.proxy = source.proxy.clone();
     spec.options.ca_certs = source.ca_certs.clone();
+    spec.options.store = source.store.clone();
     spec
 }
 

@@ -97,7 +97,7 @@ impl Renderer {
                     format!("{} {} chunks", info.block_count, info.format.name())
                 };
                 let line = format!(
-                    "{name}: {} in {pieces}{}\n  from {}\n  {}",
+                    "{name}: {} in {pieces}{}\n  from {}{}",
                     HumanBytes(info.length),
                     if info.compressed {
                         " (fetched gzip-compressed)"
@@ -106,6 +106,9 @@ impl Renderer {
                     },
                     info.urls.join(", "),
                     info.file_hash
+                        .as_ref()
+                        .map(|hash| format!("\n  {hash}"))
+                        .unwrap_or_default()
                 );
                 if self.plan_only {
                     println!("{line}");
@@ -180,10 +183,14 @@ impl Renderer {
 fn finished(summary: &Summary) {
     let p = summary.progress;
     if let Some(out) = &summary.output {
+        let hash = summary
+            .file_hash
+            .as_ref()
+            .map(|hash| format!(" ({hash})"))
+            .unwrap_or_default();
         eprintln!(
-            "verified {} ({}) in {:.1}s",
+            "verified {}{hash} in {:.1}s",
             out.display(),
-            summary.file_hash,
             summary.elapsed.as_secs_f64()
         );
     }
@@ -266,7 +273,7 @@ fn event_json(event: &Event) -> Value {
         Event::ControlLoaded(i) => {
             json!({"event": "control_loaded", "format": i.format.name(), "filename": i.filename, "length": i.length,
             "block_size": i.block_size, "block_count": i.block_count, "urls": i.urls, "compressed": i.compressed,
-            "file_hash": file_hash_json(&i.file_hash), "sha1": sha1_json(&i.file_hash), "mtime": i.mtime})
+            "file_hash": i.file_hash.as_ref().map(file_hash_json), "sha1": i.file_hash.as_ref().map(sha1_json), "mtime": i.mtime})
         }
         Event::SeedStarted { source, path, size } => {
             json!({"event": "seed_started", "source": source_json(*source), "path": path, "size": size})
@@ -296,7 +303,7 @@ fn event_json(event: &Event) -> Value {
         Event::Notice(text) => json!({"event": "notice", "text": text}),
         Event::Finished(Ok(s)) => {
             json!({"event": "finished", "ok": true, "output": s.output,
-            "file_hash": file_hash_json(&s.file_hash), "sha1": sha1_json(&s.file_hash),
+            "file_hash": s.file_hash.as_ref().map(file_hash_json), "sha1": s.file_hash.as_ref().map(sha1_json),
             "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()})
         }
         Event::Finished(Err(e)) => {

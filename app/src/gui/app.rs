@@ -554,7 +554,7 @@ fn history_entry(run: &Run) -> HistoryEntry {
             "verified".to_string(),
             true,
             summary.output.clone(),
-            Some(summary.file_hash.to_string()),
+            summary.file_hash.as_ref().map(ToString::to_string),
         ),
         Some(Err(Error::Cancelled)) => ("cancelled".to_string(), false, None, None),
         Some(Err(err)) => (err.to_string(), false, None, None),

@@ -365,7 +365,9 @@ impl DeltadropApp {
                             human_bytes(summary.progress.wire_bytes),
                             human_duration(summary.elapsed)
                         ));
-                        ui.label(summary.file_hash.to_string());
+                        if let Some(hash) = &summary.file_hash {
+                            ui.label(hash.to_string());
+                        }
                         ui.horizontal(|ui| {
                             if let Some(folder) = summary.output.as_ref().and_then(|p| p.parent())
                                 && ui.button("Open folder").clicked()
@@ -373,10 +375,12 @@ impl DeltadropApp {
                                 self.commands
                                     .push(Command::OpenFolder(folder.to_path_buf()));
                             }
-                            let algorithm = summary.file_hash.algorithm.name();
-                            if ui.button(format!("Copy {algorithm}")).clicked() {
-                                self.commands
-                                    .push(Command::CopyText(summary.file_hash.hex()));
+                            if let Some(hash) = &summary.file_hash
+                                && ui
+                                    .button(format!("Copy {}", hash.algorithm.name()))
+                                    .clicked()
+                            {
+                                self.commands.push(Command::CopyText(hash.hex()));
                             }
                             if ui.button("Dismiss").clicked() {
                                 self.commands.push(Command::Dismiss);

@@ -80,6 +80,7 @@ impl Index {
         })
     }
 
+    #[cfg(test)]
     /// The feature flags as written (for an archive index, what the archive records).
     pub(crate) fn feature_flags(&self) -> u64 {
         self.feature_flags
@@ -100,11 +101,13 @@ impl Index {
         self.items.last().map_or(0, |&(end, _)| end)
     }
 
+    #[cfg(test)]
     /// How many chunks the blob has.
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
+    #[cfg(test)]
     /// True for the index of an empty blob.
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()

@@ -14,9 +14,6 @@
 //! (`caformat.h`, `caindex.c`, `cachunker.c`, `cachunkid.c`, `castore.c`); the tests run
 //! the real `casync make` and demand the same cuts and ids, chunk for chunk.
 
-// Wired into the engine next: until then only the tests use some of this.
-#![cfg_attr(not(test), allow(dead_code))]
-
 pub(crate) mod chunker;
 pub(crate) mod id;
 pub(crate) mod index;

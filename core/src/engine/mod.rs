@@ -2,6 +2,7 @@
 //! [`stages`] (load, open, scan, plan, fetch and verify, install), reporting [`Event`]s to
 //! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it.
 
+mod casync;
 mod stages;
 mod zchunk;
 
@@ -72,5 +73,6 @@ fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summar
     match Format::of(&spec.control) {
         Format::Zsync => stages::run(spec, sink, control),
         Format::Zchunk => zchunk::run(spec, sink, control),
+        Format::Casync => casync::run(spec, sink, control),
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use url::Url;
 
-use crate::blocks::Geometry;
+use crate::blocks::{FileHash, Geometry};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
@@ -21,7 +21,7 @@ use crate::fetch::{Http, HttpConfig};
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::part::{Assembly, Hashed, Layout, PartFile, part_path};
+use crate::part::{Assembly, Layout, PartFile, part_path};
 use crate::scan::BlockIndex;
 use crate::scan::Scan;
 
@@ -41,13 +41,14 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         output,
         plan,
         progress: reporter.snapshot(),
-        file_hash: target.cf.file_hash.clone(),
+        file_hash: Some(target.cf.file_hash.clone()),
         elapsed: started.elapsed(),
     };
     if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));
         return Ok(summary(None));
     }
+    // The hash is the control file's once verified.
     job.fetch_and_verify(&assembly, &plan, || job.fetch(&http, &target, &assembly))?;
     job.install(assembly, &output, target.cf.mtime.as_deref())?;
     job.recompress(&target, &output);
@@ -93,7 +94,7 @@ impl<'a> Stages<'a> {
             block_ends: Vec::new(),
             urls: urls.iter().map(|u| shown_url(u.as_str())).collect(),
             compressed: z_map.is_some(),
-            file_hash: cf.file_hash.clone(),
+            file_hash: Some(cf.file_hash.clone()),
             mtime: cf.mtime.clone(),
         }));
         self.reporter.set_total(cf.length);
@@ -208,13 +209,13 @@ impl<'a> Stages<'a> {
 
     /// Three things at once: fetching what is missing; hashing the `.part` in file order
     /// as it fills; and flushing what the scan wrote to disk, so the final flush is short.
-    /// Then checks the whole file against the control file's hash.
+    /// Then checks the file against the hash its layout names, if any; returns its hash.
     pub fn fetch_and_verify<L: Layout + ?Sized>(
         &self,
         assembly: &Assembly<L>,
         plan: &Plan,
         fetch: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<FileHash> {
         let part = assembly.file().expect("a download has a .part");
         let gave_up = AtomicBool::new(false);
         let (fetched, hashed, flushed) = std::thread::scope(|s| {
@@ -238,12 +239,12 @@ impl<'a> Stages<'a> {
         fetched?;
         self.reporter.emit(Event::Phase(Phase::Verifying));
         flushed?;
-        let hashed = hashed?.ok_or_else(|| {
+        let actual = hashed?.ok_or_else(|| {
             Error::Invalid(
                 "fetching ended with blocks still missing; run the download again".into(),
             )
         })?;
-        if let (Some((expected, _)), Hashed::Hash(actual)) = (assembly.layout().file_hash(), hashed)
+        if let Some((expected, _)) = assembly.layout().file_hash()
             && actual != *expected
         {
             return Err(Error::Verification {
@@ -252,7 +253,7 @@ impl<'a> Stages<'a> {
                 part: part.path().to_path_buf(),
             });
         }
-        Ok(())
+        Ok(actual)
     }
 
     fn fetch(&self, http: &Http, target: &Target, assembly: &Assembly) -> Result<()> {

@@ -47,21 +47,18 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     scan(&job, &target, &assembly, &output)?;
     let missing = assembly.missing();
     let plan = job.report_plan(&target, &missing, plain_cost(&target, &missing));
-    let summary = |output| Summary {
+    let summary = |output, file_hash| Summary {
         output,
         plan,
         progress: reporter.snapshot(),
-        file_hash: target
-            .data_hash
-            .clone()
-            .unwrap_or_else(|| target.header_hash()),
+        file_hash,
         elapsed: started.elapsed(),
     };
     if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));
-        return Ok(summary(None));
+        return Ok(summary(None, target.data_hash.clone()));
     }
-    job.fetch_and_verify(&assembly, &plan, || {
+    let file_hash = job.fetch_and_verify(&assembly, &plan, || {
         reporter.emit(Event::Phase(Phase::Fetching));
         let writer = BlockWriter::new(&assembly, &reporter);
         let urls = vec![url.clone()];
@@ -75,7 +72,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         uncompress(&reporter, &output)?;
     }
     reporter.emit(Event::Phase(Phase::Done));
-    Ok(summary(Some(output)))
+    Ok(summary(Some(output), Some(file_hash)))
 }
 
 /// A `.zck` file as its header describes it: the header is piece 0, each chunk (the
@@ -158,17 +155,8 @@ impl Zck {
             block_ends: self.ends.clone(),
             urls: vec![shown_url(url.as_str())],
             compressed: false,
-            file_hash: self.data_hash.clone().unwrap_or_else(|| self.header_hash()),
+            file_hash: self.data_hash.clone(),
             mtime: None,
-        }
-    }
-
-    /// The header checksum, which names the file when it has no data checksum.
-    fn header_hash(&self) -> FileHash {
-        let checksum = self.header.lead.header_checksum;
-        FileHash {
-            algorithm: checksum.kind().algorithm(),
-            digest: checksum.as_bytes().to_vec(),
         }
     }
 }

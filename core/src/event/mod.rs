@@ -73,18 +73,24 @@ pub enum Format {
     Zsync,
     /// A `.zck` file: its own header lists its chunks.
     Zchunk,
+    /// A casync `.caibx` index: chunks cut by content, each a file in a chunk store.
+    Casync,
 }
 
 impl Format {
     /// The format a download is published in, by the name of what the user gave: a
-    /// `.zck` file is its own control file; anything else is a `.zsync`.
+    /// `.zck` file is its own control file, a `.caibx` a casync index; anything else is
+    /// a `.zsync`.
     pub fn of(control: &ControlSource) -> Format {
         let name = match control {
             ControlSource::Url(url) => url.split(['?', '#']).next().unwrap_or(url),
             ControlSource::File(path) => path.to_str().unwrap_or_default(),
         };
-        if name.to_ascii_lowercase().ends_with(".zck") {
+        let name = name.to_ascii_lowercase();
+        if name.ends_with(".zck") {
             Format::Zchunk
+        } else if name.ends_with(".caibx") {
+            Format::Casync
         } else {
             Format::Zsync
         }
@@ -95,6 +101,7 @@ impl Format {
         match self {
             Format::Zsync => "zsync",
             Format::Zchunk => "zchunk",
+            Format::Casync => "casync",
         }
     }
 }
@@ -119,8 +126,9 @@ pub struct TargetInfo {
     pub urls: Vec<String>,
     /// True when the data comes from a gzip-compressed copy (`Z-URL`).
     pub compressed: bool,
-    /// What the finished file must hash to.
-    pub file_hash: FileHash,
+    /// What the finished file must hash to, when the format names a whole-file hash
+    /// (casync names only each chunk's).
+    pub file_hash: Option<FileHash>,
     /// `MTime` as written in the control file.
     pub mtime: Option<String>,
 }
@@ -187,8 +195,10 @@ pub struct Summary {
     pub plan: Plan,
     /// The byte counters as the job ended.
     pub progress: Progress,
-    /// The verified file's hash (the control file's).
-    pub file_hash: FileHash,
+    /// The verified file's hash: the one the format names (the control file's), or for a
+    /// format that names none (casync), the file's SHA-256. `None` when only planning a
+    /// target that names none.
+    pub file_hash: Option<FileHash>,
     /// Wall-clock time from the job's start to its end.
     pub elapsed: Duration,
 }
@@ -270,7 +280,6 @@ impl EventSink for NullSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blocks::FileHashAlgorithm;
 
     fn info(length: u64, block_size: u32, block_ends: Vec<u64>) -> TargetInfo {
         TargetInfo {
@@ -282,7 +291,7 @@ mod tests {
             block_ends,
             urls: Vec::new(),
             compressed: false,
-            file_hash: FileHash::from_hex(FileHashAlgorithm::Sha1, &"0".repeat(40)).unwrap(),
+            file_hash: None,
             mtime: None,
         }
     }
@@ -306,5 +315,6 @@ mod tests {
         assert_eq!(of("https://h/repomd.xml.zck?x=1"), Format::Zchunk);
         assert_eq!(of("https://h/X.ZCK"), Format::Zchunk);
         assert_eq!(of("local.zsync"), Format::Zsync);
+        assert_eq!(of("https://h/os.img.caibx"), Format::Casync);
     }
 }

@@ -11,7 +11,7 @@ mod multipart;
 mod transport;
 
 pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
-pub(crate) use http::{Http, HttpConfig};
+pub(crate) use http::{Http, HttpConfig, Retry};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};

@@ -374,25 +374,14 @@ impl<'a> Transport<'a> {
             }
             *last_problem.lock().unwrap() = Some(problem);
             let backoff = Duration::from_millis(250 << attempt);
-            self.pause(asked_to_wait.map_or(backoff, |wait| wait.max(backoff)))?;
+            self.control
+                .sleep(asked_to_wait.map_or(backoff, |wait| wait.max(backoff)))?;
         };
         receiver.request_over(&ranges);
         result
     }
 
     /// Waits `how_long` before a retry, but stops at once when the job is cancelled.
-    fn pause(&self, how_long: Duration) -> Result<()> {
-        let until = std::time::Instant::now() + how_long;
-        loop {
-            self.control.checkpoint()?;
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(());
-            }
-            std::thread::sleep(left.min(Duration::from_millis(100)));
-        }
-    }
-
     fn current_url(&self) -> Result<(usize, Url)> {
         let i = self.url_index.load(Ordering::Relaxed);
         self.urls

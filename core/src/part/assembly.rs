@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::file::{PartFile, read_at};
-use crate::blocks::{FileHash, Geometry, md4x, runs};
+use crate::blocks::{FileHash, FileHashAlgorithm, Geometry, md4x, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result};
 
@@ -156,10 +156,11 @@ impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
     }
 
     /// The whole file's hash, read in order as its pieces become present (pieces arrive
-    /// out of order; the reader only moves forward), so hashing overlaps fetching; for a
-    /// layout without one, waits until every piece is present. `Ok(None)` once `gave_up`
-    /// is set with pieces still missing, or when only planning.
-    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<Hashed>> {
+    /// out of order; the reader only moves forward), so hashing overlaps fetching: the
+    /// hash the layout names, or for a layout checked only piece by piece, the whole
+    /// file's SHA-256, for the user. `Ok(None)` once `gave_up` is set with pieces still
+    /// missing, or when only planning.
+    pub fn hash_in_order(&self, gave_up: &AtomicBool) -> Result<Option<FileHash>> {
         let Some(file) = &self.file else {
             return Ok(None);
         };
@@ -181,25 +182,19 @@ impl<'a, L: Layout + ?Sized> Assembly<'a, L> {
                 std::thread::sleep(Duration::from_millis(2));
             }
         };
-        match self.layout.file_hash() {
-            Some((hash, hashed)) => Ok(file
-                .hash_as_filled(hash.algorithm, hashed, wait_for)?
-                .map(Hashed::Hash)),
-            None => {
-                let all = self.layout.length();
-                Ok((all == 0 || wait_for(0..all)).then_some(Hashed::PiecesOnly))
+        let (algorithm, hashed) = match self.layout.file_hash() {
+            Some((hash, hashed)) => (hash.algorithm, hashed),
+            None => (FileHashAlgorithm::Sha256, 0..self.layout.length()),
+        };
+        if !self.is_complete() && hashed.is_empty() {
+            // Nothing to read, so nothing waits for the pieces: wait for them here.
+            let all = self.layout.length();
+            if all > 0 && !wait_for(0..all) {
+                return Ok(None);
             }
         }
+        file.hash_as_filled(algorithm, hashed, wait_for)
     }
-}
-
-/// What checked a complete file.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Hashed {
-    /// Its hash, to compare with the layout's.
-    Hash(FileHash),
-    /// Nothing more than each piece's own check: the layout has no whole-file hash.
-    PiecesOnly,
 }
 
 /// zsync's blocks, which come in runs of one size.

@@ -6,6 +6,6 @@ mod assembly;
 mod file;
 mod layout;
 
-pub(crate) use assembly::{Assembly, Hashed, Offer};
+pub(crate) use assembly::{Assembly, Offer};
 pub(crate) use file::{PartFile, part_path, read_at, with_suffix, write_atomically};
 pub(crate) use layout::Layout;

@@ -1,0 +1,464 @@
+//! A casync download. The `.caibx` index lists the blob's chunks by the hash of their
+//! bytes; each lives, zstd-compressed, as its own file in a chunk store. So: cut every
+//! seed with casync's chunker and take the chunks the index names, then fetch each
+//! missing chunk from the store (one request per chunk, many in flight, over HTTP/2
+//! where the server offers it), check its hash and put it at every place the blob has
+//! it. The stages after loading are the zsync run's own.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::stages::{Stages, canonical, parse_url};
+use crate::blocks::{FileHash, runs};
+use crate::casync::chunker::Chunks;
+use crate::casync::id::{ChunkDigest, ChunkId};
+use crate::casync::index::Index;
+use crate::casync::store::{ChunkLocation, Store, max_compressed_len, unpack_chunk};
+use crate::error::{Error, Result, shown_url};
+use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Reporter};
+use crate::event::{Summary, TargetInfo};
+use crate::fetch::{Http, HttpConfig, Retry};
+use crate::job::{Control, ControlSource, JobSpec};
+use crate::part::{Assembly, Layout, Offer, part_path};
+
+/// Attempts per chunk for passing network problems.
+const MAX_ATTEMPTS: u32 = 5;
+
+pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+    let started = Instant::now();
+    let reporter = Reporter::new(sink);
+    let job = Stages::new(spec, &reporter, control);
+    reporter.emit(Event::Phase(Phase::LoadingControl));
+    let http = Http::new(&HttpConfig::from(&spec.options))?;
+    let (blob, index_name) = Blob::load(spec, &http)?;
+    let store = match &spec.options.store {
+        Some(store) => Store::new(store),
+        None => Store::default_for_index(&index_name),
+    };
+    reporter.emit(Event::ControlLoaded(blob.info(&index_name, &store)));
+    reporter.set_total(blob.length());
+    control.checkpoint()?;
+    let output = output_path(spec, &index_name)?;
+    let assembly = Assembly::new(&blob, job.open(blob.length(), &output)?);
+    scan(&job, &blob, &assembly, &output)?;
+    let missing = assembly.missing();
+    let needed = blob.ids_of(&missing);
+    let plan = job.report_plan(
+        &blob,
+        &missing,
+        (needed.len() as u64, blob.bytes_of(&needed)),
+    );
+    let summary = |output, file_hash| Summary {
+        output,
+        plan,
+        progress: reporter.snapshot(),
+        file_hash,
+        elapsed: started.elapsed(),
+    };
+    if assembly.file().is_none() {
+        reporter.emit(Event::Phase(Phase::Done));
+        return Ok(summary(None, None));
+    }
+    let file_hash = job.fetch_and_verify(&assembly, &plan, || {
+        reporter.emit(Event::Phase(Phase::Fetching));
+        let fetcher = StoreFetcher {
+            http: &http,
+            store: &store,
+            blob: &blob,
+            assembly: &assembly,
+            reporter: &reporter,
+            control,
+            queue: Mutex::new(needed.into_iter().collect()),
+        };
+        fetcher.run(spec.options.parallel_requests.max(1) * 4)?;
+        reporter.progress_now();
+        Ok(())
+    })?;
+    job.install(assembly, &output, None)?;
+    reporter.emit(Event::Phase(Phase::Done));
+    Ok(summary(Some(output), Some(file_hash)))
+}
+
+/// The blob an index describes: one piece per chunk.
+struct Blob {
+    index: Index,
+    /// Where each chunk ends.
+    ends: Vec<u64>,
+    /// Each chunk's id, in blob order.
+    ids: Vec<ChunkId>,
+    /// Every chunk with that id (a blob may hold the same chunk many times).
+    places: HashMap<ChunkId, Vec<u64>>,
+}
+
+impl Blob {
+    /// Reads the index from its URL or file; returns it with its name.
+    fn load(spec: &JobSpec, http: &Http) -> Result<(Blob, String)> {
+        let (bytes, name) = match &spec.control {
+            ControlSource::Url(url) => {
+                let url = parse_url(url)?;
+                let saved = spec.options.saved_control.as_deref();
+                let (bytes, final_url) = http.get_control(&url, saved)?;
+                (bytes, final_url.to_string())
+            }
+            ControlSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+                (bytes, path.display().to_string())
+            }
+        };
+        let index = Index::parse(&bytes, &shown_url(&name))?;
+        let chunks: Vec<_> = index.chunks().collect();
+        let mut places: HashMap<ChunkId, Vec<u64>> = HashMap::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            places.entry(chunk.id).or_default().push(i as u64);
+        }
+        let blob = Blob {
+            ends: chunks.iter().map(|c| c.range().end).collect(),
+            ids: chunks.iter().map(|c| c.id).collect(),
+            places,
+            index,
+        };
+        Ok((blob, name))
+    }
+
+    fn info(&self, index_name: &str, store: &Store) -> TargetInfo {
+        let count = self.ends.len() as u64;
+        let store = match store {
+            Store::Remote(url) => shown_url(url.as_str()),
+            Store::Local(path) => path.display().to_string(),
+        };
+        TargetInfo {
+            format: Format::Casync,
+            filename: file_name_of(index_name).unwrap_or_default(),
+            length: self.length(),
+            block_size: u32::try_from(self.index.sizes().avg()).unwrap_or(u32::MAX),
+            block_count: count,
+            block_ends: self.ends.clone(),
+            urls: vec![store],
+            // Compressed chunks, but not a gzip target.
+            compressed: false,
+            file_hash: None,
+            mtime: None,
+        }
+    }
+
+    fn digest(&self) -> ChunkDigest {
+        self.index.digest()
+    }
+
+    /// The distinct ids of the chunks in `runs`, in blob order.
+    fn ids_of(&self, runs: &[Range<u64>]) -> Vec<ChunkId> {
+        let mut seen = std::collections::HashSet::new();
+        runs.iter()
+            .flat_map(|run| run.clone())
+            .map(|piece| self.ids[piece as usize])
+            .filter(|id| seen.insert(*id))
+            .collect()
+    }
+
+    /// Uncompressed bytes of the chunks named `ids`, once each.
+    fn bytes_of(&self, ids: &[ChunkId]) -> u64 {
+        ids.iter()
+            .map(|id| self.places[id][0])
+            .map(|piece| self.piece_range(piece))
+            .map(|r| r.end - r.start)
+            .sum()
+    }
+}
+
+impl Layout for Blob {
+    fn length(&self) -> u64 {
+        self.index.blob_len()
+    }
+
+    fn piece_count(&self) -> u64 {
+        self.ends.len() as u64
+    }
+
+    fn piece_range(&self, piece: u64) -> Range<u64> {
+        let piece = piece as usize;
+        let start = if piece == 0 { 0 } else { self.ends[piece - 1] };
+        start..self.ends[piece]
+    }
+
+    fn piece_at(&self, offset: u64) -> u64 {
+        self.ends.partition_point(|&end| end <= offset) as u64
+    }
+
+    fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
+        let bytes = self.piece_range(piece);
+        data.len() as u64 == bytes.end - bytes.start
+            && self.digest().id_of(data) == self.ids[piece as usize]
+    }
+
+    /// casync names no whole-file hash: each chunk's id is the check.
+    fn file_hash(&self) -> Option<(&FileHash, Range<u64>)> {
+        None
+    }
+}
+
+/// Takes what is already local: the chunks an interrupted run left in the `.part`, then
+/// those found in the old output and each seed by cutting them as casync does.
+fn scan(job: &Stages, blob: &Blob, assembly: &Assembly<Blob>, output: &Path) -> Result<()> {
+    job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
+    if let Some(part) = assembly.file().filter(|p| p.existed()) {
+        job.reporter.emit(Event::SeedStarted {
+            source: BlockSource::PartFile,
+            path: part.path().to_path_buf(),
+            size: blob.length(),
+        });
+        let kept = assembly.keep_verified()?;
+        report_found(job.reporter, assembly, BlockSource::PartFile, kept);
+    }
+    let mut scanned = vec![canonical(&part_path(output))];
+    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
+    if output.is_file() {
+        seeds.push((output.to_path_buf(), BlockSource::OldOutput));
+    }
+    seeds.extend((job.spec.seeds.iter().cloned()).zip((0..).map(BlockSource::Seed)));
+    for (path, source) in seeds {
+        job.control.checkpoint()?;
+        if assembly.is_complete() || scanned.contains(&canonical(&path)) {
+            continue;
+        }
+        scanned.push(canonical(&path));
+        match copy_from_seed(job, blob, assembly, &path, source) {
+            Ok(()) => {}
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
+            Err(e) => job.reporter.emit(Event::SeedSkipped {
+                source,
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    job.reporter.progress_now();
+    Ok(())
+}
+
+/// Cuts the file at `path` into chunks as casync does and writes every chunk of the
+/// blob it holds, at every place the blob has it.
+fn copy_from_seed(
+    job: &Stages,
+    blob: &Blob,
+    assembly: &Assembly<Blob>,
+    path: &Path,
+    source: BlockSource,
+) -> Result<()> {
+    let io = |e| Error::io("read", path, e);
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    job.reporter.emit(Event::SeedStarted {
+        source,
+        path: path.to_path_buf(),
+        size,
+    });
+    let mut reader = File::open(path).map_err(io)?;
+    let reader_of_chunks = std::io::BufReader::with_capacity(1 << 18, file);
+    let mut found = Vec::new();
+    let mut bytes = Vec::new();
+    for chunk in Chunks::new(reader_of_chunks, blob.index.sizes(), blob.digest(), path) {
+        let chunk = chunk?;
+        let Some(places) = blob.places.get(&chunk.id) else {
+            continue;
+        };
+        let wanted: Vec<u64> = places
+            .iter()
+            .copied()
+            .filter(|&p| !assembly.is_present(p))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        job.control.checkpoint()?;
+        bytes.resize(chunk.len as usize, 0);
+        reader.seek(SeekFrom::Start(chunk.offset)).map_err(io)?;
+        reader.read_exact(&mut bytes).map_err(io)?;
+        for piece in wanted {
+            // Checked again against the index: the seed may change under us.
+            if assembly.offer(piece, &bytes)? == Offer::Written {
+                found.push(piece);
+            }
+        }
+    }
+    found.sort_unstable();
+    report_found(job.reporter, assembly, source, found);
+    Ok(())
+}
+
+fn report_found(
+    reporter: &Reporter,
+    assembly: &Assembly<Blob>,
+    source: BlockSource,
+    found: Vec<u64>,
+) {
+    let layout = assembly.layout();
+    let bytes: u64 = found
+        .iter()
+        .map(|&p| layout.piece_range(p))
+        .map(|r| r.end - r.start)
+        .sum();
+    let blocks = found.len() as u64;
+    reporter.add_local(bytes);
+    reporter.blocks(runs(found), BlockState::Local, source);
+    reporter.emit(Event::SeedFinished {
+        source,
+        blocks,
+        bytes,
+    });
+}
+
+/// Fetches chunks from the store, `parallel` at a time: each one request, its body
+/// unpacked and checked, then written wherever the blob has it.
+struct StoreFetcher<'a> {
+    http: &'a Http,
+    store: &'a Store,
+    blob: &'a Blob,
+    assembly: &'a Assembly<'a, Blob>,
+    reporter: &'a Reporter<'a>,
+    control: &'a Control,
+    queue: Mutex<VecDeque<ChunkId>>,
+}
+
+impl StoreFetcher<'_> {
+    fn run(&self, parallel: usize) -> Result<()> {
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..parallel {
+                scope.spawn(|| {
+                    while let Some(id) = self.next(&failure) {
+                        if let Err(e) = self.fetch_with_retries(id) {
+                            failure.lock().unwrap().get_or_insert(e);
+                        }
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// The next chunk to fetch, unless the job failed or was cancelled.
+    fn next(&self, failure: &Mutex<Option<Error>>) -> Option<ChunkId> {
+        if let Err(e) = self.control.checkpoint() {
+            failure.lock().unwrap().get_or_insert(e);
+        }
+        if failure.lock().unwrap().is_some() {
+            return None;
+        }
+        self.queue.lock().unwrap().pop_front()
+    }
+
+    fn fetch_with_retries(&self, id: ChunkId) -> Result<()> {
+        let places = &self.blob.places[&id];
+        let first = places[0];
+        self.reporter.blocks(
+            runs(places.iter().copied()),
+            BlockState::InFlight,
+            BlockSource::Network,
+        );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch(id, first) {
+                Ok(data) => return self.put(places, &data),
+                Err((Retry::Later(wait), _)) if attempt < MAX_ATTEMPTS => {
+                    let pause = wait.unwrap_or(Duration::from_millis(250 << attempt));
+                    self.control.sleep(pause.min(Duration::from_secs(60)))?;
+                }
+                Err((_, error)) => {
+                    self.reporter.blocks(
+                        runs(places.iter().copied()),
+                        BlockState::Failed,
+                        BlockSource::Network,
+                    );
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// One chunk from the store, unpacked and checked against its id.
+    fn fetch(&self, id: ChunkId, piece: u64) -> std::result::Result<Vec<u8>, (Retry, Error)> {
+        let bytes = self.blob.piece_range(piece);
+        let chunk = crate::casync::index::Chunk {
+            offset: bytes.start,
+            len: bytes.end - bytes.start,
+            id,
+        };
+        // A chunk that does not unpack to its id is the store's fault: asking again
+        // would bring the same bytes.
+        let url = match self.store.locate(&id) {
+            ChunkLocation::Url(url) => url,
+            ChunkLocation::Path(_) => {
+                let local = self.store.read_local(&chunk, self.blob.digest());
+                return local
+                    .expect("a local store reads locally")
+                    .map_err(|e| (Retry::Never, e));
+            }
+        };
+        self.reporter.add_request();
+        let compressed = self
+            .http
+            .get_file(&url, max_compressed_len(chunk.len))
+            .map_err(|e| (e.retry, e.error))?;
+        self.reporter.add_wire(compressed.len() as u64);
+        unpack_chunk(
+            &compressed,
+            &chunk,
+            self.blob.digest(),
+            &shown_url(url.as_str()),
+        )
+        .map_err(|e| (Retry::Never, e))
+    }
+
+    /// Writes a fetched chunk at every place the blob has it.
+    fn put(&self, places: &[u64], data: &[u8]) -> Result<()> {
+        let mut written = Vec::new();
+        for &piece in places {
+            if self.assembly.offer(piece, data)? == Offer::Written {
+                self.reporter.add_fetched(data.len() as u64);
+                written.push(piece);
+            }
+        }
+        self.reporter
+            .blocks(runs(written), BlockState::Fetched, BlockSource::Network);
+        Ok(())
+    }
+}
+
+/// The user's choice, or the index's name without `.caibx` in the current directory.
+fn output_path(spec: &JobSpec, index_name: &str) -> Result<PathBuf> {
+    if let Some(out) = &spec.output
+        && !out.is_dir()
+    {
+        return Ok(out.clone());
+    }
+    let name = file_name_of(index_name)
+        .and_then(|name| {
+            let stem = name.strip_suffix(".caibx")?;
+            super::is_safe_file_name(stem).then(|| stem.to_string())
+        })
+        .ok_or_else(|| {
+            Error::Invalid(
+                "the index's name gives no usable file name: choose the output file (-o)".into(),
+            )
+        })?;
+    Ok(spec.output.clone().unwrap_or_default().join(name))
+}
+
+/// The last part of a URL's path or of a file path.
+fn file_name_of(index_name: &str) -> Option<String> {
+    let path = index_name.split(['?', '#']).next().unwrap_or(index_name);
+    path.rsplit(['/', '\\'])
+        .next()
+        .map(str::to_string)
+        .filter(|n| !n.is_empty())
+}

@@ -1,0 +1,242 @@
+//! casync downloads end to end: Debian's `casync make` cuts the files and fills the chunk
+//! store, nginx serves index and store, the engine downloads with the old file as seed;
+//! `casync extract --seed` is the yardstick: the same file, no more chunks.
+
+use std::path::{Path, PathBuf};
+
+use deltadrop_core::{BlockSource, BlockState, ControlSource, Event, Format};
+use deltadrop_tests::*;
+
+/// `content` made into `dir/name.caibx` and its store `dir/default.castr` by Debian's
+/// `casync make` (with `args`).
+fn casync_make(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("casync")?;
+    let blob = dir.join(format!("{name}.blob"));
+    std::fs::write(&blob, content).unwrap();
+    let index = dir.join(format!("{name}.caibx"));
+    let store = format!("--store={}", dir.join("default.castr").display());
+    let index_arg = index.display().to_string();
+    let blob_arg = blob.display().to_string();
+    let made = run(
+        &tool,
+        &[args, &["make", &store, &index_arg, &blob_arg]].concat(),
+        dir,
+    );
+    assert!(made.status.success(), "casync make: {}", text(&made.stderr));
+    std::fs::remove_file(&blob).unwrap();
+    Some(index)
+}
+
+/// An old file and its new version: the new one published with its store in `www`, the
+/// old one in `work` as the seed.
+struct Pair {
+    www: TempDir,
+    work: TempDir,
+    old: Vec<u8>,
+    new: Vec<u8>,
+    seed: PathBuf,
+}
+
+fn pair(len: usize, seed: u64, args: &[&str]) -> Option<Pair> {
+    let mut old = random_bytes(len / 2, seed);
+    old.extend(text_bytes(len - len / 2, seed + 1));
+    let new = edited(&old, seed + 2);
+    let www = public_dir();
+    casync_make(www.path(), "image.img", &new, args)?;
+    let work = tempfile::tempdir().unwrap();
+    let seed = work.path().join("old.img");
+    std::fs::write(&seed, &old).unwrap();
+    Some(Pair {
+        www,
+        work,
+        old,
+        new,
+        seed,
+    })
+}
+
+/// The compressed size of every chunk file in the store, by chunk file name.
+fn store_sizes(store: &Path) -> std::collections::HashMap<String, u64> {
+    let mut sizes = std::collections::HashMap::new();
+    for dir in std::fs::read_dir(store).unwrap() {
+        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().to_string_lossy().into_owned();
+            sizes.insert(name, file.metadata().unwrap().len());
+        }
+    }
+    sizes
+}
+
+#[test]
+fn downloads_a_blob_fetching_only_the_chunks_casync_extract_fetches() {
+    let Some(p) = pair(6_000_000, 71, &[]) else {
+        return;
+    };
+    let (Some(server), Some(casync)) = (nginx(p.www.path(), None, ""), peer("casync")) else {
+        return;
+    };
+    let out = p.work.path().join("image.img");
+    let (result, events) = run_job(job_spec(server.url("image.img.caibx"), &[&p.seed], &out));
+    let summary = result.unwrap();
+    assert_eq!(read(&out), p.new);
+    assert_eq!(read(&p.seed), p.old, "the seed was modified");
+    assert!(!p.work.path().join("image.img.part").exists());
+    let ours: Vec<String> = server
+        .access_log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /default.castr/"))
+        .collect();
+    let ours_bytes: u64 = ours
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(summary.progress.wire_bytes, ours_bytes);
+    assert!(summary.progress.local_bytes > p.new.len() as u64 / 2);
+
+    // casync extract, with the same seed, from the same server.
+    let theirs = p.work.path().join("theirs.img");
+    let store = format!("--store={}", server.url("default.castr"));
+    let seed = format!("--seed={}", p.seed.display());
+    let extracted = run(
+        &casync,
+        &[
+            "extract",
+            &store,
+            &seed,
+            &server.url("image.img.caibx"),
+            &theirs.display().to_string(),
+        ],
+        p.work.path(),
+    );
+    assert!(extracted.status.success(), "{}", text(&extracted.stderr));
+    assert_eq!(read(&theirs), p.new);
+    let theirs_log: Vec<String> = server
+        .access_log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /default.castr/"))
+        .skip(ours.len())
+        .collect();
+    let chunk_of = |line: &String| line.split(' ').nth(1).map(str::to_string);
+    let ours_set: std::collections::BTreeSet<_> = ours.iter().filter_map(chunk_of).collect();
+    let theirs_set: std::collections::BTreeSet<_> =
+        theirs_log.iter().filter_map(chunk_of).collect();
+    eprintln!(
+        "deltadrop: {} chunk requests, {ours_bytes} bytes; casync extract: {} chunk requests",
+        ours.len(),
+        theirs_log.len()
+    );
+    assert_eq!(ours.len(), ours_set.len(), "a chunk fetched twice");
+    assert!(
+        ours_set.is_subset(&theirs_set),
+        "we fetched chunks casync did not need: {:?}",
+        ours_set.difference(&theirs_set).collect::<Vec<_>>()
+    );
+    let sizes = store_sizes(&p.www.path().join("default.castr"));
+    let needed: u64 = theirs_set
+        .iter()
+        .filter_map(|path| sizes.get(path.rsplit('/').next()?))
+        .sum();
+    assert!(ours_bytes <= needed, "{ours_bytes} > {needed}");
+
+    // The map: chunks of any size, local ones from the seed, the rest fetched.
+    let info = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ControlLoaded(info) => Some(info.clone()),
+            _ => None,
+        })
+        .expect("ControlLoaded");
+    assert_eq!(info.format, Format::Casync);
+    assert_eq!(info.block_ends.last(), Some(&(p.new.len() as u64)));
+    let mut states = vec![BlockState::Unknown; info.block_count as usize];
+    for event in &events {
+        if let Event::Blocks {
+            blocks,
+            state,
+            source,
+        } = event
+        {
+            assert!(matches!(
+                (state, source),
+                (BlockState::Local, BlockSource::Seed(0)) | (_, BlockSource::Network)
+            ));
+            states[blocks.start as usize..blocks.end as usize].fill(*state);
+        }
+    }
+    assert!(
+        states
+            .iter()
+            .all(|s| matches!(s, BlockState::Local | BlockState::Fetched)),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn a_local_index_and_store_other_chunk_sizes_and_a_resumed_part() {
+    let Some(p) = pair(2_000_000, 81, &["--chunk-size=4096:16384:65536"]) else {
+        return;
+    };
+    // Index and store on disk, no server.
+    let out = p.work.path().join("a.img");
+    let mut spec = job_spec(String::new(), &[&p.seed], &out);
+    spec.control = ControlSource::File(p.www.path().join("image.img.caibx"));
+    let (result, _) = run_job(spec);
+    let summary = result.unwrap();
+    assert_eq!(read(&out), p.new);
+    assert_eq!(summary.progress.requests, 0);
+
+    // From nginx with --store given, no seed, half of it already in the .part.
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    let out = p.work.path().join("b.img");
+    std::fs::write(p.work.path().join("b.img.part"), &p.new[..p.new.len() / 2]).unwrap();
+    let mut spec = job_spec(server.url("image.img.caibx"), &[], &out);
+    spec.options.store = Some(server.url("default.castr"));
+    let summary = run_job(spec).0.unwrap();
+    assert_eq!(read(&out), p.new);
+    let kept = summary.progress.local_bytes;
+    assert!(
+        kept > p.new.len() as u64 / 3,
+        "kept {kept} bytes of the .part"
+    );
+}
+
+#[test]
+fn a_damaged_or_missing_chunk_fails_naming_it_and_keeps_the_old_output() {
+    let Some(p) = pair(1_000_000, 91, &[]) else {
+        return;
+    };
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    let store = p.www.path().join("default.castr");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&store)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    // One chunk file replaced by another's bytes; no seed, so every chunk is fetched.
+    let other = read(&files[1]);
+    std::fs::write(&files[0], other).unwrap();
+    let out = p.work.path().join("image.img");
+    std::fs::write(&out, b"the previous version").unwrap();
+    let (result, _) = run_job(job_spec(server.url("image.img.caibx"), &[], &out));
+    let error = result.unwrap_err().to_string();
+    let damaged = files[0]
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".cacnk", "");
+    assert!(error.contains(&damaged[..16]), "{error}");
+    assert_eq!(read(&out), b"the previous version");
+
+    // A chunk missing from the store.
+    std::fs::remove_file(&files[0]).unwrap();
+    let (result, _) = run_job(job_spec(server.url("image.img.caibx"), &[], &out));
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("404"), "{error}");
+    assert_eq!(read(&out), b"the previous version");
+}
