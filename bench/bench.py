@@ -8,14 +8,16 @@ port, then runs `zsync` and `deltadrop-cli get` alternately with the old one as 
 prints wall time, bytes fetched, requests and peak RSS with ratios (deltadrop / zsync).
 Two cases: the plain target, and the gzip target `zsyncmake -z` publishes (only the .gz
 and a map into it are served; clients fetch compressed ranges and inflate them). `make`
-and `make -z` are timed against zsyncmake on the same file. A third case, zck, publishes
+and `make -z` are timed against zsyncmake on the same file. The zck case publishes
 the pair as zchunk files (Debian's `zck`) and runs zchunk's own client, `zckdl`, beside
-ours, each with the old `.zck` as its seed.
+ours, each with the old `.zck` as its seed; the casync case publishes the new file with
+`casync make` (index and chunk store) and runs `casync extract --seed` beside ours.
 
-    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2] [--case plain|gzip|both|zck|all] [--keep]
+    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2]
+                   [--case plain|gzip|both|zck|casync|all] [--keep]
 
-Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light; zchunk for the zck
-case) and a release build (`cargo build --release -p deltadrop --bin deltadrop-cli`;
+Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light; zchunk and casync
+for their cases) and a release build (`cargo build --release -p deltadrop --bin deltadrop-cli`;
 done if missing).
 """
 
@@ -120,11 +122,13 @@ def measured(cmd: list[str], cwd: Path) -> tuple[float, int, tuple[float, float]
 
 
 def log_since(log: Path, offset: int, target: str) -> tuple[int, int, int]:
-    """(requests, body bytes) for the target logged after byte `offset`; and new offset."""
+    """(requests, body bytes) for the target (every file below it, if it ends in '/')
+    logged after byte `offset`; and new offset."""
     data = log.read_bytes()
     requests = body = 0
+    prefix = f"GET /{target}" if target.endswith("/") else f"GET /{target} "
     for line in data[offset:].decode().splitlines():
-        if line.startswith(f"GET /{target} "):
+        if line.startswith(prefix):
             requests += 1
             body += int(line.rsplit(" ", 1)[1])
     return requests, body, len(data)
@@ -169,8 +173,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=600)
     ap.add_argument("--changed", type=float, default=0.2, help="share of MiB chunks rewritten")
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--case", choices=["plain", "gzip", "both", "zck", "all"], default="both",
-                    help="plain target, gzip target (zsyncmake -z), both; zchunk (zck); or all three")
+    ap.add_argument("--case", choices=["plain", "gzip", "both", "zck", "casync", "all"], default="both",
+                    help="plain target, gzip target (zsyncmake -z), both; zchunk; casync; or all")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
 
@@ -198,6 +202,13 @@ def main() -> None:
             subprocess.run(["zck", "-o", f"{made}.zck", str(made)], check=True, stdout=subprocess.DEVNULL)
         print(f"zck made both .zck files in {time.monotonic() - t:.1f}s "
               f"({Path(f'{new}.zck').stat().st_size / MB:.1f} MiB)", flush=True)
+    if args.case in ("casync", "all"):
+        if not shutil.which("casync"):
+            raise SystemExit("casync is needed: apt-get install casync")
+        t = time.monotonic()
+        subprocess.run(["casync", "make", f"--store={www / 'default.castr'}", str(www / "image.img.caibx"), str(new)],
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"casync make: index and store in {time.monotonic() - t:.1f}s", flush=True)
     if args.case in ("plain", "both", "all"):
         t = time.monotonic()
         subprocess.run(["zsyncmake", "-u", "image.img", "image.img"], cwd=www, check=True, stderr=subprocess.DEVNULL)
@@ -230,20 +241,22 @@ def main() -> None:
 
     nginx, port, log = start_nginx(www, work / "nginx")
     cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz"),
-             "zck": ("image.img.zck", "image.img.zck")}
-    chosen = {"both": ["plain", "gzip"], "all": ["plain", "gzip", "zck"]}.get(args.case, [args.case])
+             "zck": ("image.img.zck", "image.img.zck"), "casync": ("image.img.caibx", "default.castr/")}
+    chosen = {"both": ["plain", "gzip"], "all": ["plain", "gzip", "zck", "casync"]}.get(args.case, [args.case])
     cases = {case: cases[case] for case in chosen}
     try:
         offset = 0
         for case, (control, target) in cases.items():
             url = f"http://127.0.0.1:{port}/{control}"
             seed, expected = (Path(f"{old}.zck"), Path(f"{new}.zck")) if case == "zck" else (old, new)
-            peer = "zckdl" if case == "zck" else "zsync"
+            peer = {"zck": "zckdl", "casync": "casync"}.get(case, "zsync")
             # zckdl has no -o: it writes the URL's file name in its working directory.
             peer_dir = client / "peer"
             clients = {
                 "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
                 "zckdl": lambda out: ["zckdl", "-q", f"--source={seed}", url],
+                "casync": lambda out: ["casync", "extract", f"--store=http://127.0.0.1:{port}/default.castr",
+                                       f"--seed={seed}", url, str(out)],
                 "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(seed), "-o", str(out), url],
             }
             clients = {name: clients[name] for name in (peer, "deltadrop")}

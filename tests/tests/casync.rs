@@ -201,6 +201,26 @@ fn a_local_index_and_store_other_chunk_sizes_and_a_resumed_part() {
         kept > p.new.len() as u64 / 3,
         "kept {kept} bytes of the .part"
     );
+
+    // Over HTTPS, where nginx offers HTTP/2: every chunk request used it.
+    let Some((tls, ca)) = nginx_tls(p.www.path(), "") else {
+        return;
+    };
+    let out = p.work.path().join("c.img");
+    let mut spec = job_spec(tls.url("image.img.caibx"), &[], &out);
+    spec.options.ca_certs = vec![ca];
+    run_job(spec).0.unwrap();
+    assert_eq!(read(&out), p.new);
+    let chunk_requests: Vec<String> = tls
+        .access_log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /default.castr/"))
+        .collect();
+    assert!(chunk_requests.len() > 10);
+    assert!(
+        chunk_requests.iter().all(|l| l.contains(" HTTP/2.0 200 ")),
+        "{chunk_requests:?}"
+    );
 }
 
 #[test]
