@@ -117,12 +117,16 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Whether pasted or dropped text looks like a control file we can use.
+/// Whether pasted or dropped text looks like a control file we can use: a URL, or a
+/// local `.zsync` or casync index (a local `.zck` is a seed: the download needs its URL).
 pub fn looks_like_control(text: &str) -> bool {
     let text = text.trim();
     !text.is_empty()
         && !text.contains('\n')
-        && (text.starts_with("http://") || text.starts_with("https://") || text.ends_with(".zsync"))
+        && (text.starts_with("http://")
+            || text.starts_with("https://")
+            || text.ends_with(".zsync")
+            || text.ends_with(".caibx"))
 }
 
 #[derive(Default)]
@@ -349,8 +353,8 @@ impl DeltadropApp {
             }
             Command::BrowseControl => {
                 let dialog = rfd::AsyncFileDialog::new()
-                    .set_title("Open a .zsync file")
-                    .add_filter(".zsync files", &["zsync"])
+                    .set_title("Open a .zsync file or a casync index")
+                    .add_filter(".zsync and .caibx files", &["zsync", "caibx"])
                     .pick_file();
                 self.workers.dialog(dialog, |f| {
                     Command::SetControl(f.path().display().to_string())
@@ -468,10 +472,7 @@ impl DeltadropApp {
         for file in dropped {
             let path = file.path().to_path_buf();
             let text = path.to_string_lossy();
-            if text.ends_with(".zsync")
-                || text.starts_with("http://")
-                || text.starts_with("https://")
-            {
+            if looks_like_control(&text) {
                 self.commands.push(Command::SetControl(text.into_owned()));
             } else {
                 seeds.push(path);

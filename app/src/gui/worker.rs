@@ -154,12 +154,16 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// The target's file name guessed from a control URL or path: its last segment without
-/// `.zsync` (the control file's `Filename` replaces the guess once it is loaded).
+/// `.zsync` or `.caibx` (the control file's `Filename` replaces the guess once it is
+/// loaded), or the `.zck` itself, which is the target.
 pub fn guess_target_name(control: &str) -> Option<String> {
     let control = control.trim();
     let without_query = control.split(['?', '#']).next().unwrap_or(control);
     let last = without_query.rsplit(['/', '\\']).next()?;
-    let name = last.strip_suffix(".zsync")?;
+    let name = last
+        .strip_suffix(".zsync")
+        .or_else(|| last.strip_suffix(".caibx"))
+        .or_else(|| last.ends_with(".zck").then_some(last))?;
     (!name.is_empty()).then(|| name.to_string())
 }
 
@@ -244,6 +248,14 @@ mod tests {
         assert_eq!(
             guess_target_name("https://x.org/a/app-1.2.img.zsync?x=1").as_deref(),
             Some("app-1.2.img")
+        );
+        assert_eq!(
+            guess_target_name("/tmp/app.iso.caibx").as_deref(),
+            Some("app.iso")
+        );
+        assert_eq!(
+            guess_target_name("https://h/repodata/primary.xml.zck").as_deref(),
+            Some("primary.xml.zck")
         );
         assert_eq!(
             guess_target_name("/tmp/app.iso.zsync").as_deref(),
