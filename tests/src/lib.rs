@@ -14,8 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use deltadrop_core::{
-    ControlSource, Error, Event, FileHash, FileHashAlgorithm, Format, Job, JobSpec, Summary,
-    TargetInfo,
+    BlockSource, BlockState, ControlSource, Error, Event, FileHash, FileHashAlgorithm, Format, Job,
+    JobSpec, Summary, TargetInfo,
 };
 pub use tempfile::TempDir;
 
@@ -25,6 +25,30 @@ pub fn run_job(spec: JobSpec) -> (Result<Summary, Error>, Vec<Event>) {
     let job = Job::start(spec, tx);
     let events: Vec<Event> = rx.iter().collect();
     (job.join(), events)
+}
+
+/// The block map a front end draws from `events`: each block's last state. Local blocks
+/// must come from seed 0 (the one seed these tests give) and all others from the network.
+pub fn block_map(events: &[Event], blocks: usize) -> Vec<BlockState> {
+    let mut states = vec![BlockState::Unknown; blocks];
+    for event in events {
+        if let Event::Blocks {
+            blocks,
+            state,
+            source,
+        } = event
+        {
+            assert!(
+                matches!(
+                    (state, source),
+                    (BlockState::Local, BlockSource::Seed(0)) | (_, BlockSource::Network)
+                ),
+                "{state:?} from {source:?}"
+            );
+            states[blocks.start as usize..blocks.end as usize].fill(*state);
+        }
+    }
+    states
 }
 
 /// A download of the control file at `url` to `out`, with `seeds`.

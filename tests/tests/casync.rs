@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deltadrop_core::{BlockSource, BlockState, ControlSource, Event, Format};
+use deltadrop_core::{BlockState, ControlSource, Event, Format};
 use deltadrop_tests::*;
 
 /// `content` made into `dir/name.caibx` and its store `dir/default.castr` by Debian's
@@ -149,21 +149,7 @@ fn downloads_a_blob_fetching_only_the_chunks_casync_extract_fetches() {
         .expect("ControlLoaded");
     assert_eq!(info.format, Format::Casync);
     assert_eq!(info.block_ends.last(), Some(&(p.new.len() as u64)));
-    let mut states = vec![BlockState::Unknown; info.block_count as usize];
-    for event in &events {
-        if let Event::Blocks {
-            blocks,
-            state,
-            source,
-        } = event
-        {
-            assert!(matches!(
-                (state, source),
-                (BlockState::Local, BlockSource::Seed(0)) | (_, BlockSource::Network)
-            ));
-            states[blocks.start as usize..blocks.end as usize].fill(*state);
-        }
-    }
+    let states = block_map(&events, info.block_count as usize);
     assert!(
         states
             .iter()

@@ -40,21 +40,7 @@ fn downloads_a_changed_file_reusing_a_shifted_seed() {
     assert_eq!(requests, 1, "one multi-range request is enough");
     assert_eq!(body_bytes, summary.progress.wire_bytes);
     // The map saw every block: local ones from seed 0, the rest fetched.
-    let mut states = vec![BlockState::Unknown; new.len().div_ceil(2048)];
-    for event in &events {
-        if let Event::Blocks {
-            blocks,
-            state,
-            source,
-        } = event
-        {
-            assert!(matches!(
-                (state, source),
-                (BlockState::Local, BlockSource::Seed(0)) | (_, BlockSource::Network)
-            ));
-            states[blocks.start as usize..blocks.end as usize].fill(*state);
-        }
-    }
+    let states = block_map(&events, new.len().div_ceil(2048));
     assert!(
         states
             .iter()

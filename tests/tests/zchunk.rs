@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deltadrop_core::{BlockSource, BlockState, Event, Format, Mode};
+use deltadrop_core::{BlockState, Event, Format, Mode};
 use deltadrop_tests::*;
 
 /// `content` compressed by Debian's `zck` (with `args`) as `dir/name.zck`.
@@ -108,21 +108,7 @@ fn downloads_a_zck_reusing_an_older_one_and_fetches_no_more_than_zckdl() {
     assert_eq!(info.format, Format::Zchunk);
     assert_eq!(info.block_ends.len() as u64, info.block_count);
     assert_eq!(info.block_ends.last(), Some(&(p.new_zck.len() as u64)));
-    let mut states = vec![BlockState::Unknown; info.block_count as usize];
-    for event in &events {
-        if let Event::Blocks {
-            blocks,
-            state,
-            source,
-        } = event
-        {
-            assert!(matches!(
-                (state, source),
-                (BlockState::Local, BlockSource::Seed(0)) | (_, BlockSource::Network)
-            ));
-            states[blocks.start as usize..blocks.end as usize].fill(*state);
-        }
-    }
+    let states = block_map(&events, info.block_count as usize);
     let local = states.iter().filter(|&&s| s == BlockState::Local).count();
     let network = states.iter().filter(|&&s| s == BlockState::Fetched).count();
     assert!(local > network, "{local} chunks local, {network} fetched");

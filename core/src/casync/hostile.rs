@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use super::id::{ChunkDigest, ChunkId};
 use super::index::{Chunk, Index, write_index};
 use super::store::unpack_chunk;
+use crate::test_data::mutate;
 
 /// `casync make`'s flags for a blob index, SHA-512/256.
 const FLAGS: u64 = 0xb000_0000_0000_0000;
@@ -37,24 +38,6 @@ fn check(bytes: &[u8]) {
         offset += chunk.len;
     }
     assert_eq!(offset, index.blob_len());
-}
-
-/// Up to four edits: overwrite, insert or remove a byte, or cut the input short.
-fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    for &(at, kind, byte) in edits {
-        let at = at % (data.len() + 1);
-        match kind % 8 {
-            0..=3 if at < data.len() => data[at] = byte,
-            4 if at < data.len() => data[at] ^= 1 << (byte % 8),
-            5 => data.insert(at, byte),
-            6 if at < data.len() => {
-                data.remove(at);
-            }
-            7 => data.truncate(at),
-            _ => {}
-        }
-    }
-    data
 }
 
 #[test]

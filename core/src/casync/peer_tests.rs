@@ -6,30 +6,13 @@
 //! `DELTADROP_REQUIRE_PEERS=1` makes that a failure.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::chunker::{ChunkSizes, Chunks};
 use super::id::{ChunkDigest, ChunkId};
 use super::index::{Chunk, Index};
 use super::store::Store;
-use crate::test_data::{Rng, noise};
-
-fn casync_available() -> bool {
-    let found = Command::new("casync").arg("--version").output().is_ok();
-    if !found {
-        if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("casync is not installed but DELTADROP_REQUIRE_PEERS=1");
-        }
-        // Straight to stderr: the harness hides `eprintln!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: casync not found on PATH; install casync to run the casync peer tests"
-        );
-    }
-    found
-}
+use crate::test_data::{Rng, noise, peer_available, run_peer};
 
 /// A file indexed by `casync make`: its path, the parsed index and the store.
 struct Made {
@@ -44,19 +27,15 @@ fn make(dir: &Path, name: &str, data: &[u8], args: &[&str]) -> Made {
     std::fs::write(&file, data).unwrap();
     let index_path = dir.join(format!("{name}.caibx"));
     let store = dir.join("store.castr");
-    let out = Command::new("casync")
-        .arg("make")
-        .arg(format!("--store={}", store.display()))
-        .args(args)
-        .arg(&index_path)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "casync make {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let store_arg = format!("--store={}", store.display());
+    let (index_arg, file_arg) = (index_path.display().to_string(), file.display().to_string());
+    let make = [
+        &["make", store_arg.as_str()][..],
+        args,
+        &[&index_arg, &file_arg],
+    ]
+    .concat();
+    run_peer("casync", &make, dir);
     let bytes = std::fs::read(&index_path).unwrap();
     let index = Index::parse(&bytes, &index_path.display().to_string()).unwrap();
     Made {
@@ -125,7 +104,7 @@ fn mixed(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn default_chunking_matches_casync() {
-    if !casync_available() {
+    if !peer_available("casync", "--version", "casync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -151,7 +130,7 @@ fn default_chunking_matches_casync() {
 
 #[test]
 fn other_chunk_sizes_and_digests_match_casync() {
-    if !casync_available() {
+    if !peer_available("casync", "--version", "casync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +172,7 @@ fn other_chunk_sizes_and_digests_match_casync() {
 
 #[test]
 fn a_large_average_matches_casync_too() {
-    if !casync_available() {
+    if !peer_available("casync", "--version", "casync") {
         return;
     }
     // Above an average of ~9.3 MB casync's discriminator formula goes negative and its
@@ -210,7 +189,7 @@ fn a_large_average_matches_casync_too() {
 
 #[test]
 fn a_changed_file_shares_the_chunks_casync_would_seed() {
-    if !casync_available() {
+    if !peer_available("casync", "--version", "casync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -257,7 +236,7 @@ fn a_changed_file_shares_the_chunks_casync_would_seed() {
 
 #[test]
 fn an_archive_index_is_the_same_table_over_the_catar() {
-    if !casync_available() {
+    if !peer_available("casync", "--version", "casync") {
         return;
     }
     // A .caidx indexes the .catar serialisation of a directory: the same table, archive
@@ -267,18 +246,7 @@ fn an_archive_index_is_the_same_table_over_the_catar() {
     std::fs::create_dir_all(tree.join("sub")).unwrap();
     std::fs::write(tree.join("noise"), noise(300_000, 8)).unwrap();
     std::fs::write(tree.join("sub/text"), mixed(200_000, 9)).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new("casync")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "casync {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| run_peer("casync", args, dir.path());
     run(&["make", "--store=st.castr", "t.caidx", "tree"]);
     run(&["make", "t.catar", "tree"]);
     let index = Index::parse(

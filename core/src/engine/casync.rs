@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::stages::{Stages, canonical, parse_url};
+use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
 use crate::casync::id::{ChunkDigest, ChunkId};
@@ -24,7 +24,7 @@ use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Rep
 use crate::event::{Summary, TargetInfo};
 use crate::fetch::{Http, HttpConfig, Retry};
 use crate::job::{Control, ControlSource, JobSpec};
-use crate::part::{Assembly, Layout, Offer, part_path};
+use crate::part::{Assembly, Layout, Offer};
 
 /// Attempts per chunk for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
@@ -205,40 +205,12 @@ impl Layout for Blob {
 /// those found in the old output and each seed by cutting them as casync does.
 fn scan(job: &Stages, blob: &Blob, assembly: &Assembly<Blob>, output: &Path) -> Result<()> {
     job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
-    if let Some(part) = assembly.file().filter(|p| p.existed()) {
-        job.reporter.emit(Event::SeedStarted {
-            source: BlockSource::PartFile,
-            path: part.path().to_path_buf(),
-            size: blob.length(),
-        });
-        let kept = assembly.keep_verified()?;
-        report_found(job.reporter, assembly, BlockSource::PartFile, kept);
-    }
-    let mut scanned = vec![canonical(&part_path(output))];
-    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
-    if output.is_file() {
-        seeds.push((output.to_path_buf(), BlockSource::OldOutput));
-    }
-    seeds.extend((job.spec.seeds.iter().cloned()).zip((0..).map(BlockSource::Seed)));
-    for (path, source) in seeds {
-        job.control.checkpoint()?;
-        if assembly.is_complete() || scanned.contains(&canonical(&path)) {
-            continue;
-        }
-        scanned.push(canonical(&path));
-        match copy_from_seed(job, blob, assembly, &path, source) {
-            Ok(()) => {}
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
-            Err(e) => job.reporter.emit(Event::SeedSkipped {
-                source,
-                path,
-                reason: e.to_string(),
-            }),
-        }
-    }
-    job.reporter.progress_now();
-    Ok(())
+    job.keep_part(assembly)?;
+    job.each_seed(
+        output,
+        || assembly.is_complete(),
+        |path, source| copy_from_seed(job, blob, assembly, path, source),
+    )
 }
 
 /// Cuts the file at `path` into chunks as casync does and writes every chunk of the
@@ -287,30 +259,8 @@ fn copy_from_seed(
         }
     }
     found.sort_unstable();
-    report_found(job.reporter, assembly, source, found);
+    job.report_found(assembly, source, found);
     Ok(())
-}
-
-fn report_found(
-    reporter: &Reporter,
-    assembly: &Assembly<Blob>,
-    source: BlockSource,
-    found: Vec<u64>,
-) {
-    let layout = assembly.layout();
-    let bytes: u64 = found
-        .iter()
-        .map(|&p| layout.piece_range(p))
-        .map(|r| r.end - r.start)
-        .sum();
-    let blocks = found.len() as u64;
-    reporter.add_local(bytes);
-    reporter.blocks(runs(found), BlockState::Local, source);
-    reporter.emit(Event::SeedFinished {
-        source,
-        blocks,
-        bytes,
-    });
 }
 
 /// Fetches chunks from the store, `parallel` at a time: each one request, its body

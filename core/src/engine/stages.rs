@@ -10,11 +10,13 @@ use std::time::{Instant, SystemTime};
 
 use url::Url;
 
-use crate::blocks::{FileHash, Geometry};
+use crate::blocks::{FileHash, Geometry, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
-use crate::event::{BlockSource, Event, EventSink, Format, Phase, Plan, Summary, TargetInfo};
+use crate::event::{
+    BlockSource, BlockState, Event, EventSink, Format, Phase, Plan, Summary, TargetInfo,
+};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
 use crate::fetch::{GzipTarget, estimate_gzip, parse_z_map};
 use crate::fetch::{Http, HttpConfig};
@@ -142,7 +144,24 @@ impl<'a> Stages<'a> {
                 }
             }
         }
-        let mut scanned: HashSet<PathBuf> = [canonical(&part_file)].into_iter().collect();
+        self.each_seed(
+            output,
+            || assembly.is_complete(),
+            |path, source| scan.scan_path(path, source).map(|_| ()),
+        )
+    }
+
+    /// Hands the old output, then each seed, in order, to `take`, until `complete` says
+    /// nothing is missing; a file named twice (or the `.part` itself) only once. A
+    /// problem with a seed skips the seed; one with the `.part` (a full disk) stops the
+    /// job: decided by which file failed, not by what was being done.
+    pub fn each_seed(
+        &self,
+        output: &Path,
+        complete: impl Fn() -> bool,
+        mut take: impl FnMut(&Path, BlockSource) -> Result<()>,
+    ) -> Result<()> {
+        let mut scanned: HashSet<PathBuf> = [canonical(&part_path(output))].into_iter().collect();
         let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
         if output.is_file() {
             seeds.push((output.to_path_buf(), BlockSource::OldOutput));
@@ -155,17 +174,16 @@ impl<'a> Stages<'a> {
                 .map(|(i, p)| (p.clone(), BlockSource::Seed(i))),
         );
         for (path, source) in seeds {
-            if assembly.is_complete() {
+            self.control.checkpoint()?;
+            if complete() {
                 break;
             }
             if !scanned.insert(canonical(&path)) {
                 continue;
             }
-            match scan.scan_path(&path, source) {
-                Ok(_) => {}
+            match take(&path, source) {
+                Ok(()) => {}
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
-                // A problem with the seed skips the seed; one with the .part (a full disk)
-                // stops the job. Decided by which file failed, not by what was being done.
                 Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
                 Err(e) => self.reporter.emit(Event::SeedSkipped {
                     source,
@@ -176,6 +194,45 @@ impl<'a> Stages<'a> {
         }
         self.reporter.progress_now();
         Ok(())
+    }
+
+    /// For a layout whose pieces are found by their own check, not by a scan: keeps
+    /// those an interrupted run left in the `.part`.
+    pub fn keep_part<L: Layout + ?Sized>(&self, assembly: &Assembly<L>) -> Result<()> {
+        let Some(part) = assembly.file().filter(|p| p.existed()) else {
+            return Ok(());
+        };
+        self.reporter.emit(Event::SeedStarted {
+            source: BlockSource::PartFile,
+            path: part.path().to_path_buf(),
+            size: assembly.layout().length(),
+        });
+        let kept = assembly.keep_verified()?;
+        self.report_found(assembly, BlockSource::PartFile, kept);
+        Ok(())
+    }
+
+    /// Reports the pieces `found` (ascending) in `source`, and that it is done.
+    pub fn report_found<L: Layout + ?Sized>(
+        &self,
+        assembly: &Assembly<L>,
+        source: BlockSource,
+        found: Vec<u64>,
+    ) {
+        let layout = assembly.layout();
+        let bytes: u64 = found
+            .iter()
+            .map(|&p| layout.piece_range(p))
+            .map(|r| r.end - r.start)
+            .sum();
+        let blocks = found.len() as u64;
+        self.reporter.add_local(bytes);
+        self.reporter.blocks(runs(found), BlockState::Local, source);
+        self.reporter.emit(Event::SeedFinished {
+            source,
+            blocks,
+            bytes,
+        });
     }
 
     /// Says what is left to fetch, and in how many ranges.
@@ -361,7 +418,7 @@ fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn canonical(path: &Path) -> PathBuf {
+fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 

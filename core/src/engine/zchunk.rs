@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::stages::{Stages, canonical, parse_url, plain_cost, safe_name_from_url};
+use super::stages::{Stages, parse_url, plain_cost, safe_name_from_url};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Reporter};
@@ -231,42 +231,12 @@ fn take_header(reporter: &Reporter, target: &Zck, assembly: &Assembly<Zck>) -> R
 /// those of the old output and of each seed that is a `.zck`.
 fn scan(job: &Stages, target: &Zck, assembly: &Assembly<Zck>, output: &Path) -> Result<()> {
     job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
-    if let Some(part) = assembly.file().filter(|p| p.existed()) {
-        let source = BlockSource::PartFile;
-        let path = part.path().to_path_buf();
-        job.reporter.emit(Event::SeedStarted {
-            source,
-            path: path.clone(),
-            size: target.length(),
-        });
-        let kept = assembly.keep_verified()?;
-        report_found(job.reporter, assembly, source, kept);
-    }
-    let mut scanned = vec![canonical(&crate::part::part_path(output))];
-    let mut seeds: Vec<(PathBuf, BlockSource)> = Vec::new();
-    if output.is_file() {
-        seeds.push((output.to_path_buf(), BlockSource::OldOutput));
-    }
-    seeds.extend((job.spec.seeds.iter().cloned()).zip((0..).map(BlockSource::Seed)));
-    for (path, source) in seeds {
-        job.control.checkpoint()?;
-        if assembly.is_complete() || scanned.contains(&canonical(&path)) {
-            continue;
-        }
-        scanned.push(canonical(&path));
-        match copy_from_seed(job, target, assembly, &path, source) {
-            Ok(()) => {}
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(e) if e.local_path().is_some_and(|failed| failed != path) => return Err(e),
-            Err(e) => job.reporter.emit(Event::SeedSkipped {
-                source,
-                path,
-                reason: e.to_string(),
-            }),
-        }
-    }
-    job.reporter.progress_now();
-    Ok(())
+    job.keep_part(assembly)?;
+    job.each_seed(
+        output,
+        || assembly.is_complete(),
+        |path, source| copy_from_seed(job, target, assembly, path, source),
+    )
 }
 
 /// Copies the chunks the target needs from the `.zck` at `path`, each checked against
@@ -299,30 +269,8 @@ fn copy_from_seed(
             found.push(piece);
         }
     }
-    report_found(job.reporter, assembly, source, found);
+    job.report_found(assembly, source, found);
     Ok(())
-}
-
-fn report_found(
-    reporter: &Reporter,
-    assembly: &Assembly<Zck>,
-    source: BlockSource,
-    found: Vec<u64>,
-) {
-    let layout = assembly.layout();
-    let bytes: u64 = found
-        .iter()
-        .map(|&p| layout.piece_range(p))
-        .map(|r| r.end - r.start)
-        .sum();
-    let blocks = found.len() as u64;
-    reporter.add_local(bytes);
-    reporter.blocks(runs(found), BlockState::Local, source);
-    reporter.emit(Event::SeedFinished {
-        source,
-        blocks,
-        bytes,
-    });
 }
 
 /// `--uncompress`: the file the `.zck` was made from, beside it without the `.zck`.

@@ -9,26 +9,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::gzip::{Inflater, Resume};
+use crate::test_data::mutate;
 
 /// Up to four edits: overwrite, insert or remove a byte, or cut the input short.
 fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
     prop::collection::vec(any::<(usize, u8, u8)>(), 0..4)
-}
-
-fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    for &(at, kind, byte) in edits {
-        let at = at % (data.len() + 1);
-        match kind % 8 {
-            0..=3 if at < data.len() => data[at] = byte,
-            4 | 5 => data.insert(at, byte),
-            6 if at < data.len() => {
-                data.remove(at);
-            }
-            7 => data.truncate(at),
-            _ => {}
-        }
-    }
-    data
 }
 
 /// Numbers a header may claim: small, and the hostile ones (2^62 bytes, a billion

@@ -8,43 +8,17 @@
 use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
-use std::process::Command;
 
 use crate::gzip::{
     CheckpointKind, Compressed, Inflater, MAX_BLOCK_HEADER_BYTES, WINDOW_SIZE, ZMap, fetch_ranges,
     parse_gzip_header,
 };
 
-fn zsyncmake_available() -> bool {
-    let found = Command::new("zsyncmake").arg("-V").output().is_ok();
-    if !found {
-        if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("zsyncmake is not installed but DELTADROP_REQUIRE_PEERS=1");
-        }
-        // Straight to stderr rather than `eprintln!`, which the test harness captures and
-        // hides for passing tests: a skip must be visible.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: zsyncmake not found on PATH; install zsync to run the gzip peer tests"
-        );
-    }
-    found
-}
-
 fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new("zsyncmake")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zsyncmake {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_peer("zsyncmake", args, dir);
 }
 
-use crate::test_data::Rng;
+use crate::test_data::{Rng, peer_available, run_peer};
 
 /// A few MB of log-like text, random bytes, runs and short repeats, in pieces.
 fn test_data(len: usize) -> Vec<u8> {
@@ -264,7 +238,7 @@ fn missing_blocks(len: u64, block: u64, seed: u64) -> Vec<Range<u64>> {
 
 #[test]
 fn gzip_zsyncmake_z_checkpoints_all_decode() {
-    if !zsyncmake_available() {
+    if !peer_available("zsyncmake", "-V", "zsync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -295,7 +269,7 @@ fn gzip_zsyncmake_z_checkpoints_all_decode() {
 
 #[test]
 fn gzip_zsyncmake_on_a_gzip_file_checkpoints_all_decode() {
-    if !zsyncmake_available() {
+    if !peer_available("zsyncmake", "-V", "zsync") {
         return;
     }
     let data = test_data(2_500_000);

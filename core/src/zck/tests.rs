@@ -2,8 +2,6 @@
 //! type, optional elements, signatures, hostile claims), truncated and mutated input
 //! that must give errors and never panic, and (in `peers`) the real zchunk tools.
 
-use std::io::Write;
-
 use proptest::prelude::*;
 
 use super::checksum::ChecksumType;
@@ -12,7 +10,7 @@ use super::header::{Compression, Header, Lead, MAX_LEAD_LEN};
 use super::read;
 use super::uncompress::{Names, uncompress};
 use crate::error::Result;
-use crate::test_data::{Rng, noise};
+use crate::test_data::{Rng, mutate, noise};
 
 mod peers;
 
@@ -339,23 +337,6 @@ fn every_truncation_of_a_header_is_an_error() {
     assert_eq!(header.chunks[0].range.start, len as u64);
 }
 
-/// Up to four edits: overwrite, insert or remove a byte, or cut the input short.
-fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    for &(at, kind, byte) in edits {
-        let at = at % (data.len() + 1);
-        match kind % 8 {
-            0..=3 if at < data.len() => data[at] = byte,
-            4 | 5 => data.insert(at, byte),
-            6 if at < data.len() => {
-                data.remove(at);
-            }
-            7 => data.truncate(at),
-            _ => {}
-        }
-    }
-    data
-}
-
 prop_compose! {
     fn zck_file()(
         count in 0..8usize,
@@ -409,15 +390,4 @@ proptest! {
         reseal(&mut file);
         prop_assert!(uncompress_bytes(&file).is_err() || file.len() > 40);
     }
-}
-
-/// Skipped peer tests say so on stderr, which the harness does not capture.
-pub(super) fn skip(why: &str) {
-    if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("{why} but DELTADROP_REQUIRE_PEERS=1");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {why}; install zchunk to run the zck peer tests"
-    );
 }

@@ -6,37 +6,13 @@
 //! our test builder writes.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::{Build, pieces, skip};
-use crate::test_data::Rng;
+use super::{Build, pieces};
+use crate::test_data::{Rng, peer_available, run_peer};
 use crate::zck::header::Header;
 use crate::zck::read::verify_file;
 use crate::zck::seed::Seed;
 use crate::zck::uncompress::uncompress_file;
-
-fn zck_available() -> bool {
-    let found = Command::new("zck").arg("--version").output().is_ok();
-    if !found {
-        skip("zck not found on PATH");
-    }
-    found
-}
-
-/// Runs a zchunk tool in `dir`; its stdout.
-fn run(dir: &Path, tool: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{tool} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// Log-like lines with repeats and a little noise: compressible, and chunked by zck's
 /// rolling hash into many chunks.
@@ -66,7 +42,7 @@ fn make(dir: &Path, name: &str, data: &[u8], args: &[&str]) -> PathBuf {
     let out = format!("{name}.zck");
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["-o", &out, name]);
-    run(dir, "zck", &all);
+    run_peer("zck", &all, dir);
     dir.join(out)
 }
 
@@ -86,14 +62,14 @@ fn check_against_tools(dir: &Path, zck: &Path, plain: &[u8]) -> Header {
     assert_eq!(uncompress_file(zck, &ours).unwrap(), plain.len() as u64);
     let ours = std::fs::read(&ours).unwrap();
     assert!(ours == plain, "uncompressed differs from the original");
-    let theirs = run(dir, "unzck", &["-c", zck.to_str().unwrap()]);
+    let theirs = run_peer("unzck", &["-c", zck.to_str().unwrap()], dir);
     assert!(theirs == ours, "unzck's output differs from ours");
     header
 }
 
 /// Every chunk row of `zck_read_header -c` against our chunks; the summary lines too.
 fn compare_read_header(dir: &Path, zck: &Path, header: &Header) {
-    let out = run(dir, "zck_read_header", &["-c", zck.to_str().unwrap()]);
+    let out = run_peer("zck_read_header", &["-c", zck.to_str().unwrap()], dir);
     let out = String::from_utf8(out).unwrap();
     let line = |label: &str| {
         out.lines()
@@ -130,7 +106,7 @@ fn compare_read_header(dir: &Path, zck: &Path, header: &Header) {
 
 #[test]
 fn files_made_by_zck_read_as_zchunk_reads_them() {
-    if !zck_available() {
+    if !peer_available("zck", "--version", "zchunk") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +151,7 @@ fn files_made_by_zck_read_as_zchunk_reads_them() {
 
 #[test]
 fn seed_matches_as_zck_delta_size_counts() {
-    if !zck_available() {
+    if !peer_available("zck", "--version", "zchunk") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -200,10 +176,10 @@ fn seed_matches_as_zck_delta_size_counts() {
             .map(|c| c.comp_len())
             .sum();
 
-        let report = run(
-            dir,
+        let report = run_peer(
             "zck_delta_size",
             &[old_zck.to_str().unwrap(), new_zck.to_str().unwrap()],
+            dir,
         );
         let report = String::from_utf8(report).unwrap();
         let expected = format!("Matched {} of {} ", matched.len(), target.chunks.len());
@@ -230,7 +206,7 @@ fn seed_matches_as_zck_delta_size_counts() {
 
 #[test]
 fn a_changed_seed_gives_no_chunk() {
-    if !zck_available() {
+    if !peer_available("zck", "--version", "zchunk") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -256,7 +232,7 @@ fn a_changed_seed_gives_no_chunk() {
 
 #[test]
 fn unzck_reads_what_our_test_builder_writes() {
-    if !zck_available() {
+    if !peer_available("zck", "--version", "zchunk") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -269,7 +245,7 @@ fn unzck_reads_what_our_test_builder_writes() {
     };
     let file = dir.join("built.zck");
     std::fs::write(&file, build.file(&refs)).unwrap();
-    let out = run(dir, "unzck", &["-c", "built.zck"]);
+    let out = run_peer("unzck", &["-c", "built.zck"], dir);
     assert!(out == pieces.concat());
-    run(dir, "zck_read_header", &["-f", "built.zck"]);
+    run_peer("zck_read_header", &["-f", "built.zck"], dir);
 }
