@@ -45,7 +45,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     control.checkpoint()?;
     let output = output_path(spec, &index_name)?;
     let assembly = Assembly::new(&blob, job.open(blob.length(), &output)?);
-    scan(&job, &blob, &assembly, &output)?;
+    job.find_pieces(&assembly, &output, |path, source| {
+        copy_from_seed(&job, &blob, &assembly, path, source)
+    })?;
     let missing = assembly.missing();
     let needed = blob.ids_of(&missing);
     let plan = job.report_plan(
@@ -199,18 +201,6 @@ impl Layout for Blob {
     fn file_hash(&self) -> Option<(&FileHash, Range<u64>)> {
         None
     }
-}
-
-/// Takes what is already local: the chunks an interrupted run left in the `.part`, then
-/// those found in the old output and each seed by cutting them as casync does.
-fn scan(job: &Stages, blob: &Blob, assembly: &Assembly<Blob>, output: &Path) -> Result<()> {
-    job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
-    job.keep_part(assembly)?;
-    job.each_seed(
-        output,
-        || assembly.is_complete(),
-        |path, source| copy_from_seed(job, blob, assembly, path, source),
-    )
 }
 
 /// Cuts the file at `path` into chunks as casync does and writes every chunk of the

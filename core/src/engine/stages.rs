@@ -196,9 +196,22 @@ impl<'a> Stages<'a> {
         Ok(())
     }
 
-    /// For a layout whose pieces are found by their own check, not by a scan: keeps
-    /// those an interrupted run left in the `.part`.
-    pub fn keep_part<L: Layout + ?Sized>(&self, assembly: &Assembly<L>) -> Result<()> {
+    /// Takes what is already local for a layout whose pieces are found by their own
+    /// check, not by a scan: the pieces an interrupted run left in the `.part`, then what
+    /// `take` finds in the old output and each seed.
+    pub fn find_pieces<L: Layout + ?Sized>(
+        &self,
+        assembly: &Assembly<L>,
+        output: &Path,
+        take: impl FnMut(&Path, BlockSource) -> Result<()>,
+    ) -> Result<()> {
+        self.reporter.emit(Event::Phase(Phase::ScanningSeeds));
+        self.keep_part(assembly)?;
+        self.each_seed(output, || assembly.is_complete(), take)
+    }
+
+    /// Keeps the pieces an interrupted run left in the `.part`, each checked.
+    fn keep_part<L: Layout + ?Sized>(&self, assembly: &Assembly<L>) -> Result<()> {
         let Some(part) = assembly.file().filter(|p| p.existed()) else {
             return Ok(());
         };

@@ -44,7 +44,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let output = output_path(spec, &url)?;
     let assembly = Assembly::new(&target, job.open(target.length(), &output)?);
     take_header(&reporter, &target, &assembly)?;
-    scan(&job, &target, &assembly, &output)?;
+    job.find_pieces(&assembly, &output, |path, source| {
+        copy_from_seed(&job, &target, &assembly, path, source)
+    })?;
     let missing = assembly.missing();
     let plan = job.report_plan(&target, &missing, plain_cost(&target, &missing));
     let summary = |output, file_hash| Summary {
@@ -225,18 +227,6 @@ fn take_header(reporter: &Reporter, target: &Zck, assembly: &Assembly<Zck>) -> R
     reporter.add_fetched(target.header_bytes.len() as u64);
     reporter.blocks(runs(taken), BlockState::Fetched, BlockSource::Network);
     Ok(())
-}
-
-/// Takes what is already local:/// Takes what is already local: the chunks an interrupted run left in the `.part`, then
-/// those of the old output and of each seed that is a `.zck`.
-fn scan(job: &Stages, target: &Zck, assembly: &Assembly<Zck>, output: &Path) -> Result<()> {
-    job.reporter.emit(Event::Phase(Phase::ScanningSeeds));
-    job.keep_part(assembly)?;
-    job.each_seed(
-        output,
-        || assembly.is_complete(),
-        |path, source| copy_from_seed(job, target, assembly, path, source),
-    )
 }
 
 /// Copies the chunks the target needs from the `.zck` at `path`, each checked against
