@@ -651,8 +651,19 @@ fn settings_and_history_survive_a_restart() {
         .get_by_role_and_label(Role::TextInput, "Trusted CA (PEM file)")
         .type_text("/etc/builds/ca.pem");
     harness.run();
+    harness
+        .get_by_label("Also uncompress a .zck download (zchunk)")
+        .click();
+    harness.run();
+    // Closed, as a user does before starting (it covers part of the form): the toggle,
+    // not the window's title.
+    harness
+        .get_by_role_and_label(Role::Button, "Settings")
+        .click();
+    harness.run();
     let settings = harness.state().persisted().settings.clone();
     assert!(!settings.keep_old);
+    assert!(settings.uncompress);
     assert_eq!(settings.proxy, "http://proxy.example:3128");
     assert_eq!(settings.ca_cert, "/etc/builds/ca.pem");
 
@@ -660,6 +671,7 @@ fn settings_and_history_survive_a_restart() {
     let job = start(&mut harness, &runner, "http://127.0.0.1:9/a.zsync");
     let options = &job.spec.options;
     assert!(!options.keep_old);
+    assert!(options.uncompress);
     assert_eq!(options.proxy.as_deref(), Some("http://proxy.example:3128"));
     assert_eq!(options.ca_certs, [PathBuf::from("/etc/builds/ca.pem")]);
     job.emit(Event::Finished(Err(Error::Cancelled)));

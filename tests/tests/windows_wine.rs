@@ -7,6 +7,8 @@
 //!   certificate store (so the TLS stack and its Windows certificate checks really run);
 //! - the installer runs silently, puts both programs, the Start-menu entry, the `.zsync`
 //!   association and the PATH entry in place, and its uninstaller takes them away again;
+//! - it downloads a zchunk file (and uncompresses it) and a casync blob from its chunk
+//!   store, each with a seed;
 //! - `deltadrop.exe` opens a window that draws (Xvfb, a screenshot) and downloads.
 //!
 //! Without the built files or wine the tests print SKIPPED (or fail under
@@ -244,6 +246,102 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     assert!(
         stdout.contains(&format!(" local, fetched {fetched}")),
         "{stdout}"
+    );
+}
+
+/// `tool` (Debian's `zck` or `casync`) run in `dir`; whether it worked.
+fn make_with(tool: &str, args: &[&str], dir: &Path) -> Option<()> {
+    let tool = peer(tool)?;
+    let made = run(&tool, args, dir);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    Some(())
+}
+
+#[test]
+fn cli_exe_downloads_zchunk_and_casync_targets_with_seeds() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let old = text_bytes(1_500_000, 75);
+    let new = edited(&old, 76);
+    let www = public_dir();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("image.img"), &new).unwrap();
+    std::fs::write(work.path().join("old.img"), &old).unwrap();
+    let made = make_with("zck", &["image.img"], www.path())
+        .and_then(|()| make_with("zck", &["old.img"], work.path()))
+        .and_then(|()| {
+            let args = [
+                "make",
+                "--store=default.castr",
+                "image.img.caibx",
+                "image.img",
+            ];
+            make_with("casync", &args, www.path())
+        });
+    let (Some(()), Some(server)) = (made, nginx(www.path(), None, "")) else {
+        return;
+    };
+
+    // zchunk: the .zck exactly as published, and the file it was made from.
+    let out = wine(
+        &cli,
+        &[
+            "get",
+            "--uncompress",
+            "-i",
+            "old.img.zck",
+            "-o",
+            "image.img.zck",
+            &server.url("image.img.zck"),
+        ],
+        work.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        read(&work.path().join("image.img.zck")),
+        read(&www.path().join("image.img.zck"))
+    );
+    assert!(
+        read(&work.path().join("image.img")) == new,
+        "the uncompressed file"
+    );
+    let (_, zck_bytes) = server.requests_for("image.img.zck");
+    assert!(zck_bytes < read(&www.path().join("image.img.zck")).len() as u64 / 2);
+
+    // casync: the blob from the chunk store, the old file as seed.
+    let out = wine(
+        &cli,
+        &[
+            "get",
+            "-i",
+            "old.img",
+            "-o",
+            "blob.img",
+            &server.url("image.img.caibx"),
+        ],
+        work.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        read(&work.path().join("blob.img")) == new,
+        "the casync blob"
+    );
+    assert_eq!(
+        read(&work.path().join("old.img")),
+        old,
+        "the seed was changed"
+    );
+    let chunk_bytes: u64 = server
+        .access_log()
+        .iter()
+        .filter(|l| l.starts_with("GET /default.castr/"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        chunk_bytes > 0 && chunk_bytes < new.len() as u64 / 4,
+        "{chunk_bytes}"
     );
 }
 
