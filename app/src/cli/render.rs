@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use deltadrop_core::{
-    BlockSource, Event, FileHash, FileHashAlgorithm, Phase, Plan, Progress, Summary,
+    BlockSource, Event, FileHash, FileHashAlgorithm, Format, Phase, Plan, Progress, Summary,
 };
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -25,6 +25,8 @@ pub struct Renderer {
     /// `info` prints the plan and stops; `get` prints zsync's closing line.
     plan_only: bool,
     seeds: Vec<String>,
+    /// The target's format, once loaded: it names the pieces ("blocks", "chunks").
+    format: Format,
 }
 
 impl Renderer {
@@ -56,6 +58,7 @@ impl Renderer {
             style,
             plan_only,
             seeds: Vec::new(),
+            format: Format::Zsync,
         }
     }
 
@@ -86,6 +89,7 @@ impl Renderer {
     fn human(&mut self, event: &Event, bar: Option<&ProgressBar>, quiet: bool) {
         match event {
             Event::ControlLoaded(info) => {
+                self.format = info.format;
                 let name = if info.filename.is_empty() {
                     "(unnamed)"
                 } else {
@@ -134,7 +138,8 @@ impl Renderer {
             }
             Event::SeedFinished { blocks, bytes, .. } => {
                 let line = format!(
-                    "  {blocks} blocks ({}) of the target found",
+                    "  {blocks} {} ({}) of the target found",
+                    pieces_word(self.format),
                     HumanBytes(*bytes)
                 );
                 if self.plan_only {
@@ -152,7 +157,7 @@ impl Renderer {
                 format!("not using {}: {reason}", path.display()),
             ),
             Event::Planned(plan) => {
-                let line = plan_line(plan);
+                let line = plan_line(plan, self.format);
                 if self.plan_only {
                     println!("{line}");
                 } else {
@@ -198,7 +203,15 @@ fn finished(summary: &Summary) {
     println!("used {} local, fetched {}", p.local_bytes, p.wire_bytes);
 }
 
-fn plan_line(plan: &Plan) -> String {
+/// What a format's pieces are called.
+fn pieces_word(format: Format) -> &'static str {
+    match format {
+        Format::Zsync => "blocks",
+        _ => "chunks",
+    }
+}
+
+fn plan_line(plan: &Plan, format: Format) -> String {
     let pct = |n: u64| {
         if plan.total_bytes == 0 {
             100.0
@@ -207,12 +220,18 @@ fn plan_line(plan: &Plan) -> String {
         }
     };
     format!(
-        "reuse {} ({:.1}%) from local files, fetch {} ({:.1}%) in {} ranges",
+        "reuse {} ({:.1}%) from local files, fetch {} ({:.1}%) in {} {}",
         HumanBytes(plan.local_bytes),
         pct(plan.local_bytes),
         HumanBytes(plan.bytes_to_fetch),
         pct(plan.bytes_to_fetch),
-        plan.ranges
+        plan.ranges,
+        // casync fetches each chunk with a request of its own.
+        if format == Format::Casync {
+            "requests"
+        } else {
+            "ranges"
+        }
     )
 }
 
