@@ -16,8 +16,8 @@ use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
 use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
 use deltadrop_core::{
-    BlockSource, BlockState, ControlSource, Error, Event, EventSink, Mode, Phase, Plan, Progress,
-    Summary,
+    BlockSource, BlockState, ControlSource, Error, Event, EventSink, Format, Mode, Phase, Plan,
+    Progress, Summary, TargetInfo,
 };
 use deltadrop_tests::target_info;
 use egui::accesskit::Role;
@@ -400,6 +400,50 @@ fn the_block_map_fills_from_block_runs_and_hover_tells_offset_and_source() {
         assert!(text.contains(state), "{text}");
         assert!(!text.contains("From"), "{text}");
     }
+}
+
+#[test]
+fn a_map_of_chunks_of_any_size_hovers_with_each_chunks_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let args = GuiArgs::parse_from(["deltadrop", "http://127.0.0.1:9/primary.xml.zck"]);
+    let mut harness = harness_with(options(args, &runner, dir.path()));
+    harness.run();
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    // A header of 300 bytes, an empty dictionary, then chunks of uneven sizes.
+    let ends = vec![300, 300, 5_000, 5_100, 40_000, 41_234];
+    let info = TargetInfo {
+        format: Format::Zchunk,
+        filename: "primary.xml.zck".into(),
+        length: 41_234,
+        block_count: ends.len() as u64,
+        block_ends: ends,
+        file_hash: None,
+        ..target_info(6, 8192)
+    };
+    job.emit(Event::ControlLoaded(info));
+    job.emit(Event::Blocks {
+        blocks: 0..2,
+        state: BlockState::Fetched,
+        source: BlockSource::Network,
+    });
+    job.emit(Event::Blocks {
+        blocks: 2..6,
+        state: BlockState::Local,
+        source: BlockSource::OldOutput,
+    });
+    harness.run();
+    let map = harness.get_by_label_contains("Block map:");
+    let rect = map.rect();
+    let layout = MapLayout::new(6, rect.width(), 1000.0);
+    harness.hover_at(layout.cell_rect(rect.min, 4).center());
+    harness.run();
+    assert!(
+        has_text(&harness, "Chunk 4 · bytes 5,100–39,999"),
+        "the chunk's own bytes"
+    );
 }
 
 #[test]
