@@ -62,4 +62,4 @@ pub use event::{
     TargetInfo,
 };
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
-pub use make::{MakeOptions, write_control_file};
+pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};

@@ -246,3 +246,51 @@ fn a_damaged_or_missing_chunk_fails_naming_it_and_keeps_the_old_output() {
     assert!(error.contains("404"), "{error}");
     assert_eq!(read(&out), b"the previous version");
 }
+
+#[test]
+fn make_caibx_writes_casyncs_own_index_and_a_store_casync_extract_reads() {
+    let Some(casync) = peer("casync") else {
+        return;
+    };
+    let mut content = random_bytes(1_500_000, 101);
+    content.extend(text_bytes(1_500_000, 102));
+    let theirs = tempfile::tempdir().unwrap();
+    let Some(their_index) = casync_make(theirs.path(), "image.img", &content, &[]) else {
+        return;
+    };
+    let www = public_dir();
+    let file = www.path().join("image.img");
+    std::fs::write(&file, &content).unwrap();
+    let index = www.path().join("image.img.caibx");
+    let store = www.path().join("default.castr");
+    let made = deltadrop_core::write_casync_index(&file, &index, &store).unwrap();
+    assert_eq!(
+        read(&index),
+        read(&their_index),
+        "the same index, byte for byte"
+    );
+    assert_eq!(made.new_chunk_files as usize, store_sizes(&store).len());
+    // Again: every chunk is there already.
+    let again = deltadrop_core::write_casync_index(&file, &index, &store).unwrap();
+    assert_eq!((again.chunks, again.new_chunk_files), (made.chunks, 0));
+
+    // casync extract reads our store over HTTP.
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out.img");
+    let store_arg = format!("--store={}", server.url("default.castr"));
+    let extracted = run(
+        &casync,
+        &[
+            "extract",
+            &store_arg,
+            &server.url("image.img.caibx"),
+            &out.display().to_string(),
+        ],
+        work.path(),
+    );
+    assert!(extracted.status.success(), "{}", text(&extracted.stderr));
+    assert!(read(&out) == content);
+}

@@ -6,11 +6,11 @@
 mod render;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use deltadrop_core::{ControlSource, Credentials, Error, Job, JobOptions, JobSpec, Mode};
-use deltadrop_core::{MakeOptions, write_control_file};
+use deltadrop_core::{MakeOptions, write_casync_index, write_control_file};
 
 use render::Renderer;
 
@@ -163,6 +163,13 @@ pub struct MakeArgs {
     /// fetch compressed pieces and rebuild FILE. -u then gives the .gz's URL.
     #[arg(short = 'z')]
     pub compress: bool,
+    /// Write a casync index (FILE.caibx, or -o) and its chunk store instead of a .zsync,
+    /// as `casync make` does.
+    #[arg(long, conflicts_with_all = ["compress", "block_size", "urls", "filename"])]
+    pub caibx: bool,
+    /// With --caibx: the chunk store folder (default: default.castr beside the index).
+    #[arg(long, value_name = "DIR", requires = "caibx")]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +238,9 @@ fn run_job(spec: JobSpec, mut renderer: Renderer) -> u8 {
 }
 
 fn make(args: &MakeArgs) -> u8 {
+    if args.caibx {
+        return make_caibx(args);
+    }
     let options = MakeOptions {
         block_size: args.block_size,
         urls: args.urls.clone(),
@@ -244,6 +254,30 @@ fn make(args: &MakeArgs) -> u8 {
                 path.display(),
                 cf.block_count(),
                 cf.block_size
+            );
+            EXIT_OK
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn make_caibx(args: &MakeArgs) -> u8 {
+    let index = args.output.clone().unwrap_or_else(|| {
+        let name = args.file.file_name().unwrap_or_default().to_string_lossy();
+        PathBuf::from(format!("{name}.caibx"))
+    });
+    let store = args.store.clone().unwrap_or_else(|| {
+        let folder = index.parent().unwrap_or(Path::new(""));
+        folder.join("default.castr")
+    });
+    match write_casync_index(&args.file, &index, &store) {
+        Ok(made) => {
+            eprintln!(
+                "wrote {} ({} chunks) and {} new chunk files in {}",
+                index.display(),
+                made.chunks,
+                made.new_chunk_files,
+                store.display()
             );
             EXIT_OK
         }

@@ -37,7 +37,6 @@ pub(crate) struct ChunkSizes {
 }
 
 impl ChunkSizes {
-    #[cfg(test)]
     /// casync's default (`casync make` without `--chunk-size`): 16 KiB / 64 KiB / 256 KiB.
     pub(crate) const DEFAULT: ChunkSizes = ChunkSizes {
         min: 16 << 10,
@@ -63,7 +62,6 @@ impl ChunkSizes {
         Ok(ChunkSizes { min, avg, max })
     }
 
-    #[cfg(test)]
     /// The smallest chunk but the last.
     pub(crate) fn min(self) -> u64 {
         self.min

@@ -5,12 +5,9 @@
 use proptest::prelude::*;
 
 use super::id::{ChunkDigest, ChunkId};
-use super::index::{Chunk, Index, write_index};
+use super::index::{BLOB_FLAGS, Chunk, Index, write_index};
 use super::store::unpack_chunk;
 use crate::test_data::mutate;
-
-/// `casync make`'s flags for a blob index, SHA-512/256.
-const FLAGS: u64 = 0xb000_0000_0000_0000;
 
 fn valid_index(chunks: usize, seed: u8) -> Vec<u8> {
     let items: Vec<(u64, ChunkId)> = (0..chunks)
@@ -21,7 +18,7 @@ fn valid_index(chunks: usize, seed: u8) -> Vec<u8> {
             )
         })
         .collect();
-    write_index(FLAGS, [500, 1000, 4000], &items)
+    write_index(BLOB_FLAGS, [500, 1000, 4000], &items)
 }
 
 /// Whatever parses is a consistent index no larger than its bytes allow.

@@ -247,8 +247,11 @@ fn check_tail(tail: &[u8], table_len: usize) -> std::result::Result<(), String> 
     Ok(())
 }
 
-/// Writes an index in casync's layout: for tests, and for the hostile-input property.
-#[cfg(test)]
+/// The feature flags `casync make` writes in a blob's index: SHA-512/256 ids, and the
+/// bits it always sets.
+pub(crate) const BLOB_FLAGS: u64 = 0xb000_0000_0000_0000;
+
+/// Writes an index in casync's layout (`make --caibx`, and the tests).
 pub(crate) fn write_index(flags: u64, sizes: [u64; 3], chunks: &[(u64, ChunkId)]) -> Vec<u8> {
     let table_len = TABLE_HEADER_LEN + (chunks.len() + 1) * ITEM_LEN;
     let mut out = Vec::with_capacity(INDEX_HEADER_LEN + table_len);
@@ -272,7 +275,7 @@ mod tests {
     use super::*;
     use crate::casync::id::FLAG_SHA512_256;
 
-    const FLAGS: u64 = 0xb000_0000_0000_0000;
+    const FLAGS: u64 = BLOB_FLAGS;
     const SIZES: [u64; 3] = [16 << 10, 64 << 10, 256 << 10];
 
     fn id(n: u8) -> ChunkId {
