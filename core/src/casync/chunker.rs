@@ -434,17 +434,25 @@ impl<R: Read> Chunks<R> {
             digest,
         }
     }
-}
 
-impl<R: Read> Iterator for Chunks<R> {
-    type Item = Result<Chunk>;
+    /// The next chunk, with its bytes in `bytes`: for a caller that keeps the chunks it
+    /// wants without reading them again.
+    pub(crate) fn next_with_bytes(&mut self, bytes: &mut Vec<u8>) -> Option<Result<Chunk>> {
+        bytes.clear();
+        self.next_fed(|piece| bytes.extend_from_slice(piece))
+    }
 
-    fn next(&mut self) -> Option<Result<Chunk>> {
+    /// The next chunk, its bytes hashed and passed to `feed` on the way.
+    fn next_fed(&mut self, mut feed: impl FnMut(&[u8])) -> Option<Result<Chunk>> {
         if self.cuts.done {
             return None;
         }
         let mut hasher = self.digest.hasher();
-        match self.cuts.next_cut(|piece| hasher.update(piece)) {
+        let cut = self.cuts.next_cut(|piece| {
+            hasher.update(piece);
+            feed(piece);
+        });
+        match cut {
             Ok(Some(cut)) => Some(Ok(Chunk {
                 offset: cut.offset,
                 len: cut.len,
@@ -456,6 +464,14 @@ impl<R: Read> Iterator for Chunks<R> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+impl<R: Read> Iterator for Chunks<R> {
+    type Item = Result<Chunk>;
+
+    fn next(&mut self) -> Option<Result<Chunk>> {
+        self.next_fed(|_| {})
     }
 }
 

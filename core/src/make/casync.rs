@@ -3,7 +3,7 @@
 //! chunk), so that casync, desync and deltadrop can download the file.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 
 use crate::casync::chunker::{ChunkSizes, Chunks};
@@ -31,20 +31,17 @@ pub fn write_casync_index(file: &Path, index: &Path, store: &Path) -> Result<Cas
     let io = |e| Error::io("read", file, e);
     let sizes = ChunkSizes::DEFAULT;
     let reader = BufReader::new(File::open(file).map_err(io)?);
-    let mut source = File::open(file).map_err(io)?;
+    let mut chunks = Chunks::new(reader, sizes, ChunkDigest::Sha512_256, file);
     let mut items = Vec::new();
     let mut new_chunk_files = 0;
     let mut bytes = Vec::new();
-    for chunk in Chunks::new(reader, sizes, ChunkDigest::Sha512_256, file) {
+    while let Some(chunk) = chunks.next_with_bytes(&mut bytes) {
         let chunk = chunk?;
         items.push((chunk.range().end, chunk.id));
         let path = store.join(chunk_file_name(&chunk.id));
         if path.is_file() {
             continue;
         }
-        bytes.resize(chunk.len as usize, 0);
-        source.seek(SeekFrom::Start(chunk.offset)).map_err(io)?;
-        source.read_exact(&mut bytes).map_err(io)?;
         let packed = zstd::bulk::compress(&bytes, LEVEL).map_err(io)?;
         let folder = path.parent().expect("a chunk file is in a folder");
         std::fs::create_dir_all(folder).map_err(|e| Error::io("create the folder", folder, e))?;
