@@ -23,7 +23,7 @@ use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Rep
 use crate::event::{Summary, TargetInfo};
 use crate::fetch::{Http, HttpConfig, Retry};
 use crate::job::{Control, ControlSource, JobSpec};
-use crate::part::{Assembly, Layout, Offer};
+use crate::part::{Assembly, Ends, Layout, Offer};
 
 /// Attempts per chunk for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
@@ -89,7 +89,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
 struct Blob {
     index: Index,
     /// Where each chunk ends.
-    ends: Vec<u64>,
+    ends: Ends,
     /// Each chunk's id, in blob order.
     ids: Vec<ChunkId>,
     /// Every chunk with that id (a blob may hold the same chunk many times).
@@ -118,7 +118,7 @@ impl Blob {
             places.entry(chunk.id).or_default().push(i as u64);
         }
         let blob = Blob {
-            ends: chunks.iter().map(|c| c.range().end).collect(),
+            ends: Ends(chunks.iter().map(|c| c.range().end).collect()),
             ids: chunks.iter().map(|c| c.id).collect(),
             places,
             index,
@@ -127,7 +127,7 @@ impl Blob {
     }
 
     fn info(&self, index_name: &str, store: &Store) -> TargetInfo {
-        let count = self.ends.len() as u64;
+        let count = self.ends.count();
         let store = match store {
             Store::Remote(url) => shown_url(url.as_str()),
             Store::Local(path) => path.display().to_string(),
@@ -138,7 +138,7 @@ impl Blob {
             length: self.length(),
             block_size: u32::try_from(self.index.sizes().avg()).unwrap_or(u32::MAX),
             block_count: count,
-            block_ends: self.ends.clone(),
+            block_ends: self.ends.0.clone(),
             urls: vec![store],
             // Compressed chunks, but not a gzip target.
             compressed: false,
@@ -177,17 +177,15 @@ impl Layout for Blob {
     }
 
     fn piece_count(&self) -> u64 {
-        self.ends.len() as u64
+        self.ends.count()
     }
 
     fn piece_range(&self, piece: u64) -> Range<u64> {
-        let piece = piece as usize;
-        let start = if piece == 0 { 0 } else { self.ends[piece - 1] };
-        start..self.ends[piece]
+        self.ends.range(piece)
     }
 
     fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.partition_point(|&end| end <= offset) as u64
+        self.ends.at(offset)
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {

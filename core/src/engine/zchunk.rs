@@ -18,7 +18,7 @@ use crate::event::{Summary, TargetInfo};
 use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, broken};
 use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
 use crate::job::{Control, ControlSource, JobSpec};
-use crate::part::{Assembly, Layout, Offer, with_suffix};
+use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
 use crate::zck::uncompress::uncompress_file;
@@ -84,7 +84,7 @@ struct Zck {
     /// The header exactly as published (it is written into the file as it is).
     header_bytes: Vec<u8>,
     /// Where each piece ends.
-    ends: Vec<u64>,
+    ends: Ends,
     /// The data checksum as a hash of the bytes after the header, when the file has one.
     data_hash: Option<FileHash>,
 }
@@ -137,7 +137,7 @@ impl Zck {
         Ok(Zck {
             header_bytes: header_bytes[..header_len].to_vec(),
             header,
-            ends,
+            ends: Ends(ends),
             data_hash,
         })
     }
@@ -154,7 +154,7 @@ impl Zck {
             length: self.length(),
             block_size: u32::try_from(self.length() / (chunks + 1)).unwrap_or(u32::MAX),
             block_count: self.piece_count(),
-            block_ends: self.ends.clone(),
+            block_ends: self.ends.0.clone(),
             urls: vec![shown_url(url.as_str())],
             compressed: false,
             file_hash: self.data_hash.clone(),
@@ -169,17 +169,15 @@ impl Layout for Zck {
     }
 
     fn piece_count(&self) -> u64 {
-        self.ends.len() as u64
+        self.ends.count()
     }
 
     fn piece_range(&self, piece: u64) -> Range<u64> {
-        let piece = piece as usize;
-        let start = if piece == 0 { 0 } else { self.ends[piece - 1] };
-        start..self.ends[piece]
+        self.ends.range(piece)
     }
 
     fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.partition_point(|&end| end <= offset) as u64
+        self.ends.at(offset)
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
@@ -198,7 +196,7 @@ impl Layout for Zck {
 /// Chunks are cut only at their boundaries and checked one by one.
 impl FeedPieces for BlockWriter<'_, Zck> {
     fn cuts(&self) -> Cuts {
-        Cuts::At(self.assembly.layout().ends.clone())
+        Cuts::At(self.assembly.layout().ends.0.clone())
     }
 
     fn feed(

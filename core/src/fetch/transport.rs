@@ -1079,7 +1079,7 @@ mod tests {
     /// Pieces of uneven sizes, each checked against the original's bytes.
     struct Uneven {
         data: Vec<u8>,
-        ends: Vec<u64>,
+        ends: crate::part::Ends,
         hash: crate::blocks::FileHash,
     }
 
@@ -1088,17 +1088,13 @@ mod tests {
             self.data.len() as u64
         }
         fn piece_count(&self) -> u64 {
-            self.ends.len() as u64
+            self.ends.count()
         }
         fn piece_range(&self, piece: u64) -> Range<u64> {
-            let start = match piece {
-                0 => 0,
-                _ => self.ends[piece as usize - 1],
-            };
-            start..self.ends[piece as usize]
+            self.ends.range(piece)
         }
         fn piece_at(&self, offset: u64) -> u64 {
-            self.ends.partition_point(|&end| end <= offset) as u64
+            self.ends.at(offset)
         }
         fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
             let r = self.piece_range(piece);
@@ -1114,7 +1110,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Uneven {
             data: noise(10_000, 22),
-            ends: vec![700, 701, 3000, 3100, 8000, 10_000],
+            ends: crate::part::Ends(vec![700, 701, 3000, 3100, 8000, 10_000]),
             hash: crate::blocks::FileHash::from_hex(
                 crate::blocks::FileHashAlgorithm::Sha1,
                 &"0".repeat(40),

@@ -80,3 +80,25 @@ impl Layout for ControlFile {
         Some((&self.file_hash, 0..self.length))
     }
 }
+
+/// Where each piece of a layout with pieces of any size ends, ascending: the piece
+/// arithmetic zchunk's and casync's layouts share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ends(pub Vec<u64>);
+
+impl Ends {
+    pub fn count(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    pub fn range(&self, piece: u64) -> Range<u64> {
+        let piece = piece as usize;
+        let start = if piece == 0 { 0 } else { self.0[piece - 1] };
+        start..self.0[piece]
+    }
+
+    /// The piece holding byte `offset` (empty pieces hold none).
+    pub fn at(&self, offset: u64) -> u64 {
+        self.0.partition_point(|&end| end <= offset) as u64
+    }
+}

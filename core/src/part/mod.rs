@@ -8,4 +8,4 @@ mod layout;
 
 pub(crate) use assembly::{Assembly, Offer};
 pub(crate) use file::{PartFile, part_path, read_at, with_suffix, write_atomically};
-pub(crate) use layout::Layout;
+pub(crate) use layout::{Ends, Layout};
