@@ -255,7 +255,7 @@ impl Server {
         )
     }
 
-    /// Lines of the access log (nginx only).
+    /// Lines of the access log (nginx, Apache; lighttpd's once it has stopped).
     pub fn access_log(&self) -> Vec<String> {
         let Some(log) = &self.log else {
             return Vec::new();
@@ -487,6 +487,76 @@ fn start_nginx(
         port,
         log: Some(log),
         scheme: if tls { "https" } else { "http" },
+        _state: Some(state),
+    })
+}
+
+/// lighttpd serving `root`. It merges ranges that overlap or lie close together into one
+/// part, and (1.4.69, Debian 12) sends only the first ten of a longer list of ranges.
+/// Its access log is written when it stops.
+pub fn lighttpd(root: &Path) -> Option<Server> {
+    let tool = peer("lighttpd")?;
+    let state = public_dir();
+    let port = free_port();
+    let s = state.path().display();
+    let conf = format!(
+        "server.document-root = \"{root}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\n\
+         server.modules = (\"mod_accesslog\")\nserver.errorlog = \"{s}/error.log\"\n\
+         accesslog.filename = \"{s}/access.log\"\naccesslog.format = \"%r %>s %b\"\n\
+         mimetype.assign = (\"\" => \"application/octet-stream\")\n",
+        root = root.display()
+    );
+    let config = state.path().join("lighttpd.conf");
+    std::fs::write(&config, conf).unwrap();
+    let mut child = Command::new(tool)
+        .arg("-D")
+        .arg("-f")
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lighttpd");
+    wait_for_port(port, &mut child);
+    Some(Server {
+        child,
+        port,
+        log: Some(state.path().join("access.log")),
+        scheme: "http",
+        _state: Some(state),
+    })
+}
+
+/// Apache httpd serving `root`, in one foreground process. It merges overlapping and
+/// adjacent ranges into one part.
+pub fn apache(root: &Path) -> Option<Server> {
+    let tool = peer("apache2")?;
+    let state = public_dir();
+    let port = free_port();
+    let s = state.path().display();
+    let modules = "/usr/lib/apache2/modules";
+    let conf = format!(
+        "ServerRoot \"{s}\"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n\
+         LoadModule mpm_event_module {modules}/mod_mpm_event.so\n\
+         LoadModule authz_core_module {modules}/mod_authz_core.so\n\
+         User nobody\nGroup nogroup\nPidFile {s}/httpd.pid\nErrorLog {s}/error.log\n\
+         LogFormat \"%r %>s %B\" plain\nCustomLog {s}/access.log plain\n\
+         DocumentRoot \"{root}\"\n<Directory \"{root}\">\n  Require all granted\n</Directory>\n",
+        root = root.display()
+    );
+    let config = state.path().join("httpd.conf");
+    std::fs::write(&config, conf).unwrap();
+    let mut child = Command::new(tool)
+        .arg("-X")
+        .arg("-f")
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start apache2");
+    wait_for_port(port, &mut child);
+    Some(Server {
+        child,
+        port,
+        log: Some(state.path().join("access.log")),
+        scheme: "http",
         _state: Some(state),
     })
 }
