@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use deltadrop_core::{BlockSource, BlockState, Error, Event, Mode};
+use deltadrop_core::{BlockSource, BlockState, Error, Event, JobSpec, Mode, Summary};
 use deltadrop_core::{MakeOptions, write_control_file};
 use deltadrop_tests::*;
 
@@ -577,4 +577,98 @@ fn https_with_http2_and_basic_auth_against_nginx() {
         "{data_requests:?}"
     );
     assert!(summary.progress.fetched_bytes < new.len() as u64 / 4);
+}
+
+/// Runs `spec` on a thread; fails the test if the job has not ended within `limit`.
+fn run_job_within(
+    spec: JobSpec,
+    limit: std::time::Duration,
+) -> (Result<Summary, Error>, Vec<Event>) {
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(run_job(spec));
+    });
+    ended
+        .recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("the job did not end within {limit:?}"))
+}
+
+#[test]
+fn a_fifo_is_refused_as_a_seed_and_a_disk_is_read() {
+    // Whole 512-byte sectors: a loop device drops a partial last sector.
+    let old = random_bytes(2 << 20, 26);
+    let new = edited(&old, 27);
+    let Some((_www, server)) = on_nginx("f.bin", &new, &[]) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (fifo, seed) = (work.path().join("pipe"), work.path().join("old"));
+    std::fs::write(&seed, &old).unwrap();
+    assert!(
+        run("mkfifo", &[fifo.to_str().unwrap()], work.path())
+            .status
+            .success()
+    );
+
+    // Opening a FIFO waits for a writer: the job would hang without a word.
+    let out = work.path().join("from-file");
+    let spec = job_spec(server.url("f.bin.zsync"), &[&fifo, &seed], &out);
+    let (result, events) = run_job_within(spec, std::time::Duration::from_secs(60));
+    let from_file = result.unwrap().progress.local_bytes;
+    assert_eq!(read(&out), new);
+    let reason = events.iter().find_map(|e| match e {
+        Event::SeedSkipped { path, reason, .. } if *path == fifo => Some(reason),
+        _ => None,
+    });
+    assert!(
+        reason.is_some_and(|r| r.contains("named pipe (FIFO): only files and disks can be seeds")),
+        "{reason:?}"
+    );
+
+    // The same seed as a disk (a loop device, read-only): the same blocks are found.
+    let Some(disk) = LoopDevice::attach(&seed) else {
+        return;
+    };
+    let out = work.path().join("from-disk");
+    let (result, _) = run_job(job_spec(server.url("f.bin.zsync"), &[&disk.path], &out));
+    assert_eq!(read(&out), new);
+    assert_eq!(result.unwrap().progress.local_bytes, from_file);
+}
+
+/// A file attached read-only as a block device, detached when dropped.
+struct LoopDevice {
+    path: std::path::PathBuf,
+}
+
+impl LoopDevice {
+    /// `None` (with a visible SKIPPED line) where this process cannot attach one: not
+    /// root, or no loop devices. Where the kernel offers them and the peers are required,
+    /// failing to attach one fails the test.
+    fn attach(file: &std::path::Path) -> Option<LoopDevice> {
+        let out = Command::new("losetup")
+            .args(["--find", "--show", "--read-only"])
+            .arg(file)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(LoopDevice {
+                path: text(&out.stdout).trim().into(),
+            }),
+            _ => {
+                let why = "cannot attach a loop device here (needs root)";
+                assert!(
+                    std::env::var_os("DELTADROP_REQUIRE_PEERS").is_none()
+                        || !std::path::Path::new("/dev/loop-control").exists(),
+                    "{why}, and DELTADROP_REQUIRE_PEERS is set"
+                );
+                eprintln!("SKIPPED: {why}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+    }
 }

@@ -6,7 +6,6 @@
 //! it. The stages after loading are the zsync run's own.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,6 +23,7 @@ use crate::event::{Summary, TargetInfo};
 use crate::fetch::{Http, HttpConfig, Retry};
 use crate::job::{Control, ControlSource, JobSpec};
 use crate::part::{Assembly, Ends, Layout, Offer};
+use crate::scan::open_seed;
 
 /// Attempts per chunk for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
@@ -210,9 +210,7 @@ fn copy_from_seed(
     path: &Path,
     source: BlockSource,
 ) -> Result<()> {
-    let io = |e| Error::io("read", path, e);
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let (file, size) = open_seed(path)?;
     job.reporter.emit(Event::SeedStarted {
         source,
         path: path.to_path_buf(),

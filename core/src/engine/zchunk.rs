@@ -237,11 +237,10 @@ fn copy_from_seed(
     source: BlockSource,
 ) -> Result<()> {
     let seed = Seed::open(path)?;
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
     job.reporter.emit(Event::SeedStarted {
         source,
         path: path.to_path_buf(),
-        size,
+        size: seed.len,
     });
     let mut reader = seed.reader()?;
     let mut found = Vec::new();

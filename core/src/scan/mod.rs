@@ -4,6 +4,8 @@
 
 mod index;
 mod seed;
+mod seed_file;
 
 pub(crate) use index::{BlockIndex, Group};
 pub(crate) use seed::Scan;
+pub(crate) use seed_file::open_seed;

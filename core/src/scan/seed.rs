@@ -26,7 +26,7 @@ use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
 use crate::job::Control;
 use crate::part::{Assembly, read_at};
-use crate::scan::{BlockIndex, Group};
+use crate::scan::{BlockIndex, Group, open_seed};
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
@@ -108,11 +108,7 @@ impl Scan<'_> {
     /// Scans one seed file; returns how many blocks it supplied.
     pub fn scan_path(&self, path: &Path, source: BlockSource) -> Result<u64> {
         let before = self.assembly.present_count();
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("read", path, e))?
-            .len();
+        let (file, len) = open_seed(path)?;
         self.reporter.emit(Event::SeedStarted {
             source,
             path: path.to_path_buf(),

@@ -69,6 +69,11 @@ fn read_up_to(reader: &mut impl Read, len: u64, out: &mut Vec<u8>, path: &Path) 
 /// Opens a .zck file and reads its header, leaving the file at the first data byte.
 pub(crate) fn open(path: &Path) -> Result<(Header, BufReader<File>)> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    read_from(file, path)
+}
+
+/// [`open`] for a file already open, named `path` in errors.
+pub(crate) fn read_from(file: File, path: &Path) -> Result<(Header, BufReader<File>)> {
     let mut reader = BufReader::with_capacity(PIECE, file);
     let header = read_header(&mut reader, path)?;
     Ok((header, reader))

@@ -13,6 +13,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::scan::open_seed;
 
 use super::chunk::{Chunk, ChunkKey};
 use super::header::Header;
@@ -21,6 +22,8 @@ use super::read;
 /// A local .zck file and the chunks it holds.
 pub(crate) struct Seed {
     pub path: PathBuf,
+    /// Its length in bytes.
+    pub len: u64,
     pub header: Header,
     /// Chunk number (index into `header.chunks`) by key; the first of equal chunks.
     by_key: HashMap<ChunkKey, usize>,
@@ -30,18 +33,15 @@ impl Seed {
     /// Reads the seed's header. Chunks past the file's end (a seed cut short) are left
     /// out; the rest are not read until copied.
     pub fn open(path: &Path) -> Result<Seed> {
-        let (header, reader) = read::open(path)?;
-        let len = reader
-            .get_ref()
-            .metadata()
-            .map_err(|e| Error::io("read", path, e))?
-            .len();
+        let (file, len) = open_seed(path)?;
+        let (header, _) = read::read_from(file, path)?;
         let mut by_key = HashMap::new();
         for chunk in header.chunks.iter().filter(|c| c.range.end <= len) {
             by_key.entry(chunk.key()).or_insert(chunk.number);
         }
         Ok(Seed {
             path: path.to_path_buf(),
+            len,
             header,
             by_key,
         })
