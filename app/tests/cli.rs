@@ -161,3 +161,56 @@ fn generate_writes_man_pages_and_prints_completions() {
         );
     }
 }
+
+#[test]
+fn bytes_from_the_network_reach_the_terminal_escaped() {
+    let new = random_bytes(100_000, 35);
+    let www = public_dir();
+    std::fs::write(www.path().join("f.bin"), &new).unwrap();
+    let Some(zsync) = zsyncmake(www.path(), "f.bin", &["-u", "f.bin"]) else {
+        return;
+    };
+    // A control file whose Filename holds ESC and BEL, and an "error page" that starts
+    // by retitling the terminal and clearing the screen.
+    let control = read(&zsync);
+    let at = control
+        .windows(15)
+        .position(|w| w == b"Filename: f.bin")
+        .expect("zsyncmake writes the Filename");
+    let hostile = [
+        &control[..at],
+        b"Filename: f\x1b[2J.bin\x07",
+        &control[at + 15..],
+    ]
+    .concat();
+    std::fs::write(www.path().join("hostile.zsync"), hostile).unwrap();
+    std::fs::write(
+        www.path().join("page.zsync"),
+        "\u{1b}]0;owned\u{7}\u{1b}[2J<html><body>Not here</body></html>\n",
+    )
+    .unwrap();
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    for (control, code) in [("hostile.zsync", 0), ("page.zsync", 1)] {
+        let out = run(
+            CLI,
+            &["get", "-o", "out", &server.url(control)],
+            work.path(),
+        );
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+        for stream in [&out.stderr, &out.stdout] {
+            assert!(
+                !stream.iter().any(|&b| b == 0x1b || b == 0x07),
+                "raw control characters reached the terminal: {:?}",
+                text(stream)
+            );
+        }
+        assert!(
+            text(&out.stderr).contains("\\u001b"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -5,7 +5,10 @@
 //! Errors are `Clone` so the final event can carry them to every front end.
 //! [`Error::is_verification`] marks the one failure zsync reports with exit code 2.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+
+use crate::format::Format;
 
 /// Why a job (or another call into the crate) failed; its `Display` is the message for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +17,8 @@ pub enum Error {
     /// The control file is malformed; `line` is 1-based where a header is at fault.
     #[error("{}control file {source_name}: {problem}", line.map(|l| format!("line {l} of the ")).unwrap_or_default())]
     Control {
+        /// The format it was read as: the hint names what a control file of it is.
+        format: Format,
         /// Where it came from; in a job, its URL (without credentials) or path.
         source_name: String,
         /// 1-based line of the faulty header; `None` when no one line is at fault.
@@ -74,6 +79,16 @@ pub enum Error {
         part: PathBuf,
     },
 
+    /// The download is complete and verified, but uncompressing it (`--uncompress`)
+    /// failed.
+    #[error("{} was downloaded and verified, but uncompressing it failed: {message}", output.display())]
+    Uncompress {
+        /// The verified `.zck`, in place.
+        output: PathBuf,
+        /// What went wrong while uncompressing.
+        message: String,
+    },
+
     /// The request or arguments cannot be acted on.
     #[error("{0}")]
     Invalid(String),
@@ -100,11 +115,13 @@ impl Error {
     }
 
     pub(crate) fn control(
+        format: Format,
         source_name: &str,
         line: Option<usize>,
         problem: impl Into<String>,
     ) -> Self {
         Error::Control {
+            format,
             source_name: source_name.to_string(),
             line,
             problem: problem.into(),
@@ -131,11 +148,15 @@ impl Error {
         matches!(self, Error::Verification { .. })
     }
 
-    /// What the user can do about it, in one sentence.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Error::Control { .. } => {
-                "Check that the URL points at a .zsync file made by zsyncmake, not at the target itself or an HTML page."
+    /// What the user can do about it, in one or two sentences.
+    pub fn hint(&self) -> Cow<'static, str> {
+        let fixed = match self {
+            Error::Control { format, .. } => {
+                return format!(
+                    "Check that the URL points at {}, not at the target itself or an HTML page; if it does, the publisher's file is damaged.",
+                    format.control_file()
+                )
+                .into();
             }
             Error::Http { problem, .. } if problem.contains("certificate") => {
                 "The server's TLS certificate is not trusted here. If it comes from an in-house CA, trust that CA's certificate (deltadrop-cli --ca-cert FILE; in the app: Settings, Trusted CA)."
@@ -147,7 +168,7 @@ impl Error {
                 "Check the URL, your network connection and proxy settings, then try again; blocks already downloaded are kept."
             }
             Error::BadData { .. } => {
-                "The file on the server has probably changed since the .zsync was made: fetch a fresh .zsync, or tell the publisher."
+                "The file on the server has probably changed since its control file (.zsync, .zck or casync index) was made: start again to fetch a fresh one, or tell the publisher."
             }
             Error::Io {
                 kind: std::io::ErrorKind::StorageFull,
@@ -162,13 +183,17 @@ impl Error {
                 "Close the program that has the file open (a viewer, a virus scan, another download) and start again: the verified download waits in the .part file and is not fetched again."
             }
             Error::Verification { .. } => {
-                "The server's file does not match its .zsync: fetch a fresh .zsync or tell the publisher. Your old output was not touched."
+                "The server's file does not match its control file: start again to fetch a fresh one, or tell the publisher. Your old output was not touched."
+            }
+            Error::Uncompress { .. } => {
+                "The download itself is complete and verified. Check the disk space and try again, or uncompress the .zck with zchunk's unzck; if that fails too, tell the publisher."
             }
             Error::Invalid(_) => "Check the command line or the form and try again.",
             Error::Cancelled => {
                 "Start again to resume: verified blocks are kept in the .part file."
             }
-        }
+        };
+        fixed.into()
     }
 }
 
@@ -221,6 +246,37 @@ mod tests {
             "could not replace image.img: another program has it open"
         );
         assert!(err.hint().starts_with("Close the program"));
+    }
+
+    #[test]
+    fn hints_name_the_format_at_fault() {
+        for (format, named) in [
+            (Format::Zsync, "a .zsync file made by zsyncmake"),
+            (Format::Zchunk, "a .zck file made by zck"),
+            (
+                Format::Casync,
+                "a casync index (.caibx) made by casync make",
+            ),
+        ] {
+            let hint = Error::control(format, "x", None, "it is empty").hint();
+            assert!(hint.contains(named), "{hint}");
+        }
+        // What a server sent, or the file it built, is checked against the control
+        // file of whichever format: no hint names one format's file for all.
+        for error in [
+            Error::BadData {
+                url: "u".into(),
+                problem: "p".into(),
+            },
+            Error::Verification {
+                expected: "e".into(),
+                actual: "a".into(),
+                part: "p".into(),
+            },
+        ] {
+            assert!(!error.hint().contains(".zsync was"), "{}", error.hint());
+            assert!(!error.hint().contains("its .zsync"), "{}", error.hint());
+        }
     }
 
     #[test]

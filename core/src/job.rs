@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::format::Format;
 
 /// Where the control file comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,14 @@ pub enum ControlSource {
 }
 
 impl ControlSource {
+    /// The format of the download, told by the control file's name.
+    pub fn format(&self) -> Format {
+        match self {
+            ControlSource::Url(url) => Format::of_name(url),
+            ControlSource::File(path) => Format::of_name(&path.to_string_lossy()),
+        }
+    }
+
     /// Reads a command-line argument: anything with a scheme is a URL, the rest a path.
     pub fn parse(arg: &str) -> Self {
         if arg.starts_with("http://") || arg.starts_with("https://") {

@@ -39,6 +39,7 @@ mod engine;
 mod error;
 mod event;
 mod fetch;
+mod format;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -58,8 +59,8 @@ pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use event::{
-    BlockSource, BlockState, Event, EventSink, Format, NullSink, Phase, Plan, Progress, Summary,
-    TargetInfo,
+    BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
 };
+pub use format::Format;
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};

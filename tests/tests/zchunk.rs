@@ -230,3 +230,35 @@ fn a_corrupted_chunk_is_refused_and_nothing_is_replaced() {
     assert!(error.contains("give the URL"), "{error}");
     assert_eq!(read(&out), b"the previous version");
 }
+
+#[test]
+fn a_failed_uncompress_says_the_download_itself_is_good() {
+    let Some(p) = pair(300_000, 51, &[]) else {
+        return;
+    };
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    // Where the uncompressed file would go, a folder is in the way.
+    std::fs::create_dir(p.work.path().join("data.txt")).unwrap();
+    let out = p.work.path().join("data.txt.zck");
+    let mut spec = job_spec(server.url("data.txt.zck"), &[&p.seed], &out);
+    spec.options.uncompress = true;
+    let (result, _) = run_job(spec);
+    let error = result.unwrap_err();
+    assert_eq!(read(&out), p.new_zck, "the verified .zck is in place");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{} was downloaded and verified, but uncompressing it failed: ",
+            out.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        error
+            .hint()
+            .starts_with("The download itself is complete and verified")
+    );
+    assert!(!message.contains("damaged"), "{message}");
+}

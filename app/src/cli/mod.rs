@@ -322,6 +322,6 @@ fn generate(what: &Generate) -> u8 {
 }
 
 fn report_error(e: &Error) -> u8 {
-    eprintln!("deltadrop-cli: {e}\n  {}", e.hint());
+    render::print_error(e);
     EXIT_ERROR
 }

@@ -1,10 +1,11 @@
 //! Renderers for a job's events: a progress bar on a terminal, plain lines otherwise,
 //! or one JSON object per event for scripts.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use deltadrop_core::{
-    BlockSource, Event, FileHash, FileHashAlgorithm, Format, Phase, Plan, Progress, Summary,
+    BlockSource, Error, Event, FileHash, FileHashAlgorithm, Format, Phase, Plan, Progress, Summary,
 };
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -91,9 +92,9 @@ impl Renderer {
             Event::ControlLoaded(info) => {
                 self.format = info.format;
                 let name = if info.filename.is_empty() {
-                    "(unnamed)"
+                    "(unnamed)".into()
                 } else {
-                    &info.filename
+                    printable(&info.filename)
                 };
                 let pieces = if info.block_ends.is_empty() {
                     format!("{} blocks of {} bytes", info.block_count, info.block_size)
@@ -108,7 +109,7 @@ impl Renderer {
                     } else {
                         ""
                     },
-                    info.urls.join(", "),
+                    printable(&info.urls.join(", ")),
                     info.file_hash
                         .as_ref()
                         .map(|hash| format!("\n  {hash}"))
@@ -139,7 +140,7 @@ impl Renderer {
             Event::SeedFinished { blocks, bytes, .. } => {
                 let line = format!(
                     "  {blocks} {} ({}) of the target found",
-                    pieces_word(self.format),
+                    self.format.pieces(),
                     HumanBytes(*bytes)
                 );
                 if self.plan_only {
@@ -154,7 +155,7 @@ impl Renderer {
             Event::SeedSkipped { path, reason, .. } => self.say(
                 bar,
                 false,
-                format!("not using {}: {reason}", path.display()),
+                format!("not using {}: {}", path.display(), printable(reason)),
             ),
             Event::Planned(plan) => {
                 let line = plan_line(plan, self.format);
@@ -169,7 +170,7 @@ impl Renderer {
                     bar.set_position(p.local_bytes + p.fetched_bytes);
                 }
             }
-            Event::Notice(text) => self.say(bar, quiet, format!("note: {text}")),
+            Event::Notice(text) => self.say(bar, quiet, format!("note: {}", printable(text))),
             Event::Finished(result) => {
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
@@ -177,12 +178,40 @@ impl Renderer {
                 match result {
                     Ok(summary) if !self.plan_only => finished(summary),
                     Ok(_) => {}
-                    Err(e) => eprintln!("deltadrop-cli: {e}\n  {}", e.hint()),
+                    Err(e) => print_error(e),
                 }
             }
             Event::Blocks { .. } => {}
         }
     }
+}
+
+/// A failure as the terminal shows it: the message, then what to do.
+pub fn print_error(e: &Error) {
+    eprintln!(
+        "deltadrop-cli: {}\n  {}",
+        printable(&e.to_string()),
+        e.hint()
+    );
+}
+
+/// Text that may hold bytes from the network (a server's reason or error page, a
+/// control file's `Filename`), as a terminal may be shown it: control characters (ESC,
+/// BEL, CR...) escaped as `--json` escapes them, so a server can neither retitle the
+/// window, clear the screen nor overwrite a line.
+fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            shown.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
 }
 
 fn finished(summary: &Summary) {
@@ -201,14 +230,6 @@ fn finished(summary: &Summary) {
     }
     // zsync's closing line, word for word, so scripts that parse it keep working.
     println!("used {} local, fetched {}", p.local_bytes, p.wire_bytes);
-}
-
-/// What a format's pieces are called.
-fn pieces_word(format: Format) -> &'static str {
-    match format {
-        Format::Zsync => "blocks",
-        _ => "chunks",
-    }
 }
 
 fn plan_line(plan: &Plan, format: Format) -> String {

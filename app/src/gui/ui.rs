@@ -159,11 +159,25 @@ impl DeltadropApp {
             return;
         };
         if let Some((path, size)) = &s.previous {
-            ui.label(format!(
-                "Previous version found: {} ({}) — it is reused automatically.",
-                path.display(),
-                human_bytes(*size)
-            ));
+            let just_downloaded = self
+                .run
+                .as_ref()
+                .and_then(|run| run.view.summary())
+                .and_then(|summary| summary.output.as_ref())
+                .is_some_and(|output| output == path);
+            ui.label(if just_downloaded {
+                format!(
+                    "Just downloaded: {} ({}). Starting again checks it and fetches only what changed since.",
+                    path.display(),
+                    human_bytes(*size)
+                )
+            } else {
+                format!(
+                    "Previous version found: {} ({}) — it is reused automatically.",
+                    path.display(),
+                    human_bytes(*size)
+                )
+            });
         }
         for (path, size) in &s.similar {
             if self.form.seeds.iter().any(|seed| &seed.path == path) {

@@ -19,6 +19,7 @@ use std::ops::Range;
 use super::chunker::ChunkSizes;
 use super::id::{ChunkDigest, ChunkId, ID_LEN};
 use crate::error::{Error, Result};
+use crate::format::Format;
 
 /// `CA_FORMAT_INDEX`: the type of the index header.
 const INDEX_MAGIC: u64 = 0x9682_4d9c_7b12_9ff9;
@@ -70,7 +71,7 @@ pub(crate) struct Index {
 impl Index {
     /// Parses a whole `.caibx` or `.caidx`; `source_name` (a URL or path) names it in errors.
     pub(crate) fn parse(bytes: &[u8], source_name: &str) -> Result<Index> {
-        let bad = |problem: String| Error::control(source_name, None, problem);
+        let bad = |problem: String| Error::control(Format::Casync, source_name, None, problem);
         let (feature_flags, sizes) = parse_header(bytes).map_err(bad)?;
         let items = parse_items(bytes, sizes.max()).map_err(bad)?;
         Ok(Index {

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::blocks::{FileHash, FileHashAlgorithm, MAX_STRONG_LEN, StrongHash};
 use crate::error::{Error, Result};
+use crate::format::Format;
 
 pub(super) fn parse(reader: &mut dyn BufRead, source_name: &str) -> Result<ControlFile> {
     let err = Errors { source_name };
@@ -52,11 +53,11 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn at(&self, line: usize, problem: impl Into<String>) -> Error {
-        Error::control(self.source_name, Some(line), problem)
+        Error::control(Format::Zsync, self.source_name, Some(line), problem)
     }
 
     fn whole(&self, problem: impl Into<String>) -> Error {
-        Error::control(self.source_name, None, problem)
+        Error::control(Format::Zsync, self.source_name, None, problem)
     }
 }
 

@@ -9,7 +9,8 @@ mod zchunk;
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventSink, Format, Summary};
+use crate::event::{Event, EventSink, Summary};
+use crate::format::Format;
 use crate::job::{Control, JobSpec};
 
 pub use stages::is_safe_file_name;
@@ -70,7 +71,7 @@ impl Job {
 
 /// Runs a job in the format its control source is published in.
 fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
-    match Format::of(&spec.control) {
+    match spec.control.format() {
         Format::Zsync => stages::run(spec, sink, control),
         Format::Zchunk => zchunk::run(spec, sink, control),
         Format::Casync => casync::run(spec, sink, control),

@@ -14,12 +14,11 @@ use crate::blocks::{FileHash, Geometry, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::Reporter;
-use crate::event::{
-    BlockSource, BlockState, Event, EventSink, Format, Phase, Plan, Summary, TargetInfo,
-};
+use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
 use crate::fetch::{GzipTarget, estimate_gzip, parse_z_map};
 use crate::fetch::{Http, HttpConfig};
+use crate::format::Format;
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
@@ -85,8 +84,8 @@ impl<'a> Stages<'a> {
 
     /// Reads the control file and decides where the data comes from.
     fn load(&self, http: &Http) -> Result<Target> {
-        let (cf, base) = load_control(self.spec, http)?;
-        let (urls, z_map) = data_source(&cf, base.as_ref(), self.reporter)?;
+        let (cf, base, name) = load_control(self.spec, http)?;
+        let (urls, z_map) = data_source(&cf, &name, base.as_ref(), self.reporter)?;
         self.reporter.emit(Event::ControlLoaded(TargetInfo {
             format: Format::Zsync,
             filename: cf.filename.clone().unwrap_or_default(),
@@ -389,23 +388,24 @@ pub(crate) fn plain_cost<L: Layout + ?Sized>(layout: &L, missing: &[Range<u64>])
 /// fetch. A map that cannot be used falls back to the plain URLs if there are any.
 fn data_source(
     cf: &ControlFile,
+    name: &str,
     base: Option<&Url>,
     reporter: &Reporter,
 ) -> Result<(Vec<Url>, Option<ZMap>)> {
-    let plain = resolve_urls(&cf.urls, base)?;
+    let bad = |problem: String| Error::control(Format::Zsync, name, None, problem);
+    let plain = resolve_urls(&cf.urls, base, name)?;
     if cf.is_compressed() {
         match parse_z_map(cf) {
-            Ok(map) => return Ok((resolve_urls(&cf.z_urls, base)?, Some(map))),
-            Err(e) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
-                "{e}: using the uncompressed URL instead"
+            Ok(map) => return Ok((resolve_urls(&cf.z_urls, base, name)?, Some(map))),
+            Err(problem) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
+                "{}: using the uncompressed URL instead",
+                bad(problem)
             ))),
-            Err(e) => return Err(e),
+            Err(problem) => return Err(bad(problem)),
         }
     }
     if plain.is_empty() {
-        return Err(Error::Invalid(
-            "the control file names no URL to fetch the target from".into(),
-        ));
+        return Err(bad("it names no URL to fetch the target from".into()));
     }
     Ok((plain, None))
 }
@@ -435,8 +435,9 @@ fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Reads the control file; returns it and the URL its relative URLs are relative to.
-fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>)> {
+/// Reads the control file; returns it, the URL its relative URLs are relative to, and
+/// its name for messages.
+fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>, String)> {
     let base_option = match &spec.options.base_url {
         Some(base) => Some(parse_url(base)?),
         None => None,
@@ -446,13 +447,15 @@ fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>
             let url = parse_url(url)?;
             let (bytes, final_url) =
                 http.get_control(&url, spec.options.saved_control.as_deref())?;
-            let cf = ControlFile::from_bytes(&bytes, &shown_url(final_url.as_str()))?;
-            Ok((cf, Some(base_option.unwrap_or(final_url))))
+            let name = shown_url(final_url.as_str());
+            let cf = ControlFile::from_bytes(&bytes, &name)?;
+            Ok((cf, Some(base_option.unwrap_or(final_url)), name))
         }
         ControlSource::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-            let cf = ControlFile::from_bytes(&bytes, &path.display().to_string())?;
-            Ok((cf, base_option))
+            let name = path.display().to_string();
+            let cf = ControlFile::from_bytes(&bytes, &name)?;
+            Ok((cf, base_option, name))
         }
     }
 }
@@ -468,20 +471,37 @@ pub(super) fn parse_url(text: &str) -> Result<Url> {
     }
 }
 
-/// Resolves the control file's URLs (absolute, or relative to where it came from).
-fn resolve_urls(urls: &[String], base: Option<&Url>) -> Result<Vec<Url>> {
+/// Resolves the control file's URLs (absolute, or relative to where it came from); the
+/// control file is `name` in errors.
+fn resolve_urls(urls: &[String], base: Option<&Url>, name: &str) -> Result<Vec<Url>> {
+    let bad = |u: &str, problem: String| {
+        Error::control(
+            Format::Zsync,
+            name,
+            None,
+            format!("its URL \"{u}\" {problem}"),
+        )
+    };
     urls.iter()
-        .map(|u| match (Url::parse(u), base) {
-            (Ok(url), _) => Ok(url),
-            (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => {
-                base.join(u).map_err(|e| Error::Invalid(format!("URL \"{u}\" in the control file: {e}")))
+        .map(|u| {
+            let url = match (Url::parse(u), base) {
+                (Ok(url), _) => url,
+                (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => {
+                    base.join(u).map_err(|e| bad(u, format!("is not valid ({e})")))?
+                }
+                // A local control file: the command line must say where it came from.
+                (Err(url::ParseError::RelativeUrlWithoutBase), None) => {
+                    return Err(Error::Invalid(format!(
+                        "the control file's URL \"{u}\" is relative: give the URL the .zsync was downloaded from with -u"
+                    )));
+                }
+                (Err(e), _) => return Err(bad(u, format!("is not valid ({e})"))),
+            };
+            match url.scheme() {
+                "http" | "https" => Ok(url),
+                other => Err(bad(u, format!("is {other}: only http and https are supported"))),
             }
-            (Err(url::ParseError::RelativeUrlWithoutBase), None) => Err(Error::Invalid(format!(
-                "the control file's URL \"{u}\" is relative: give the URL the .zsync was downloaded from with -u"
-            ))),
-            (Err(e), _) => Err(Error::Invalid(format!("URL \"{u}\" in the control file: {e}"))),
         })
-        .map(|r| r.and_then(|url| parse_url(url.as_str())))
         .collect()
 }
 
@@ -518,10 +538,10 @@ pub(super) fn safe_name_from_url(url: &Url) -> Option<String> {
 /// device on any platform.
 pub fn is_safe_file_name(name: &str) -> bool {
     // Windows' device names, whatever the extension ("con.txt", "COM¹.iso", "nul .x").
-    const RESERVED: [&str; 30] = [
+    const RESERVED: [&str; 32] = [
         "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4",
         "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2",
-        "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹",
+        "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
     ];
     let stem = name
         .split('.')
@@ -566,6 +586,9 @@ mod tests {
             "con",
             "nul .txt",
             "COM¹.iso",
+            "LPT².txt",
+            "lpt³",
+            "COM³",
             "conout$",
             "image.iso:stream",
             "a\u{7}b",
@@ -589,6 +612,7 @@ mod tests {
                 "http://m.example/f".into(),
             ],
             Some(&base),
+            "f.zsync",
         )
         .unwrap();
         let urls: Vec<String> = urls.iter().map(Url::to_string).collect();
@@ -601,12 +625,18 @@ mod tests {
             ]
         );
         assert!(
-            resolve_urls(&["f.img".into()], None)
+            resolve_urls(&["f.img".into()], None, "f.zsync")
                 .unwrap_err()
                 .to_string()
                 .contains("-u")
         );
-        assert!(resolve_urls(&["ftp://x/y".into()], None).is_err());
+        // A URL in the control file that cannot be used is the control file's fault.
+        let error = resolve_urls(&["ftp://x/y".into()], None, "f.zsync").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "control file f.zsync: its URL \"ftp://x/y\" is ftp: only http and https are supported"
+        );
+        assert!(error.hint().contains("a .zsync file made by zsyncmake"));
     }
 
     #[test]

@@ -13,10 +13,11 @@ use url::Url;
 use super::stages::{Stages, parse_url, plain_cost, safe_name_from_url};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
-use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Reporter};
+use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
 use crate::event::{Summary, TargetInfo};
 use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, broken};
 use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
+use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec};
 use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
@@ -270,8 +271,12 @@ fn uncompress(reporter: &Reporter, zck: &Path) -> Result<()> {
     };
     // Written beside, then renamed: an existing file is replaced only by a checked one.
     let partial = with_suffix(&plain, ".part");
-    let written = uncompress_file(zck, &partial)?;
-    std::fs::rename(&partial, &plain).map_err(|e| Error::io("rename", &partial, e))?;
+    let failed = |e: Error| Error::Uncompress {
+        output: zck.to_path_buf(),
+        message: e.to_string(),
+    };
+    let written = uncompress_file(zck, &partial).map_err(failed)?;
+    std::fs::rename(&partial, &plain).map_err(|e| failed(Error::io("rename", &partial, e)))?;
     reporter.emit(Event::Notice(format!(
         "uncompressed to {} ({written} bytes)",
         plain.display()

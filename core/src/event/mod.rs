@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::blocks::FileHash;
-use crate::job::ControlSource;
+use crate::format::Format;
 
 /// What is known about one block of the target. `repr(u8)` so a front end can keep a
 /// compact `Vec<BlockState>` (one byte per block) for drawing.
@@ -63,47 +63,6 @@ pub enum Phase {
     Finishing,
     /// Finished (successfully or not: see `Event::Finished`).
     Done,
-}
-
-/// The delta format a target is published in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Format {
-    /// A `.zsync` control file beside the file: blocks of one size.
-    #[default]
-    Zsync,
-    /// A `.zck` file: its own header lists its chunks.
-    Zchunk,
-    /// A casync `.caibx` index: chunks cut by content, each a file in a chunk store.
-    Casync,
-}
-
-impl Format {
-    /// The format a download is published in, by the name of what the user gave: a
-    /// `.zck` file is its own control file, a `.caibx` a casync index; anything else is
-    /// a `.zsync`.
-    pub fn of(control: &ControlSource) -> Format {
-        let name = match control {
-            ControlSource::Url(url) => url.split(['?', '#']).next().unwrap_or(url),
-            ControlSource::File(path) => path.to_str().unwrap_or_default(),
-        };
-        let name = name.to_ascii_lowercase();
-        if name.ends_with(".zck") {
-            Format::Zchunk
-        } else if name.ends_with(".caibx") {
-            Format::Casync
-        } else {
-            Format::Zsync
-        }
-    }
-
-    /// The format's name, for the user.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Zsync => "zsync",
-            Format::Zchunk => "zchunk",
-            Format::Casync => "casync",
-        }
-    }
 }
 
 /// What the control file says about the target, for display.
@@ -306,15 +265,5 @@ mod tests {
         assert_eq!(chunks.bytes_of(1..2), 100..100);
         assert_eq!(chunks.bytes_of(1..4), 100..2500);
         assert_eq!(chunks.bytes_of(2..2), 0..0);
-    }
-
-    #[test]
-    fn the_format_is_told_by_the_name() {
-        let of = |s: &str| Format::of(&ControlSource::parse(s));
-        assert_eq!(of("https://h/x.img.zsync"), Format::Zsync);
-        assert_eq!(of("https://h/repomd.xml.zck?x=1"), Format::Zchunk);
-        assert_eq!(of("https://h/X.ZCK"), Format::Zchunk);
-        assert_eq!(of("local.zsync"), Format::Zsync);
-        assert_eq!(of("https://h/os.img.caibx"), Format::Casync);
     }
 }

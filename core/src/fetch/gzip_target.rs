@@ -74,17 +74,17 @@ struct Buffer {
     url: Option<Url>,
 }
 
-/// The control file's map, checked against the target it should describe.
-pub(crate) fn parse_map(cf: &ControlFile) -> Result<ZMap> {
+/// The control file's map, checked against the target it should describe; what is
+/// wrong with it otherwise.
+pub(crate) fn parse_map(cf: &ControlFile) -> Result<ZMap, String> {
     let bytes = cf.z_map.as_deref().unwrap_or_default();
-    let map = ZMap::parse(bytes)
-        .map_err(|e| Error::Invalid(format!("the control file's Z-Map2 is unusable: {e}")))?;
+    let map = ZMap::parse(bytes).map_err(|e| format!("its Z-Map2 is unusable: {e}"))?;
     if map.uncompressed_len() != cf.length {
-        return Err(Error::Invalid(format!(
-            "the control file's Z-Map2 describes {} bytes of uncompressed data, but its Length is {}",
+        return Err(format!(
+            "its Z-Map2 describes {} bytes of uncompressed data, but its Length is {}",
             map.uncompressed_len(),
             cf.length
-        )));
+        ));
     }
     Ok(map)
 }

@@ -12,10 +12,10 @@
 
 use crate::error::{Error, Result};
 
+use super::bad_header;
 use super::checksum::{Checksum, ChecksumType, MAX_LEN};
 use super::chunk::Chunk;
 use super::cursor::{Cursor, Cut, MAX_INT_LEN};
-use super::invalid;
 
 /// The id of a zchunk file.
 const MAGIC: &[u8; 5] = b"\0ZCK1";
@@ -58,7 +58,7 @@ impl Lead {
         let detached = match start.get(..5) {
             Some(id) if id == MAGIC => false,
             Some(id) if id == DETACHED_MAGIC => true,
-            _ => return Err(invalid(name, "is not a zchunk file")),
+            _ => return Err(bad_header(name, "is not a zchunk file")),
         };
         let mut parse = Parse::new(&start[5..], name, "lead");
         let checksum_type = parse.checksum_type()?;
@@ -145,10 +145,10 @@ impl Header {
         let header = usize::try_from(lead.header_len())
             .ok()
             .and_then(|len| bytes.get(..len))
-            .ok_or_else(|| invalid(name, "is cut short inside its zchunk header"))?;
+            .ok_or_else(|| bad_header(name, "is cut short inside its zchunk header"))?;
         let actual = lead.compute_checksum(header);
         if actual != lead.header_checksum {
-            return Err(invalid(
+            return Err(bad_header(
                 name,
                 &format!(
                     "is damaged: its header checksum does not match (the header says {}, its bytes give {actual})",
@@ -371,7 +371,7 @@ impl<'a> Parse<'a> {
     }
 
     fn fail(&self, problem: &str) -> Error {
-        invalid(
+        bad_header(
             self.name,
             &format!(
                 "has a malformed zchunk header: its {} {problem}",
@@ -382,7 +382,7 @@ impl<'a> Parse<'a> {
 
     fn cut(&self, cut: Cut) -> Error {
         match cut {
-            Cut::Short => invalid(
+            Cut::Short => bad_header(
                 self.name,
                 &format!(
                     "is cut short inside its zchunk header (in the {})",

@@ -30,9 +30,16 @@ pub(crate) mod uncompress;
 mod tests;
 
 use crate::error::Error;
+use crate::format::Format;
 
 /// An error about the zchunk file `name`: `problem` follows its name, e.g. "is not a
-/// zchunk file". One place, should zchunk errors get a variant of their own.
+/// zchunk file".
 fn invalid(name: &str, problem: &str) -> Error {
     Error::Invalid(format!("{name} {problem}"))
+}
+
+/// [`invalid`] for a fault of the header, the `.zck`'s control data: the hint then says
+/// what a `.zck` is.
+fn bad_header(name: &str, problem: &str) -> Error {
+    Error::control(Format::Zchunk, name, None, format!("it {problem}"))
 }

@@ -240,7 +240,12 @@ fn damage_is_named() {
     let file = Build::default().file(&refs);
     let message = |file: &[u8]| uncompress_bytes(file).unwrap_err().to_string();
 
-    assert_eq!(message(b"PK\x03\x04 a zip"), "t.zck is not a zchunk file");
+    let not_zck = uncompress_bytes(b"PK\x03\x04 a zip").unwrap_err();
+    assert_eq!(
+        not_zck.to_string(),
+        "control file t.zck: it is not a zchunk file"
+    );
+    assert!(not_zck.hint().contains("a .zck file made by zck"));
     let mut bad_header = file.clone();
     bad_header[60] ^= 1;
     assert!(message(&bad_header).contains("its header checksum does not match"));
@@ -299,7 +304,7 @@ fn hostile_claims_are_refused_before_allocating() {
         reseal(&mut file);
         let error = Header::parse(&file, "h.zck").unwrap_err().to_string();
         assert!(
-            error.starts_with("h.zck ") && error.contains(expected),
+            error.starts_with("control file h.zck: it ") && error.contains(expected),
             "{error}"
         );
     }
