@@ -141,6 +141,11 @@ pub struct InfoArgs {
     /// Where the output would go (its old version and .part count as seeds).
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Estimate how much of the target each seed (-i) would supply, from samples of it,
+    /// in about a second per GB of seeds instead of scanning them whole: for choosing
+    /// seeds among many files. Prints "SEED: about N% of the target".
+    #[arg(long, conflicts_with = "output")]
+    pub estimate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +196,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Info(args) => {
             let mut spec = job_spec(&args.source);
             spec.output = args.output.clone();
-            spec.options.mode = Mode::PlanOnly;
+            spec.options.mode = if args.estimate {
+                Mode::EstimateSeeds
+            } else {
+                Mode::PlanOnly
+            };
             run_job(spec, Renderer::for_info(args.source.json))
         }
         Command::Make(args) => make(&args),
