@@ -213,6 +213,36 @@ pub fn zsyncmake(dir: &Path, file: &str, args: &[&str]) -> Option<PathBuf> {
     Some(dir.join(format!("{file}.zsync")))
 }
 
+/// `content` compressed by Debian's `zck` (with `args`) as `dir/name.zck`.
+pub fn zck(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("zck")?;
+    std::fs::write(dir.join(name), content).unwrap();
+    let made = run(&tool, &[args, &[name]].concat(), dir);
+    assert!(made.status.success(), "zck: {}", text(&made.stderr));
+    std::fs::remove_file(dir.join(name)).unwrap();
+    Some(dir.join(format!("{name}.zck")))
+}
+
+/// `content` made into `dir/name.caibx` and its store `dir/default.castr` by Debian's
+/// `casync make` (with `args`).
+pub fn casync_make(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("casync")?;
+    let blob = dir.join(format!("{name}.blob"));
+    std::fs::write(&blob, content).unwrap();
+    let index = dir.join(format!("{name}.caibx"));
+    let store = format!("--store={}", dir.join("default.castr").display());
+    let index_arg = index.display().to_string();
+    let blob_arg = blob.display().to_string();
+    let made = run(
+        &tool,
+        &[args, &["make", &store, &index_arg, &blob_arg]].concat(),
+        dir,
+    );
+    assert!(made.status.success(), "casync make: {}", text(&made.stderr));
+    std::fs::remove_file(&blob).unwrap();
+    Some(index)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
