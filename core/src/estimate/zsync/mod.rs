@@ -288,25 +288,22 @@ impl<'c> ZsyncTarget<'c> {
     /// Looks up the windows that start in `piece` of the seed, whose bytes (and `span -
     /// 1` more) are `buf`.
     fn look_up_piece(&self, buf: &[u8], piece: Range<u64>, sightings: &mut Sightings) {
-        let bs = self.block_size();
-        let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
         let span = self.span();
         let starts = (piece.end - piece.start) as usize;
+        if starts == 0 {
+            return;
+        }
         let mut strong = StrongCache::new(self.control_file());
         let mut repeats = Repeats::new(span);
+        let mut sums = self.sums_at(buf, 0);
         let mut p = 0;
-        let (mut r0, mut r1) = (Rsum::default(), Rsum::default());
-        let mut rolled = false;
+        if !self.may_hold(sums) {
+            p = self.roll_to_candidate(buf, 0, starts, &mut sums);
+        }
         while p < starts {
-            if !rolled {
-                r0 = Rsum::of_block(&buf[p..p + bs]);
-                r1 = Rsum::of_block(&buf[p + (seq - 1) * bs..p + seq * bs]);
-            }
-            let key = self.index.window_key(r0.packed(), r1.packed());
-            // Most windows stop here: no target block has their weak sums.
-            let candidate = self.index.may_contain(key);
-            if let Some(d) = repeats.period_at(key, buf, p).filter(|_| candidate) {
+            let key = self.index.window_key(sums.0.packed(), sums.1.packed());
+            if let Some(d) = repeats.period_at(key, buf, p) {
                 // The windows from here on repeat those `d` bytes back, for as long as
                 // the bytes entering them do: the same contents, seen already.
                 let more = buf[p + span..starts - 1 + span]
@@ -315,35 +312,88 @@ impl<'c> ZsyncTarget<'c> {
                     .take_while(|(a, b)| a == b)
                     .count();
                 let seen_at = (piece.start + (p - d) as u64, &buf[p - d..p + span]);
-                sightings.repeated(repeats.repeat(p, d, more + 1), d, seen_at);
+                sightings.repeated(repeats.repeated(p, d), d, seen_at);
                 p += more + 1;
-                rolled = false;
-                continue;
-            }
-            let found = candidate
-                .then(|| self.look_up(key, buf, p, &mut strong))
-                .flatten()
-                .map(|first| Match {
+                if p >= starts {
+                    break;
+                }
+                sums = self.sums_at(buf, p);
+                if self.may_hold(sums) {
+                    continue;
+                }
+            } else if let Some(first) = self.look_up(key, buf, p, &mut strong) {
+                let found = Match {
                     first: self.content_of[first as usize],
                     second: (seq == 2).then(|| self.content_of[first as usize + 1]),
-                });
-            repeats.note(key, p, found.as_ref().map(|m| m.first));
-            if let Some(found) = found {
+                };
+                repeats.note(key, p, found.first);
                 sightings.window(piece.start + p as u64, found);
             }
-            if p + 1 < starts {
-                r0.roll(buf[p], buf[p + bs], shift);
-                if seq == 2 {
-                    r1.roll(buf[p + bs], buf[p + 2 * bs], shift);
-                }
-            }
-            p += 1;
-            rolled = true;
+            p = self.roll_to_candidate(buf, p, starts, &mut sums);
         }
     }
 
+    /// The weak sums of the window at `p`: of its first block, and of its second (or the
+    /// first again, when windows are single blocks).
+    fn sums_at(&self, buf: &[u8], p: usize) -> (Rsum, Rsum) {
+        let bs = self.block_size();
+        let first = Rsum::of_block(&buf[p..p + bs]);
+        let second = if self.index.seq() == 2 {
+            Rsum::of_block(&buf[p + bs..p + 2 * bs])
+        } else {
+            first
+        };
+        (first, second)
+    }
+
+    /// Whether the index may hold a pair (or block) for a window with weak sums `sums`.
+    fn may_hold(&self, (r0, r1): (Rsum, Rsum)) -> bool {
+        self.index
+            .may_contain(self.index.window_key(r0.packed(), r1.packed()))
+    }
+
+    /// Rolls the window on from `p` (whose sums are `sums`) to the next one the index may
+    /// hold a pair (or block) for; returns where it stopped, `starts` if at none. Most of
+    /// the time goes here, so it does nothing else.
+    fn roll_to_candidate(
+        &self,
+        buf: &[u8],
+        p: usize,
+        starts: usize,
+        sums: &mut (Rsum, Rsum),
+    ) -> usize {
+        let bs = self.block_size();
+        let shift = bs.trailing_zeros();
+        if p + 1 >= starts {
+            return starts;
+        }
+        let last = starts - 1;
+        let (r0, r1) = sums;
+        if self.index.seq() == 2 {
+            let leaving = &buf[p..last];
+            let middle = &buf[p + bs..last + bs];
+            let entering = &buf[p + 2 * bs..last + 2 * bs];
+            for (i, ((&out, &mid), &new)) in leaving.iter().zip(middle).zip(entering).enumerate() {
+                r0.roll(out, mid, shift);
+                r1.roll(mid, new, shift);
+                if self.may_hold((*r0, *r1)) {
+                    return p + i + 1;
+                }
+            }
+        } else {
+            for (i, (&out, &new)) in buf[p..last].iter().zip(&buf[p + bs..last + bs]).enumerate() {
+                r0.roll(out, new, shift);
+                *r1 = *r0;
+                if self.may_hold((*r0, *r1)) {
+                    return p + i + 1;
+                }
+            }
+        }
+        starts
+    }
+
     /// The first block of the pair (or the block) the window at `p`, whose weak sums
-    /// make `key`, holds, if it holds one of the target's.
+    /// make `key` (one the index may hold), holds, if it holds one of the target's.
     fn look_up(&self, key: u64, buf: &[u8], p: usize, strong: &mut StrongCache<'_>) -> Option<u64> {
         let bs = self.block_size();
         self.index

@@ -150,9 +150,9 @@ impl Sightings {
 /// its strong sums.
 pub(super) struct Repeats {
     span: usize,
-    /// The content of the first block each of the last `span` windows held, if any, by
-    /// its offset modulo `span`.
-    firsts: Vec<Option<u32>>,
+    /// The content of the first block of each window that held target blocks, by where
+    /// the window starts.
+    firsts: HashMap<usize, u32>,
     /// Where the last window with each key that held target blocks starts.
     matched: HashMap<u64, usize>,
 }
@@ -161,17 +161,16 @@ impl Repeats {
     pub fn new(span: usize) -> Self {
         Repeats {
             span,
-            firsts: vec![None; span],
+            firsts: HashMap::new(),
             matched: HashMap::new(),
         }
     }
 
-    /// Notes the window at `p`, with weak-sum key `key`, and the first block it held.
-    pub fn note(&mut self, key: u64, p: usize, first: Option<u32>) {
-        self.firsts[p % self.span] = first;
-        if first.is_some() {
-            self.matched.insert(key, p);
-        }
+    /// Notes that the window at `p`, with weak-sum key `key`, held a pair (or block)
+    /// whose first block is `first`.
+    pub fn note(&mut self, key: u64, p: usize, first: u32) {
+        self.firsts.insert(p, first);
+        self.matched.insert(key, p);
     }
 
     /// If the window at `p` (of `buf`), whose key is `key`, has the bytes of one less
@@ -182,16 +181,12 @@ impl Repeats {
         (d < self.span && buf[p..p + self.span] == buf[earlier..earlier + self.span]).then_some(d)
     }
 
-    /// The `windows` windows from `p` on repeat those `d` back: the same contents, seen
-    /// already. Returns them.
-    pub fn repeat(&mut self, p: usize, d: usize, windows: usize) -> Vec<u32> {
-        let repeated = (p - d..p)
-            .filter_map(|q| self.firsts[q % self.span])
-            .collect();
-        for q in p..p + windows {
-            self.firsts[q % self.span] = self.firsts[(q - d) % self.span];
-        }
-        repeated
+    /// The contents of the windows `d` back from `p`, which the windows from `p` on
+    /// repeat.
+    pub fn repeated(&self, p: usize, d: usize) -> Vec<u32> {
+        (p - d..p)
+            .filter_map(|q| self.firsts.get(&q).copied())
+            .collect()
     }
 }
 
@@ -290,15 +285,20 @@ mod tests {
         let buf: Vec<u8> = b"xyz".iter().cycle().take(40).copied().collect();
         let mut repeats = Repeats::new(8);
         for (p, content) in [(10, 4), (11, 5), (12, 6)] {
-            repeats.note(100 + p as u64, p, Some(content));
+            repeats.note(100 + p as u64, p, content);
         }
         assert_eq!(repeats.period_at(110, &buf, 13), Some(3));
         assert_eq!(repeats.period_at(110, &buf, 14), None, "not the same bytes");
-        assert_eq!(repeats.repeat(13, 3, 7), [4, 5, 6]);
+        assert_eq!(repeats.repeated(13, 3), [4, 5, 6]);
         // Window 19 repeats 16, which repeats 13, which repeats 10.
         assert_eq!(repeats.period_at(110, &buf, 19), None, "too far back");
-        repeats.note(110, 16, Some(4));
+        repeats.note(110, 16, 4);
         assert_eq!(repeats.period_at(110, &buf, 19), Some(3));
+        assert_eq!(
+            repeats.repeated(19, 3),
+            [4],
+            "only windows that held blocks"
+        );
     }
 
     #[test]
