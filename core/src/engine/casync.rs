@@ -16,8 +16,8 @@ use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
 use crate::casync::id::{ChunkDigest, ChunkId};
-use crate::casync::index::Index;
-use crate::casync::store::{ChunkLocation, Store, max_compressed_len, unpack_chunk};
+use crate::casync::index::{Chunk, Index};
+use crate::casync::store::{ChunkLocation, Store, UnpackError, unpack_chunk};
 use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState, Event, EventSink, Format, Phase, Reporter};
 use crate::event::{Summary, TargetInfo};
@@ -286,7 +286,12 @@ impl StoreFetcher<'_> {
 
     fn fetch_with_retries(&self, id: ChunkId) -> Result<()> {
         let places = &self.blob.places[&id];
-        let first = places[0];
+        let bytes = self.blob.piece_range(places[0]);
+        let chunk = Chunk {
+            offset: bytes.start,
+            len: bytes.end - bytes.start,
+            id,
+        };
         self.reporter.blocks(
             runs(places.iter().copied()),
             BlockState::InFlight,
@@ -295,7 +300,7 @@ impl StoreFetcher<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.fetch(id, first) {
+            match self.fetch(&chunk) {
                 Ok(data) => return self.put(places, &data),
                 Err((Retry::Later(wait), _)) if attempt < MAX_ATTEMPTS => {
                     let pause = wait.unwrap_or(Duration::from_millis(250 << attempt));
@@ -314,37 +319,32 @@ impl StoreFetcher<'_> {
     }
 
     /// One chunk from the store, unpacked and checked against its id.
-    fn fetch(&self, id: ChunkId, piece: u64) -> std::result::Result<Vec<u8>, (Retry, Error)> {
-        let bytes = self.blob.piece_range(piece);
-        let chunk = crate::casync::index::Chunk {
-            offset: bytes.start,
-            len: bytes.end - bytes.start,
-            id,
-        };
-        // A chunk that does not unpack to its id is the store's fault: asking again
-        // would bring the same bytes.
-        let url = match self.store.locate(&id) {
+    fn fetch(&self, chunk: &Chunk) -> std::result::Result<Vec<u8>, (Retry, Error)> {
+        let url = match self.store.locate(&chunk.id) {
             ChunkLocation::Url(url) => url,
             ChunkLocation::Path(_) => {
-                let local = self.store.read_local(&chunk, self.blob.digest());
+                // A local file that does not unpack would read the same again.
+                let local = self.store.read_local(chunk, self.blob.digest());
                 return local
                     .expect("a local store reads locally")
                     .map_err(|e| (Retry::Never, e));
             }
         };
         self.reporter.add_request();
-        let compressed = self
-            .http
-            .get_file(&url, max_compressed_len(chunk.len))
-            .map_err(|e| (e.retry, e.error))?;
-        self.reporter.add_wire(compressed.len() as u64);
-        unpack_chunk(
-            &compressed,
-            &chunk,
-            self.blob.digest(),
-            &shown_url(url.as_str()),
-        )
-        .map_err(|e| (Retry::Never, e))
+        let body = self.http.get_body(&url).map_err(|e| (e.retry, e.error))?;
+        match unpack_chunk(body, chunk, self.blob.digest(), url.as_str()) {
+            Ok(unpacked) => {
+                self.reporter.add_wire(unpacked.compressed_len);
+                Ok(unpacked.data)
+            }
+            Err(UnpackError::Read(e)) => Err((
+                Retry::Later(None),
+                Error::http(&url, format!("the download broke off: {e}")),
+            )),
+            // A chunk that does not unpack to its id is the store's fault: asking again
+            // would bring the same bytes.
+            Err(UnpackError::Bad(error)) => Err((Retry::Never, error)),
+        }
     }
 
     /// Writes a fetched chunk at every place the blob has it.
