@@ -232,31 +232,16 @@ impl Http {
         Ok((data, total))
     }
 
-    /// The whole file at `url`, at most `limit` bytes of it (a casync chunk).
-    pub fn get_file(&self, url: &Url, limit: u64) -> std::result::Result<Vec<u8>, RequestError> {
-        let later = |error| RequestError {
+    /// The whole file at `url` (a casync chunk): its body, to be read as it arrives.
+    pub fn get_body(&self, url: &Url) -> std::result::Result<Response, RequestError> {
+        let response = self.get(url).send().map_err(|e| RequestError {
             retry: Retry::Later(None),
-            error,
-        };
-        let response = self
-            .get(url)
-            .send()
-            .map_err(|e| later(describe_send_error(url, e)))?;
+            error: describe_send_error(url, e),
+        })?;
         if !response.status().is_success() {
             return Err(status_error(response.url(), response.status()));
         }
-        let mut bytes = Vec::new();
-        response
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| later(Error::http(url, format!("the download broke off: {e}"))))?;
-        if bytes.len() as u64 > limit {
-            return Err(RequestError {
-                retry: Retry::Never,
-                error: Error::http(url, format!("it sent more than the {limit} bytes expected")),
-            });
-        }
-        Ok(bytes)
+        Ok(response)
     }
 
     /// Asks `url` for `ranges` (ascending, not touching).

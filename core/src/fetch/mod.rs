@@ -3,13 +3,16 @@
 //! ranges into requests, runs them side by side, retries, asks for fewer ranges and falls
 //! back to other URLs. What the replies fill is a target: the plain file
 //! ([`transport::PlainTarget`]), or a gzip-compressed copy read through its Z-Map
-//! ([`gzip_target`]).
+//! ([`gzip_target`]). A [`ByteBudget`] bounds the memory of the pieces the workers hold
+//! whole at once.
 
+mod budget;
 mod gzip_target;
 mod http;
 mod multipart;
 mod transport;
 
+pub(crate) use budget::ByteBudget;
 pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
 pub(crate) use http::{Http, HttpConfig, Retry};
 // The parsers' fuzzing entry points and the tests reach them here.
