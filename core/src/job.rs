@@ -45,6 +45,10 @@ pub enum Mode {
     Download,
     /// Stop after the plan: report what would be reused and fetched, write nothing.
     PlanOnly,
+    /// Follow a build: check whether the control file names a new one (cheaply: a
+    /// conditional request) and if so download it into the output folder, with the
+    /// builds kept there as seeds; keep `JobOptions::keep_builds` of them.
+    Follow,
 }
 
 /// Basic-auth credentials for one host (zsync's `-A host=user:pass`).
@@ -114,6 +118,8 @@ pub struct JobOptions {
     /// silence) is treated as a dropped connection: the request is retried or the job
     /// moves on, instead of waiting without end.
     pub stall_timeout: Duration,
+    /// How many builds a follow keeps in its folder, the newest included.
+    pub keep_builds: usize,
 }
 
 impl Default for JobOptions {
@@ -133,6 +139,7 @@ impl Default for JobOptions {
             uncompress: false,
             store: None,
             stall_timeout: Duration::from_secs(30),
+            keep_builds: 3,
         }
     }
 }

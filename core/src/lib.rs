@@ -39,6 +39,7 @@ mod engine;
 mod error;
 mod event;
 mod fetch;
+mod follow;
 mod format;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -59,7 +60,8 @@ pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use event::{
-    BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
+    BlockSource, BlockState, Event, EventSink, FollowReport, NullSink, Phase, Plan, Progress,
+    Summary, TargetInfo,
 };
 pub use format::Format;
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};

@@ -14,7 +14,10 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE, RETRY_AFTER};
+use reqwest::header::{
+    CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RANGE,
+    RETRY_AFTER,
+};
 use url::Url;
 
 use super::multipart::{boundary_of, parse_content_range};
@@ -161,24 +164,55 @@ impl Http {
             let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
             return Ok((bytes, final_url));
         }
-        if !response.status().is_success() {
-            return Err(status_error(&final_url, response.status()).error);
-        }
-        let mut bytes = Vec::new();
-        response
-            .take(MAX_CONTROL_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
-        if bytes.len() as u64 > MAX_CONTROL_BYTES {
-            return Err(Error::http(
-                &final_url,
-                "this is far too big to be a .zsync control file",
-            ));
-        }
+        let bytes = control_body(response, MAX_CONTROL_BYTES)?;
         if let Some(path) = saved {
             crate::part::write_atomically(path, &bytes)?;
         }
         Ok((bytes, final_url))
+    }
+
+    /// Asks for the control file at `url` unless the server says it is unchanged since
+    /// it sent `known` (a conditional GET: `304` costs one request and no body). With
+    /// `first`, only the file's first bytes are asked for (a zchunk file's lead, which
+    /// holds its header's checksum).
+    pub fn get_if_changed(
+        &self,
+        url: &Url,
+        known: &Validators,
+        first: Option<u64>,
+    ) -> Result<Fresh> {
+        let mut request = self.get(url);
+        if let Some(etag) = &known.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = &known.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, date);
+        }
+        if let Some(len) = first.filter(|&len| len > 0) {
+            request = request.header(RANGE, range_header(&[0..len]));
+        }
+        let response = request.send().map_err(|e| describe_send_error(url, e))?;
+        let final_url = response.url().clone();
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Fresh::Unchanged { final_url });
+        }
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let validators = Validators {
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
+        let bytes = control_body(response, first.unwrap_or(MAX_CONTROL_BYTES))?;
+        Ok(Fresh::Changed {
+            bytes,
+            final_url,
+            validators,
+        })
     }
 
     /// The `bytes` of the file at `url` (fewer if it is shorter), and the file's length
@@ -329,6 +363,51 @@ impl Http {
             }
         }
     }
+}
+
+/// What a server said identifies the version of a file it sent: given back, it answers
+/// `304 Not Modified` while the file is the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Validators {
+    /// `ETag`, as sent (`If-None-Match`).
+    pub etag: Option<String>,
+    /// `Last-Modified`, as sent (`If-Modified-Since`).
+    pub last_modified: Option<String>,
+}
+
+/// A conditional request's answer.
+pub(crate) enum Fresh {
+    /// `304`: the file is the one the validators were sent with.
+    Unchanged { final_url: Url },
+    /// The file, new or not (a server without validators always sends it).
+    Changed {
+        bytes: Vec<u8>,
+        final_url: Url,
+        validators: Validators,
+    },
+}
+
+/// A control file's body, from a successful reply: at most `limit` bytes of a partial
+/// one, and an error for more than a control file can be.
+fn control_body(response: Response, limit: u64) -> Result<Vec<u8>> {
+    let final_url = response.url().clone();
+    let status = response.status();
+    if !status.is_success() {
+        return Err(status_error(&final_url, status).error);
+    }
+    let partial = limit < MAX_CONTROL_BYTES;
+    let mut bytes = Vec::new();
+    response
+        .take(limit + u64::from(!partial))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
+    if !partial && bytes.len() as u64 > limit {
+        return Err(Error::http(
+            &final_url,
+            "this is far too big to be a control file",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A `Retry-After` value: seconds, or an HTTP date.

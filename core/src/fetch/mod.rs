@@ -14,7 +14,7 @@ mod transport;
 
 pub(crate) use budget::ByteBudget;
 pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
-pub(crate) use http::{Http, HttpConfig, Retry};
+pub(crate) use http::{Fresh, Http, HttpConfig, Retry, Validators};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};
