@@ -4,7 +4,7 @@
 //! or the verified new one, seeds are untouched, and the next run finishes the job.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use deltadrop_tests::*;
@@ -133,53 +133,6 @@ fn kill_9_at_random_moments_never_leaves_a_mix_and_the_next_run_resumes() {
         interrupted * 100 <= uninterrupted * 115,
         "{kills} kills cost {interrupted} bytes against {uninterrupted} uninterrupted"
     );
-}
-
-/// A tmpfs mounted for a test, unmounted when dropped.
-struct SmallDisk {
-    dir: TempDir,
-}
-
-impl SmallDisk {
-    /// Mounts a `size`-byte tmpfs, or skips (fails when peers are required) where this
-    /// process may not mount (not root).
-    fn mount(size: u64) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            let why = "cannot mount a tmpfs here (needs root)";
-            assert!(
-                std::env::var_os("DELTADROP_REQUIRE_PEERS").is_none(),
-                "{why}, and DELTADROP_REQUIRE_PEERS is set"
-            );
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn grow(&self, size: u64) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
 }
 
 #[test]

@@ -218,6 +218,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
         progress: Progress::default(),
         file_hash: info.file_hash.clone(),
         elapsed: Duration::from_millis(5),
+        follow: None,
     })));
     harness.run();
     assert!(!has_text(&harness, "The form changed since"));
@@ -545,6 +546,7 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
         },
         file_hash: info.file_hash.clone(),
         elapsed: Duration::from_secs(3),
+        follow: None,
     })));
     harness.run();
     assert!(has_text(&harness, "Done: verified"));
@@ -1288,6 +1290,7 @@ fn snapshot_form_filled_with_its_cost() {
         },
         file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
         elapsed: Duration::from_secs(4),
+        follow: None,
     })));
     harness.run();
     assert!(has_text(&harness, "What this download costs"));
@@ -1332,6 +1335,7 @@ fn snapshot_download_running_done_and_failed() {
                 },
                 file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
                 elapsed: Duration::from_secs(95),
+                follow: None,
             })));
             harness.run();
             assert!(has_text(&harness, "Done: verified"));

@@ -199,6 +199,36 @@ pub fn edited(old: &[u8], seed: u64) -> Vec<u8> {
     new
 }
 
+/// `content` compressed by Debian's `zck` (with `args`) as `dir/name.zck`.
+pub fn zck(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("zck")?;
+    std::fs::write(dir.join(name), content).unwrap();
+    let made = run(&tool, &[args, &[name]].concat(), dir);
+    assert!(made.status.success(), "zck: {}", text(&made.stderr));
+    std::fs::remove_file(dir.join(name)).unwrap();
+    Some(dir.join(format!("{name}.zck")))
+}
+
+/// `content` made into `dir/name.caibx` and its store `dir/default.castr` by Debian's
+/// `casync make` (with `args`).
+pub fn casync_make(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("casync")?;
+    let blob = dir.join(format!("{name}.blob"));
+    std::fs::write(&blob, content).unwrap();
+    let index = dir.join(format!("{name}.caibx"));
+    let store = format!("--store={}", dir.join("default.castr").display());
+    let index_arg = index.display().to_string();
+    let blob_arg = blob.display().to_string();
+    let made = run(
+        &tool,
+        &[args, &["make", &store, &index_arg, &blob_arg]].concat(),
+        dir,
+    );
+    assert!(made.status.success(), "casync make: {}", text(&made.stderr));
+    std::fs::remove_file(&blob).unwrap();
+    Some(index)
+}
+
 /// Runs Debian's zsyncmake in `dir` on `file` with `args`; returns the .zsync's path.
 pub fn zsyncmake(dir: &Path, file: &str, args: &[&str]) -> Option<PathBuf> {
     let tool = peer("zsyncmake")?;
@@ -232,6 +262,54 @@ fn wait_for_port(port: u16, child: &mut Child) {
             "server did not start on port {port}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+pub struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a `size`-byte tmpfs, or skips (fails when peers are required) where this
+    /// process may not mount (not root).
+    pub fn mount(size: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let why = "cannot mount a tmpfs here (needs root)";
+            assert!(
+                std::env::var_os("DELTADROP_REQUIRE_PEERS").is_none(),
+                "{why}, and DELTADROP_REQUIRE_PEERS is set"
+            );
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Resizes the tmpfs to `size` bytes.
+    pub fn grow(&self, size: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
 
@@ -622,6 +700,13 @@ pub enum Misbehaviour {
     EndlessBody,
     /// Redirects every range request to itself.
     RedirectLoop,
+    /// Serves honestly, but once it has answered `requests` requests, serves the
+    /// subfolder `folder` of its root instead: a publisher replacing a build between
+    /// two requests.
+    SwitchFolder {
+        requests: usize,
+        folder: &'static str,
+    },
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
@@ -745,6 +830,12 @@ fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> s
         let answered = tally.count(&request);
         let path = request.path.as_str();
         let range = request.range;
+        let root = match how {
+            Misbehaviour::SwitchFolder { requests, folder } if answered >= requests => {
+                root.join(folder)
+            }
+            _ => root.to_path_buf(),
+        };
         let Ok(mut data) = std::fs::read(root.join(path)) else {
             w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
             continue;

@@ -7,26 +7,6 @@ use std::path::{Path, PathBuf};
 use deltadrop_core::{BlockState, ControlSource, Event, Format};
 use deltadrop_tests::*;
 
-/// `content` made into `dir/name.caibx` and its store `dir/default.castr` by Debian's
-/// `casync make` (with `args`).
-fn casync_make(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
-    let tool = peer("casync")?;
-    let blob = dir.join(format!("{name}.blob"));
-    std::fs::write(&blob, content).unwrap();
-    let index = dir.join(format!("{name}.caibx"));
-    let store = format!("--store={}", dir.join("default.castr").display());
-    let index_arg = index.display().to_string();
-    let blob_arg = blob.display().to_string();
-    let made = run(
-        &tool,
-        &[args, &["make", &store, &index_arg, &blob_arg]].concat(),
-        dir,
-    );
-    assert!(made.status.success(), "casync make: {}", text(&made.stderr));
-    std::fs::remove_file(&blob).unwrap();
-    Some(index)
-}
-
 /// An old file and its new version: the new one published with its store in `www`, the
 /// old one in `work` as the seed.
 struct Pair {

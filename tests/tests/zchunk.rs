@@ -2,20 +2,10 @@
 //! misbehaves) serves them, the engine downloads with older `.zck` files as seeds, and
 //! zchunk's own `zckdl` and `unzck` are the yardsticks: the same file, no more bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use deltadrop_core::{BlockState, Event, Format, Mode};
 use deltadrop_tests::*;
-
-/// `content` compressed by Debian's `zck` (with `args`) as `dir/name.zck`.
-fn zck(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
-    let tool = peer("zck")?;
-    std::fs::write(dir.join(name), content).unwrap();
-    let made = run(&tool, &[args, &[name]].concat(), dir);
-    assert!(made.status.success(), "zck: {}", text(&made.stderr));
-    std::fs::remove_file(dir.join(name)).unwrap();
-    Some(dir.join(format!("{name}.zck")))
-}
 
 /// An old and a new version of a text file, as `.zck` files: the new one published in
 /// `www`, the old one in `work` as the seed.

@@ -189,7 +189,7 @@ impl Http {
             request = request.header(IF_MODIFIED_SINCE, date);
         }
         if let Some(len) = first.filter(|&len| len > 0) {
-            request = request.header(RANGE, range_header(&[0..len]));
+            request = request.header(RANGE, range_header(std::slice::from_ref(&(0..len))));
         }
         let response = request.send().map_err(|e| describe_send_error(url, e))?;
         let final_url = response.url().clone();
