@@ -294,3 +294,59 @@ fn a_seed_rewritten_during_the_scan_gives_the_exact_file_or_says_why() {
         assert!(!out.exists(), "a failed download left an output");
     }
 }
+
+#[test]
+fn a_follow_killed_mid_download_keeps_its_builds_and_the_next_check_resumes() {
+    let build1 = random_bytes(6_000_000, 73);
+    let build2 = rebuilt(&build1, 74);
+    let www = public_dir();
+    let latest = www.path().join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(latest.join("f.bin"), &build1).unwrap();
+    if zsyncmake(&latest, "f.bin", &["-u", "f.bin"]).is_none() {
+        return;
+    }
+    let Some(server) = nginx(www.path(), None, "limit_rate 512k;") else {
+        return;
+    };
+    let url = server.url("latest/f.bin.zsync");
+    let work = tempfile::tempdir().unwrap();
+    let follow = ["follow", url.as_str(), "--into", "builds", "--once", "-q"];
+    let done = run(CLI, &follow, work.path());
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    let folder = work.path().join("builds");
+
+    // Build 2, a new control file a minute younger (nginx's ETag counts seconds).
+    std::fs::write(latest.join("f.bin"), &build2).unwrap();
+    let control = zsyncmake(&latest, "f.bin", &["-u", "f.bin"]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() + Duration::from_secs(60)))
+        .unwrap();
+    let mut child = spawn(&follow, work.path());
+    let part = folder.join("f.bin.part");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !part.exists() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert!(
+        read(&folder.join("f.bin")) == build1,
+        "the kept build is untouched"
+    );
+    assert!(part.exists(), "the download waits in its .part");
+
+    let done = run(CLI, &follow, work.path());
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stdout).starts_with("new build: builds/f.bin"),
+        "{}",
+        text(&done.stdout)
+    );
+    assert!(read(&folder.join("f.bin")) == build2);
+    assert!(!part.exists());
+}
