@@ -164,21 +164,37 @@ impl Http {
         if !response.status().is_success() {
             return Err(status_error(&final_url, response.status()).error);
         }
-        let mut bytes = Vec::new();
-        response
-            .take(MAX_CONTROL_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
-        if bytes.len() as u64 > MAX_CONTROL_BYTES {
-            return Err(Error::http(
-                &final_url,
-                "this is far too big to be a .zsync control file",
-            ));
-        }
+        let bytes = read_whole(response, MAX_CONTROL_BYTES, "a .zsync control file")?;
         if let Some(path) = saved {
             crate::part::write_atomically(path, &bytes)?;
         }
         Ok((bytes, final_url))
+    }
+
+    /// A small document (a folder listing) whole: the URL it came from after redirects
+    /// (the base of its links), its `Content-Type`, and its bytes. More than `limit`
+    /// bytes is an error saying it is too big to be `what`.
+    pub fn get_document(
+        &self,
+        url: &Url,
+        limit: u64,
+        what: &str,
+    ) -> Result<(Url, Option<String>, Vec<u8>)> {
+        let response = self
+            .get(url)
+            .send()
+            .map_err(|e| describe_send_error(url, e))?;
+        let final_url = response.url().clone();
+        if !response.status().is_success() {
+            return Err(status_error(&final_url, response.status()).error);
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_whole(response, limit, what)?;
+        Ok((final_url, content_type, bytes))
     }
 
     /// The `bytes` of the file at `url` (fewer if it is shorter), and the file's length
@@ -344,6 +360,24 @@ impl Http {
             }
         }
     }
+}
+
+/// The body of `response`, which is to be at most `limit` bytes long: a longer one is not
+/// `what` it should be, and is read no further.
+fn read_whole(response: Response, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let url = response.url().clone();
+    let mut bytes = Vec::new();
+    response
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::http(&url, format!("the download broke off: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::http(
+            &url,
+            format!("this is far too big to be {what}"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A `Retry-After` value: seconds, or an HTTP date.
