@@ -39,6 +39,7 @@ mod engine;
 mod error;
 mod event;
 mod fetch;
+mod follow;
 mod format;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -61,6 +62,7 @@ pub use error::{Error, Result, shown_url};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
 };
+pub use follow::{Latest, latest_build};
 pub use format::Format;
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
