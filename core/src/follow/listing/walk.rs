@@ -5,8 +5,8 @@
 //! answer, the newest of several; otherwise the newest matching folder is read next. A
 //! folder with no match (a build still being uploaded) is passed over for the next
 //! newest, at most [`MAX_FOLDERS_TRIED`] at each level, and the answer says so. Everything
-//! is bounded: the pages of one listing, the listings read in all, the levels (by the
-//! pattern). Where the newest cannot be told from the next, the walk stops and says so
+//! is bounded: the pages and entries of one listing, the listings read in all, the
+//! levels (by the pattern). Where the newest cannot be told from the next, the walk stops and says so
 //! rather than guess.
 
 use url::Url;
@@ -78,6 +78,7 @@ pub(super) fn newest(
 struct Walk<'p, F> {
     fetch: F,
     pattern: &'p Pattern,
+    /// Listing pages fetched so far.
     requests: usize,
 }
 
