@@ -63,6 +63,7 @@ pub use event::{
     BlockSource, BlockState, Event, EventSink, FollowReport, NullSink, Phase, Plan, Progress,
     Summary, TargetInfo,
 };
+pub use follow::{Latest, latest_build};
 pub use format::Format;
 pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};

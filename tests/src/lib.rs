@@ -606,18 +606,28 @@ pub fn lighttpd(root: &Path) -> Option<Server> {
 /// Apache httpd serving `root`, in one foreground process. It merges overlapping and
 /// adjacent ranges into one part.
 pub fn apache(root: &Path) -> Option<Server> {
+    apache_with(root, &[], "")
+}
+
+/// [`apache`] with more of Debian's modules loaded (`"autoindex"` for
+/// `mod_autoindex.so`) and `directives` for `root` (`Options +Indexes`).
+pub fn apache_with(root: &Path, modules: &[&str], directives: &str) -> Option<Server> {
     let tool = peer("apache2")?;
     let state = public_dir();
     let port = free_port();
     let s = state.path().display();
-    let modules = "/usr/lib/apache2/modules";
+    let dir = "/usr/lib/apache2/modules";
+    let more_modules: String = modules
+        .iter()
+        .map(|name| format!("LoadModule {name}_module {dir}/mod_{name}.so\n"))
+        .collect();
     let conf = format!(
         "ServerRoot \"{s}\"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n\
-         LoadModule mpm_event_module {modules}/mod_mpm_event.so\n\
-         LoadModule authz_core_module {modules}/mod_authz_core.so\n\
+         LoadModule mpm_event_module {dir}/mod_mpm_event.so\n\
+         LoadModule authz_core_module {dir}/mod_authz_core.so\n{more_modules}\
          User nobody\nGroup nogroup\nPidFile {s}/httpd.pid\nErrorLog {s}/error.log\n\
          LogFormat \"%r %>s %B\" plain\nCustomLog {s}/access.log plain\n\
-         DocumentRoot \"{root}\"\n<Directory \"{root}\">\n  Require all granted\n</Directory>\n",
+         DocumentRoot \"{root}\"\n<Directory \"{root}\">\n  Require all granted\n{directives}\n</Directory>\n",
         root = root.display()
     );
     let config = state.path().join("httpd.conf");
@@ -969,6 +979,38 @@ fn multipart(w: &mut impl Write, data: &[u8], parts: &[(u64, u64)]) -> std::io::
         body.len()
     )?;
     w.write_all(&body)
+}
+
+/// What a [`scripted`] server answers.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// A server that answers each GET with the [`Reply`] that `reply` makes of its target
+/// (path and query, without the leading `/`): for services no Debian package provides,
+/// such as an S3 bucket's listing. Counts the requests it answered.
+pub fn scripted(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Misbehaving {
+    listen(move |stream, tally| {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut w = stream;
+        while let Some(request) = read_request(&mut reader)? {
+            tally.count(&request);
+            let Reply {
+                status,
+                content_type,
+                body,
+            } = reply(&request.path);
+            write!(
+                w,
+                "HTTP/1.1 {status} Scripted\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            w.write_all(&body)?;
+        }
+        Ok(())
+    })
 }
 
 /// A mirror redirector (MirrorBrain, download.opensuse.org style): serves files itself

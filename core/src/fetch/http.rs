@@ -164,7 +164,7 @@ impl Http {
             let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
             return Ok((bytes, final_url));
         }
-        let bytes = control_body(response, MAX_CONTROL_BYTES)?;
+        let bytes = control_body(response, None)?;
         if let Some(path) = saved {
             crate::part::write_atomically(path, &bytes)?;
         }
@@ -207,12 +207,38 @@ impl Http {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
         };
-        let bytes = control_body(response, first.unwrap_or(MAX_CONTROL_BYTES))?;
+        let bytes = control_body(response, first)?;
         Ok(Fresh::Changed {
             bytes,
             final_url,
             validators,
         })
+    }
+
+    /// A small document (a folder listing) whole: the URL it came from after redirects
+    /// (the base of its links), its `Content-Type`, and its bytes. More than `limit`
+    /// bytes is an error saying it is too big to be `what`.
+    pub fn get_document(
+        &self,
+        url: &Url,
+        limit: u64,
+        what: &str,
+    ) -> Result<(Url, Option<String>, Vec<u8>)> {
+        let response = self
+            .get(url)
+            .send()
+            .map_err(|e| describe_send_error(url, e))?;
+        let final_url = response.url().clone();
+        if !response.status().is_success() {
+            return Err(status_error(&final_url, response.status()).error);
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_whole(response, limit, what)?;
+        Ok((final_url, content_type, bytes))
     }
 
     /// The `bytes` of the file at `url` (fewer if it is shorter), and the file's length
@@ -387,24 +413,38 @@ pub(crate) enum Fresh {
     },
 }
 
-/// A control file's body, from a successful reply: at most `limit` bytes of a partial
-/// one, and an error for more than a control file can be.
-fn control_body(response: Response, limit: u64) -> Result<Vec<u8>> {
-    let final_url = response.url().clone();
+/// A control file's body, from a reply that should be a success: all of it, or with
+/// `first` only its first bytes (a server without ranges sends more, read no further).
+fn control_body(response: Response, first: Option<u64>) -> Result<Vec<u8>> {
     let status = response.status();
     if !status.is_success() {
-        return Err(status_error(&final_url, status).error);
+        return Err(status_error(response.url(), status).error);
     }
-    let partial = limit < MAX_CONTROL_BYTES;
+    let Some(first) = first else {
+        return read_whole(response, MAX_CONTROL_BYTES, "a control file");
+    };
+    let url = response.url().clone();
     let mut bytes = Vec::new();
     response
-        .take(limit + u64::from(!partial))
+        .take(first)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::http(&final_url, format!("the download broke off: {e}")))?;
-    if !partial && bytes.len() as u64 > limit {
+        .map_err(|e| Error::http(&url, format!("the download broke off: {e}")))?;
+    Ok(bytes)
+}
+
+/// The body of `response`, which is to be at most `limit` bytes long: a longer one is not
+/// `what` it should be, and is read no further.
+fn read_whole(response: Response, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let url = response.url().clone();
+    let mut bytes = Vec::new();
+    response
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::http(&url, format!("the download broke off: {e}")))?;
+    if bytes.len() as u64 > limit {
         return Err(Error::http(
-            &final_url,
-            "this is far too big to be a control file",
+            &url,
+            format!("this is far too big to be {what}"),
         ));
     }
     Ok(bytes)
