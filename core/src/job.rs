@@ -120,6 +120,10 @@ pub struct JobOptions {
     pub stall_timeout: Duration,
     /// How many builds a follow keeps in its folder, the newest included.
     pub keep_builds: usize,
+    /// For a follow of builds in numbered folders: the control URL is a folder listing,
+    /// and this pattern (`*/image.wic.zsync`) leads from it to each build's control file;
+    /// the newest is the highest build number or date.
+    pub listing_pattern: Option<String>,
 }
 
 impl Default for JobOptions {
@@ -140,6 +144,7 @@ impl Default for JobOptions {
             store: None,
             stall_timeout: Duration::from_secs(30),
             keep_builds: 3,
+            listing_pattern: None,
         }
     }
 }

@@ -382,3 +382,52 @@ fn a_casync_build_is_followed() {
         casync_make(dir, "image.img", content, &[]).is_some()
     });
 }
+
+#[test]
+fn builds_in_numbered_folders_are_followed_through_the_listing() {
+    let builds = builds(2);
+    let www = public_dir();
+    let numbered = |n: u64| www.path().join(format!("nightly/{n}"));
+    if !publish_build(&numbered(999), &builds[0], day(0)) {
+        return;
+    }
+    let Some(server) = nginx(www.path(), None, "autoindex on;") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join("builds");
+    let mut spec = follow_spec(server.url("nightly/"), &folder, 2);
+    spec.options.listing_pattern = Some("*/latest/image.img.zsync".into());
+    let check = |spec: &JobSpec| {
+        let (result, events) = run_job(spec.clone());
+        let summary = result.unwrap_or_else(|e| panic!("{e}"));
+        (summary.follow.unwrap(), events)
+    };
+    let (report, _) = check(&spec);
+    assert!(report.new_build);
+    assert!(
+        report
+            .control_url
+            .ends_with("/nightly/999/latest/image.img.zsync")
+    );
+
+    // Build 1000 is complete; build 1001 is still being uploaded (no control file yet).
+    assert!(publish_build(&numbered(1000), &builds[1], day(1)));
+    std::fs::create_dir_all(numbered(1001).join("latest")).unwrap();
+    let (report, events) = check(&spec);
+    assert!(report.new_build);
+    assert!(
+        report
+            .control_url
+            .ends_with("/nightly/1000/latest/image.img.zsync")
+    );
+    assert!(read(&folder.join("image.img")) == builds[1]);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(n) if n.contains("1001/"))),
+        "the build passed over is named"
+    );
+    let (report, _) = check(&spec);
+    assert!(!report.new_build);
+}

@@ -42,6 +42,7 @@ fn follow_spec(args: &FollowArgs) -> JobSpec {
     spec.output = Some(args.into.clone());
     spec.options.mode = Mode::Follow;
     spec.options.keep_builds = args.keep.max(1);
+    spec.options.listing_pattern = args.pattern.clone();
     spec
 }
 

@@ -156,6 +156,11 @@ pub struct FollowArgs {
     /// How many builds to keep, the newest included.
     #[arg(long, default_value_t = JobOptions::default().keep_builds, value_name = "N")]
     pub keep: usize,
+    /// Builds in numbered folders: URL is a folder listing (nginx or Apache autoindex,
+    /// S3), and this pattern leads to each build's control file (`*/image.wic.zsync`);
+    /// the newest is the highest build number or date.
+    #[arg(long, value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// Check once, download if there is a new build, and exit.
     #[arg(long, conflicts_with = "every")]
     pub once: bool,

@@ -27,7 +27,7 @@ use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::event::{Event, EventSink, FollowReport, Plan, Reporter, Summary};
 use crate::fetch::{Fresh, Http, HttpConfig, Validators};
-use crate::follow::{FolderLock, FollowState, KeptBuild, kept_name};
+use crate::follow::{FolderLock, FollowState, KeptBuild, Pattern, kept_name, resolve_latest};
 use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::part::{old_path, part_path, write_atomically};
@@ -113,16 +113,18 @@ struct Check<'a> {
 impl Check<'_> {
     fn run(&self, state: &mut FollowState) -> Result<Checked> {
         let http = Http::new(&HttpConfig::from(&self.spec.options))?;
-        let url = parse_url(&state.source)?;
-        let format = self.spec.control.format();
+        let url = self.control_url(&http, state)?;
+        let format = Format::of_name(url.path());
         let newest_intact = state.builds.first().filter(|b| b.is_intact(self.folder));
-        // Without an intact newest build, "unchanged" would leave the folder empty.
+        // Without an intact newest build, "unchanged" would leave the folder empty; the
+        // validators are those of the control file the last check read.
+        let same_control = state.control_url.as_deref() == Some(url.as_str());
         let known = match newest_intact {
-            Some(_) => Validators {
+            Some(_) if same_control => Validators {
                 etag: state.etag.clone(),
                 last_modified: state.last_modified.clone(),
             },
-            None => Validators::default(),
+            _ => Validators::default(),
         };
         let first = (format == Format::Zchunk).then_some(MAX_LEAD_LEN as u64);
         let (bytes, final_url, validators) = match http.get_if_changed(&url, &known, first)? {
@@ -143,7 +145,7 @@ impl Check<'_> {
         let build = read_build(format, &bytes, &final_url)?;
         state.etag = validators.etag;
         state.last_modified = validators.last_modified;
-        state.control_url = Some(final_url.to_string());
+        state.control_url = Some(url.to_string());
         if let Some(newest) = state.builds.first()
             && newest.identity == build.identity
             && newest.is_intact(self.folder)
@@ -174,11 +176,24 @@ impl Check<'_> {
                 )));
                 state.etag = None;
                 state.last_modified = None;
-                state.control_url = Some(final_url.to_string());
                 self.download(state, format, &newer, &bytes, &final_url)
             }
             other => other,
         }
+    }
+
+    /// The control file to check: the one followed, or the newest build's that the
+    /// listing followed leads to.
+    fn control_url(&self, http: &Http, state: &FollowState) -> Result<Url> {
+        let followed = parse_url(&state.source)?;
+        let Some(pattern) = &self.spec.options.listing_pattern else {
+            return Ok(followed);
+        };
+        let latest = resolve_latest(http, &followed, &Pattern::parse(pattern)?)?;
+        if let Some(note) = latest.note() {
+            self.reporter.emit(Event::Notice(note));
+        }
+        parse_url(&latest.url)
     }
 
     /// The check found nothing new: the folder stays as it is.

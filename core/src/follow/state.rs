@@ -22,7 +22,8 @@ const STATE_DIR: &str = ".deltadrop-follow";
 pub(crate) struct FollowState {
     /// What is followed (a control file's URL, or a listing's), as the user gave it.
     pub source: String,
-    /// Where the last control file came from after redirects and listings.
+    /// The control file the last check asked for: the one followed, or the one a
+    /// listing led to. Its validators are only for it.
     pub control_url: Option<String>,
     /// The validators the server sent with it: asked with them, it answers `304` while
     /// the control file is the same.
