@@ -65,5 +65,7 @@ pub use event::{
 };
 pub use follow::{Latest, latest_build};
 pub use format::Format;
-pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
+pub use job::{
+    ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
+};
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
