@@ -249,6 +249,59 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     );
 }
 
+#[test]
+fn cli_exe_follows_two_builds_into_a_folder() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let Some((p, server)) = publish_on_nginx() else {
+        return;
+    };
+    // Build 1 (the older file) at the "latest" URL, then build 2 (the newer one).
+    let latest = p.www.path().join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    let url = server.url("latest/image.img.zsync");
+    let work = tempfile::tempdir().unwrap();
+    let follow = |expect: &str| {
+        let out = wine(
+            &cli,
+            &[
+                "follow", &url, "--into", "builds", "--keep", "2", "--once", "-q",
+            ],
+            work.path(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with(expect),
+            "{}",
+            text(&out.stdout)
+        );
+    };
+    for (build, expect) in [(&p.old, "new build: builds"), (&p.new, "new build: builds")] {
+        std::fs::write(latest.join("image.img"), build).unwrap();
+        let _ = std::fs::remove_file(latest.join("image.img.zsync"));
+        zsyncmake(&latest, "image.img", &["-u", "image.img"]).unwrap();
+        // A build a minute later: nginx's ETag has a resolution of one second.
+        std::thread::sleep(Duration::from_millis(1100));
+        follow(expect);
+    }
+    follow("up to date: builds");
+    let folder = work.path().join("builds");
+    assert!(read(&folder.join("image.img")) == p.new);
+    let kept: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("image.") && n != "image.img")
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        read(&folder.join(&kept[0])) == p.old,
+        "build 1 kept beside it"
+    );
+}
+
 /// `tool` (Debian's `zck` or `casync`) run in `dir`; whether it worked.
 fn make_with(tool: &str, args: &[&str], dir: &Path) -> Option<()> {
     let tool = peer(tool)?;
