@@ -641,6 +641,7 @@ impl DeltadropApp {
                 }
                 self.ui_state.message = None;
             }
+            Command::DismissMessage => self.ui_state.message = None,
             Command::OpenFolder(folder) => self.workers.open_folder(folder),
             Command::CopyText(text) => ctx.copy_text(text),
             Command::LoadHistory(i) => {

@@ -31,6 +31,8 @@ pub enum Command {
     Cancel,
     /// Forget the finished job (error or success) shown under the form.
     Dismiss,
+    /// Forget the message about something that failed outside a job.
+    DismissMessage,
     OpenFolder(PathBuf),
     CopyText(String),
     /// Refill the form from a history entry.

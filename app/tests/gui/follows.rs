@@ -541,3 +541,29 @@ fn snapshot_follows_view() {
     });
     check_snapshot(&mut harness, "follows");
 }
+
+/// A message about something that failed outside a job (a folder that would not open)
+/// shows on whichever view is up, and Dismiss there forgets only the message.
+#[test]
+fn messages_show_on_every_view_and_dismiss_keeps_the_finished_download() {
+    let out = tempfile::tempdir().unwrap();
+    let runner = FakeRunner::default();
+    let mut harness = harness(&runner, out.path());
+    let job = start(&mut harness, &runner, "http://127.0.0.1:9/a.zsync");
+    job.emit(Event::Finished(Err(Error::Cancelled)));
+    harness.run();
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Num2);
+    let message = "could not open /nowhere with xdg-open: No such file or directory";
+    harness
+        .state_mut()
+        .push_command(Command::ShowMessage(message.into()));
+    harness.run();
+    assert!(has_text(&harness, message));
+    harness.get_by_label("Dismiss").click();
+    harness.run();
+    assert!(!has_text(&harness, message));
+    assert!(
+        harness.state().run().is_some(),
+        "the download's outcome stays"
+    );
+}

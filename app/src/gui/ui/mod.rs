@@ -47,11 +47,17 @@ impl DeltadropApp {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical()
                 .auto_shrink(false)
-                .show(ui, |ui| match self.view() {
-                    View::Download => self.download_view(ui),
-                    View::Follows => self.follows_view(ui),
-                    View::History => self.history_view(ui),
-                    View::Settings => self.settings_view(ui),
+                .show(ui, |ui| {
+                    if self.view() != View::Download {
+                        // The Download view shows it beside its buttons.
+                        self.message_ui(ui);
+                    }
+                    match self.view() {
+                        View::Download => self.download_view(ui),
+                        View::Follows => self.follows_view(ui),
+                        View::History => self.history_view(ui),
+                        View::Settings => self.settings_view(ui),
+                    }
                 });
         });
         let ctx = ui.ctx().clone();
@@ -87,6 +93,19 @@ impl DeltadropApp {
                     .map(|f| f.name())
                     .unwrap_or_default();
                 ui.label(RichText::new(format!("checking {name}…")).weak());
+            }
+        });
+    }
+
+    /// Something that failed outside a job (opening a folder, say), until dismissed.
+    fn message_ui(&mut self, ui: &mut Ui) {
+        let Some(message) = &self.ui_state.message else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.colored_label(error_colour(ui), message);
+            if ui.button("Dismiss").clicked() {
+                self.commands.push(Command::DismissMessage);
             }
         });
     }
