@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use deltadrop_core::{
     BlockSource, BlockState, ControlSource, Error, Event, FileHash, FileHashAlgorithm, Format, Job,
@@ -97,6 +97,33 @@ pub fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDi
     std::fs::write(www.path().join(name), content).unwrap();
     let zsync = zsyncmake(www.path(), name, make_args)?;
     Some((www, zsync))
+}
+
+/// Publishes `content` as `latest/image.img` in `www` with its `.zsync` (made by Debian's
+/// zsyncmake, its MTime the file's time, `built`); false without zsyncmake.
+pub fn publish_build(www: &Path, content: &[u8], built: SystemTime) -> bool {
+    let latest = www.join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    let file = latest.join("image.img");
+    std::fs::write(&file, content).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(built)
+        .unwrap();
+    let Some(control) = zsyncmake(&latest, "image.img", &["-u", "image.img"]) else {
+        return false;
+    };
+    // Its time too: nginx's ETag is the file's time and size, and a control file remade
+    // within the same second at the same size would otherwise look unchanged.
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .unwrap()
+        .set_modified(built)
+        .unwrap();
+    true
 }
 
 /// Finds `tool` on PATH, or skips (or fails, under `DELTADROP_REQUIRE_PEERS=1`).

@@ -18,33 +18,6 @@ fn builds(count: usize) -> Vec<Vec<u8>> {
     builds
 }
 
-/// Publishes `content` as `latest/image.img` in `www` with its `.zsync` (made by Debian's
-/// zsyncmake, its MTime the file's time, `built`); false without zsyncmake.
-fn publish_build(www: &Path, content: &[u8], built: SystemTime) -> bool {
-    let latest = www.join("latest");
-    std::fs::create_dir_all(&latest).unwrap();
-    let file = latest.join("image.img");
-    std::fs::write(&file, content).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(built)
-        .unwrap();
-    let Some(control) = zsyncmake(&latest, "image.img", &["-u", "image.img"]) else {
-        return false;
-    };
-    // Its time too: nginx's ETag is the file's time and size, and a control file remade
-    // within the same second at the same size would otherwise look unchanged.
-    std::fs::File::options()
-        .write(true)
-        .open(&control)
-        .unwrap()
-        .set_modified(built)
-        .unwrap();
-    true
-}
-
 fn follow_spec(url: String, folder: &Path, keep: usize) -> JobSpec {
     let mut spec = JobSpec::new(ControlSource::Url(url));
     spec.output = Some(folder.to_path_buf());

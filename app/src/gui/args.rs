@@ -1,5 +1,5 @@
 //! The GUI's command line: `deltadrop [URL|FILE.zsync] [-i SEED]... [-o OUT] [--start]`
-//! (and `--demo`, `--frame-log FILE`).
+//! (and `--demo`, `--minimized`, `--frame-log FILE`).
 
 use std::path::PathBuf;
 
@@ -24,6 +24,10 @@ pub struct GuiArgs {
     /// port at a slow link's pace, and download it at once with the older one as seed.
     #[arg(long, conflicts_with = "control")]
     pub demo: bool,
+    /// Start with the window minimised (how the login item starts deltadrop); follows
+    /// are checked on schedule all the same.
+    #[arg(long)]
+    pub minimized: bool,
     /// Write one line per frame (start time, gap, CPU time, job phase) to FILE, for
     /// measuring frame times (`bench/gui_frames.py`).
     #[arg(long, value_name = "FILE")]
