@@ -10,6 +10,7 @@
 //! settings) show and control deltadrop like any other app.
 
 pub mod autostart;
+pub mod notify;
 
 /// The app's identity on macOS (`CFBundleIdentifier` in `packaging/macos/Info.plist`)
 /// and on Windows (the AppUserModelID the installer gives the Start-menu shortcut,
@@ -24,8 +25,9 @@ const APP_NAME: &str = "deltadrop";
 /// does not put a window in the user's way.
 pub const MINIMIZED_FLAG: &str = "--minimized";
 
-/// Text as XML character data (`&`, `<`, `>` as entities): a LaunchAgent's path.
-#[cfg(any(test, target_os = "macos"))]
+/// Text as XML character data (`&`, `<`, `>` as entities): a LaunchAgent's path, and a
+/// freedesktop notification's body, which daemons read as markup.
+#[cfg(any(test, not(windows)))]
 fn escape_xml_text(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
