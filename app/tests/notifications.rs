@@ -6,28 +6,23 @@
 //! The only test in this binary: it points the process's D-Bus session at the test's bus
 //! through the environment, before any other thread runs.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use deltadrop_tests::{Killed, peer, text, xvfb};
+use deltadrop_tests::{Killed, peer, session_bus, text, wait_until, xvfb};
 
 #[test]
 fn notifications_reach_the_desktops_notification_daemon() {
-    let (Some(dbus_daemon), Some(dunst), Some(dunstctl)) =
-        (peer("dbus-daemon"), peer("dunst"), peer("dunstctl"))
-    else {
+    let (Some(dunst), Some(dunstctl)) = (peer("dunst"), peer("dunstctl")) else {
         return;
     };
-    let Some(x) = xvfb() else {
+    let (Some(x), Some(bus)) = (xvfb(), session_bus()) else {
         return;
     };
-    let (_bus, address) = session_bus(&dbus_daemon);
+    let address = &bus.address;
     let _daemon = Killed(
         Command::new(dunst)
             .env("DISPLAY", &x.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("DBUS_SESSION_BUS_ADDRESS", address)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -35,16 +30,16 @@ fn notifications_reach_the_desktops_notification_daemon() {
     );
     let dunstctl_says = |args: &[&str]| {
         let mut command = Command::new(&dunstctl);
-        command.args(args).env("DBUS_SESSION_BUS_ADDRESS", &address);
+        command.args(args).env("DBUS_SESSION_BUS_ADDRESS", address);
         command.output().expect("run dunstctl")
     };
-    wait_for("dunst on the bus", || {
+    wait_until("dunst on the bus", || {
         dunstctl_says(&["count", "displayed"]).status.success()
     });
 
     // SAFETY: no other thread of this process reads the environment: this is the only
     // test in its binary, and the notifications thread starts with the first call below.
-    unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address) };
+    unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", address) };
     deltadrop::desktop::notify::new_build(
         "image-2026-12-05.img",
         "580 MiB of 600 MiB reused from the previous build",
@@ -53,7 +48,7 @@ fn notifications_reach_the_desktops_notification_daemon() {
 
     // Closed notifications go to dunst's history, which dunstctl prints.
     let mut received = Vec::new();
-    wait_for("both notifications in dunst", || {
+    wait_until("both notifications in dunst", || {
         assert!(dunstctl_says(&["close-all"]).status.success());
         received = history(&dunstctl_says(&["history"]).stdout);
         received.len() >= 2
@@ -76,22 +71,6 @@ fn notifications_reach_the_desktops_notification_daemon() {
     );
 }
 
-/// A session bus of the test's own: the daemon (stopped when dropped) and its address.
-fn session_bus(dbus_daemon: &Path) -> (Killed, String) {
-    let mut daemon = Command::new(dbus_daemon)
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dbus-daemon");
-    let mut address = String::new();
-    BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut address)
-        .expect("dbus-daemon prints its address");
-    assert!(!address.trim().is_empty(), "dbus-daemon printed no address");
-    (Killed(daemon), address.trim().to_string())
-}
-
 /// (app name, summary, body) of each notification in `dunstctl history`'s JSON.
 fn history(json: &[u8]) -> Vec<(String, String, String)> {
     let parsed: serde_json::Value = serde_json::from_slice(json)
@@ -103,12 +82,4 @@ fn history(json: &[u8]) -> Vec<(String, String, String)> {
         .iter()
         .map(|n| (field(n, "appname"), field(n, "summary"), field(n, "body")))
         .collect()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -426,14 +426,6 @@ fn registry(key: &str, value: Option<&str>) -> Option<String> {
     out.status.success().then(|| text(&out.stdout))
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn installer_installs_associates_and_uninstalls_silently() {
     let (Some(setup), Some(_)) = (
