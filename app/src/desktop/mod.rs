@@ -11,6 +11,7 @@
 
 pub mod autostart;
 pub mod notify;
+pub mod tray;
 
 /// The app's identity on macOS (`CFBundleIdentifier` in `packaging/macos/Info.plist`)
 /// and on Windows (the AppUserModelID the installer gives the Start-menu shortcut,
