@@ -1154,6 +1154,44 @@ impl Xvfb {
     }
 }
 
+/// A D-Bus session bus of a test's own (`dbus-daemon --session`), stopped when dropped,
+/// for desktop services (a notification daemon, a tray icon) that must not touch the
+/// machine's own session.
+pub struct SessionBus {
+    _daemon: Killed,
+    /// The `DBUS_SESSION_BUS_ADDRESS` value.
+    pub address: String,
+}
+
+/// Starts a session bus, or skips without `dbus-daemon`.
+pub fn session_bus() -> Option<SessionBus> {
+    let mut daemon = Command::new(peer("dbus-daemon")?)
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dbus-daemon");
+    let mut address = String::new();
+    BufReader::new(daemon.stdout.take().expect("piped"))
+        .read_line(&mut address)
+        .expect("dbus-daemon prints its address");
+    let address = address.trim().to_string();
+    assert!(!address.is_empty(), "dbus-daemon printed no address");
+    Some(SessionBus {
+        _daemon: Killed(daemon),
+        address,
+    })
+}
+
+/// Waits until `done` (checked every 100 ms), failing the test after a minute.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `program` (a binary under test: `env!("CARGO_BIN_EXE_…")`, known only to its own
 /// package's tests) with `args`, to run in `cwd`.
 pub fn command(program: impl AsRef<OsStr>, args: &[&str], cwd: &Path) -> Command {

@@ -32,4 +32,13 @@ pub struct GuiArgs {
     /// measuring frame times (`bench/gui_frames.py`).
     #[arg(long, value_name = "FILE")]
     pub frame_log: Option<PathBuf>,
+    /// Turn starting at login on or off and exit, without a window (hidden: for the
+    /// Windows tests, which check the Run key it writes under wine).
+    #[arg(
+        long,
+        hide = true,
+        value_name = "on|off",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub set_autostart: Option<bool>,
 }
