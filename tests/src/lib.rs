@@ -676,6 +676,75 @@ pub fn apache_with(root: &Path, modules: &[&str], directives: &str) -> Option<Se
     })
 }
 
+/// Squid, a forward proxy, on a free loopback port, caching nothing; with `basic_auth`
+/// it asks its clients for that user and password (`407` otherwise).
+pub fn squid(basic_auth: Option<(&str, &str)>) -> Option<Server> {
+    let tool = peer("squid")?;
+    let state = public_dir();
+    let s = state.path().display();
+    // Squid drops root for its own user, which must be able to write here.
+    let _ = Command::new("chown")
+        .arg("proxy:proxy")
+        .arg(state.path())
+        .status();
+    let port = free_port();
+    let auth = match basic_auth {
+        Some((user, password)) => {
+            let users = htpasswd(state.path(), user, password)?;
+            format!(
+                "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
+                 auth_param basic realm deltadrop test proxy\n\
+                 acl signed_in proxy_auth REQUIRED\nhttp_access allow localhost signed_in\n",
+                users.display()
+            )
+        }
+        None => "http_access allow localhost\n".into(),
+    };
+    let conf = format!(
+        "http_port 127.0.0.1:{port}\npid_filename {s}/squid.pid\ncache_log {s}/cache.log\n\
+         access_log stdio:{s}/access.log\ncache deny all\ncache_mem 8 MB\ncoredump_dir {s}\n\
+         shutdown_lifetime 0 seconds\n{auth}http_access deny all\n"
+    );
+    let config = state.path().join("squid.conf");
+    std::fs::write(&config, conf).unwrap();
+    let mut child = Command::new(tool)
+        .arg("-N")
+        .arg("-f")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start squid");
+    wait_for_port(port, &mut child);
+    Some(Server {
+        child,
+        port,
+        log: Some(state.path().join("access.log")),
+        scheme: "http",
+        _state: Some(state),
+    })
+}
+
+/// An `htpasswd` file for nginx's `auth_basic_user_file`, in `dir`, with one user (the
+/// password hashed by `openssl passwd -apr1`).
+pub fn htpasswd(dir: &Path, user: &str, password: &str) -> Option<PathBuf> {
+    let openssl = peer("openssl")?;
+    let out = Command::new(openssl)
+        .args(["passwd", "-apr1", password])
+        .output()
+        .expect("run openssl passwd");
+    assert!(out.status.success());
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, format!("{user}:{}", text(&out.stdout))).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Read by the servers' own users (nginx's workers, squid's helper).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    Some(path)
+}
+
 /// Python's `http.server`: no range support at all (every reply is a 200).
 pub fn python_http(root: &Path) -> Option<Server> {
     let tool = peer("python3")?;
@@ -787,7 +856,8 @@ impl Misbehaving {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Requests that came with an `Authorization` header.
+    /// Requests that came with credentials: an `Authorization` header, or a token header
+    /// (`PRIVATE-TOKEN`, `X-JFrog-Art-Api`).
     pub fn requests_with_credentials(&self) -> usize {
         self.tally
             .with_credentials
@@ -849,7 +919,8 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
         let (name, value) = line.split_once(':').unwrap_or((&line, ""));
         match name.to_ascii_lowercase().as_str() {
             "range" => request.range = Some(value.trim().to_string()),
-            "authorization" => request.authorization = true,
+            // Credentials, or a token in a header of its own.
+            "authorization" | "private-token" | "x-jfrog-art-api" => request.authorization = true,
             _ => {}
         }
     }
