@@ -124,10 +124,22 @@ def main():
     seed(
         "serve_request",
         "ranges",
-        b"GET /f HTTP/1.1\r\nRange: bytes=0-9,20-,-5\r\n\r\n"
-        b"HEAD /a%20b.txt HTTP/1.1\r\nRange: bytes=1-2\r\nConnection: close\r\n\r\n",
+        b"GET /f HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9,20-,-5\r\n\r\n"
+        b"HEAD /a%20b.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nConnection: close\r\n\r\n",
     )
-    seed("serve_request", "outside", b"GET /d/../../etc/passwd HTTP/1.1\r\n\r\nPUT / HTTP/1.1\r\n\r\n")
+    seed(
+        "serve_request",
+        "outside",
+        b"GET /d/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\nPUT / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    # Framing hyper must get right: a body that is itself a request, and a chunked one.
+    seed(
+        "serve_request",
+        "bodies",
+        b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 28\r\n\r\nGET /f HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        b"GET /f HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
     print("seeds written to", CORPUS)
 
 

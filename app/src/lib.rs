@@ -1,4 +1,5 @@
 //! deltadrop front ends.
 
 pub mod cli;
+pub mod desktop;
 pub mod gui;

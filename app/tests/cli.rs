@@ -268,3 +268,78 @@ fn info_estimate_prints_each_seeds_share_of_the_target() {
         "nothing written"
     );
 }
+
+#[test]
+fn follow_once_downloads_a_new_build_then_says_it_is_up_to_date() {
+    let old = text_bytes(600_000, 36);
+    let new = edited(&old, 37);
+    let www = public_dir();
+    let latest = www.path().join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(latest.join("f.txt"), &old).unwrap();
+    if zsyncmake(&latest, "f.txt", &["-u", "f.txt"]).is_none() {
+        return;
+    }
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let url = server.url("latest/f.txt.zsync");
+    let follow = |args: &[&str]| {
+        let all = [&["follow", &url, "--into", "builds", "--keep", "2"], args].concat();
+        run(CLI, &all, work.path())
+    };
+
+    let out = follow(&["--once", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("new build: builds/f.txt"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = follow(&["--once", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("up to date: builds/f.txt, built "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A new build: reused from the kept one; --json says the same for scripts.
+    std::fs::remove_file(latest.join("f.txt.zsync")).unwrap();
+    std::fs::write(latest.join("f.txt"), &new).unwrap();
+    let control = zsyncmake(&latest, "f.txt", &["-u", "f.txt"]).unwrap();
+    // nginx's ETag is the time in seconds and the size: a control file of the same size
+    // remade within the second would look unchanged, as it would to any client.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .and_then(|f| f.set_modified(later))
+        .unwrap();
+    let out = follow(&["--once", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let last: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["follow"]["new_build"], true, "{last}");
+    assert!(
+        last["plan"]["local_bytes"].as_u64().unwrap() > 500_000,
+        "{last}"
+    );
+    assert_eq!(
+        last["follow"]["kept"].as_array().unwrap().len(),
+        1,
+        "{last}"
+    );
+    assert_eq!(read(&work.path().join("builds/f.txt")), new);
+
+    // A server that is gone: exit 1 and a message.
+    drop(server);
+    let out = follow(&["--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("could not connect"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -4,7 +4,7 @@
 //! or the verified new one, seeds are untouched, and the next run finishes the job.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use deltadrop_tests::*;
@@ -133,53 +133,6 @@ fn kill_9_at_random_moments_never_leaves_a_mix_and_the_next_run_resumes() {
         interrupted * 100 <= uninterrupted * 115,
         "{kills} kills cost {interrupted} bytes against {uninterrupted} uninterrupted"
     );
-}
-
-/// A tmpfs mounted for a test, unmounted when dropped.
-struct SmallDisk {
-    dir: TempDir,
-}
-
-impl SmallDisk {
-    /// Mounts a `size`-byte tmpfs, or skips (fails when peers are required) where this
-    /// process may not mount (not root).
-    fn mount(size: u64) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            let why = "cannot mount a tmpfs here (needs root)";
-            assert!(
-                std::env::var_os("DELTADROP_REQUIRE_PEERS").is_none(),
-                "{why}, and DELTADROP_REQUIRE_PEERS is set"
-            );
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn grow(&self, size: u64) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
 }
 
 #[test]
@@ -340,4 +293,60 @@ fn a_seed_rewritten_during_the_scan_gives_the_exact_file_or_says_why() {
     } else {
         assert!(!out.exists(), "a failed download left an output");
     }
+}
+
+#[test]
+fn a_follow_killed_mid_download_keeps_its_builds_and_the_next_check_resumes() {
+    let build1 = random_bytes(6_000_000, 73);
+    let build2 = rebuilt(&build1, 74);
+    let www = public_dir();
+    let latest = www.path().join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(latest.join("f.bin"), &build1).unwrap();
+    if zsyncmake(&latest, "f.bin", &["-u", "f.bin"]).is_none() {
+        return;
+    }
+    let Some(server) = nginx(www.path(), None, "limit_rate 512k;") else {
+        return;
+    };
+    let url = server.url("latest/f.bin.zsync");
+    let work = tempfile::tempdir().unwrap();
+    let follow = ["follow", url.as_str(), "--into", "builds", "--once", "-q"];
+    let done = run(CLI, &follow, work.path());
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    let folder = work.path().join("builds");
+
+    // Build 2, a new control file a minute younger (nginx's ETag counts seconds).
+    std::fs::write(latest.join("f.bin"), &build2).unwrap();
+    let control = zsyncmake(&latest, "f.bin", &["-u", "f.bin"]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() + Duration::from_secs(60)))
+        .unwrap();
+    let mut child = spawn(&follow, work.path());
+    let part = folder.join("f.bin.part");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !part.exists() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert!(
+        read(&folder.join("f.bin")) == build1,
+        "the kept build is untouched"
+    );
+    assert!(part.exists(), "the download waits in its .part");
+
+    let done = run(CLI, &follow, work.path());
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stdout).starts_with("new build: builds/f.bin"),
+        "{}",
+        text(&done.stdout)
+    );
+    assert!(read(&folder.join("f.bin")) == build2);
+    assert!(!part.exists());
 }

@@ -36,6 +36,24 @@ pub enum Error {
         problem: String,
     },
 
+    /// A server, or the proxy, wants a sign-in (`401`, `407`), or refused the one it was
+    /// sent or the access asked for (`401`, `403`). Never holds a secret.
+    #[error("{url}: {}", access_problem(*.status, .host, .realm.as_deref(), *.signed_in))]
+    Access {
+        /// The URL asked for, without any user name and password.
+        url: String,
+        /// The host that asks (the proxy's for a `407`): where a sign-in goes.
+        host: String,
+        /// 401 (sign in), 403 (refused) or 407 (the proxy's sign-in).
+        status: u16,
+        /// What kind of sign-in it asks for (`Basic`, `Bearer`), from `WWW-Authenticate`.
+        scheme: Option<String>,
+        /// The realm it names, if any: the name of what one signs in to.
+        realm: Option<String>,
+        /// Whether credentials or a token were sent to it (so they were refused).
+        signed_in: bool,
+    },
+
     /// The server sent data that does not match the control file, even after retries.
     #[error("{url} sent data that does not match the control file: {problem}")]
     BadData {
@@ -158,12 +176,18 @@ impl Error {
                 )
                 .into();
             }
+            Error::Http { problem, .. } if problem.contains("client certificate") => {
+                "Give the certificate and key the server's owners issued you for it: in the app, Settings, Client certificates; on the command line, --client-cert HOST=FILE (PEM, or PKCS#12)."
+            }
             Error::Http { problem, .. } if problem.contains("certificate") => {
-                "The server's TLS certificate is not trusted here. If it comes from an in-house CA, trust that CA's certificate (deltadrop-cli --ca-cert FILE; in the app: Settings, Trusted CA)."
+                "The server's TLS certificate is not trusted here. If it comes from an in-house CA, add the company CA: in the app, Settings, Trusted CA; on the command line, --ca-cert FILE."
             }
-            Error::Http { problem, .. } if problem.contains("401") => {
-                "The server wants a user name and password: give them as host=user:password (deltadrop-cli -A)."
-            }
+            Error::Access {
+                status,
+                host,
+                signed_in,
+                ..
+            } => return access_hint(*status, host, *signed_in).into(),
             Error::Http { .. } => {
                 "Check the URL, your network connection and proxy settings, then try again; blocks already downloaded are kept."
             }
@@ -194,6 +218,41 @@ impl Error {
             }
         };
         fixed.into()
+    }
+}
+
+/// What an [`Error::Access`] says happened.
+fn access_problem(status: u16, host: &str, realm: Option<&str>, signed_in: bool) -> String {
+    let realm = realm.map(|r| format!(", for \"{r}\"")).unwrap_or_default();
+    match (status, signed_in) {
+        (407, false) => format!("the proxy {host} wants a sign-in (HTTP 407{realm})"),
+        (407, true) => format!("the proxy {host} refused the sign-in (HTTP 407{realm})"),
+        (403, _) => format!("{host} refused access (HTTP 403)"),
+        (_, false) => format!("{host} wants a sign-in (HTTP 401{realm})"),
+        (_, true) => format!("the server refused the sign-in for {host} (HTTP {status}{realm})"),
+    }
+}
+
+/// What to do about an [`Error::Access`].
+fn access_hint(status: u16, host: &str, signed_in: bool) -> String {
+    match (status, signed_in) {
+        (407, _) => "Give the proxy's user and password: in the app, Settings, Proxy; on the \
+             command line, in the proxy's URL (--proxy http://user:password@proxy:3128)."
+            .to_string(),
+        (403, _) => format!(
+            "Your sign-in or token may not read this file, or it has expired (Jenkins answers \
+             403 to a wrong API token): check the one for {host} in the app's Settings, or \
+             give another with deltadrop-cli login {host}, -A or --header."
+        ),
+        (_, true) => format!(
+            "Check the user and password (or the token) for {host}: in the app, Settings, \
+             Sign-ins; on the command line, deltadrop-cli login {host}, -A or --header."
+        ),
+        (_, false) => format!(
+            "Sign in: the app asks for the user and password; on the command line, \
+             deltadrop-cli login {host}, or -A {host}=user:password, or a token with \
+             --header '{host}=Name: value'."
+        ),
     }
 }
 

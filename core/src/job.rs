@@ -50,10 +50,15 @@ pub enum Mode {
     /// the time a scan takes: for choosing seeds among many files. Nothing is scanned
     /// whole, nothing written; the old output and `.part` are not looked at.
     EstimateSeeds,
+    /// Follow a build: check whether the control file names a new one (cheaply: a
+    /// conditional request) and if so download it into the output folder, with the
+    /// builds kept there as seeds; keep `JobOptions::keep_builds` of them.
+    Follow,
 }
 
-/// Basic-auth credentials for one host (zsync's `-A host=user:pass`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Basic-auth credentials for one host (zsync's `-A host=user:pass`). Its `Debug` leaves
+/// the password out: a job's spec may be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The host name they are sent to, without scheme or port (`example.org`).
     pub host: String,
@@ -63,10 +68,21 @@ pub struct Credentials {
     pub password: String,
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("host", &self.host)
+            .field("user", &self.user)
+            .field("password", &"(hidden)")
+            .finish()
+    }
+}
+
 impl std::str::FromStr for Credentials {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("'{s}' is not of the form host=user:password"));
+        // The message never repeats the argument: it holds a password.
+        let bad = || Error::Invalid("credentials must be of the form host=user:password".into());
         let (host, rest) = s.split_once('=').ok_or_else(bad)?;
         let (user, password) = rest.split_once(':').ok_or_else(bad)?;
         if host.is_empty() {
@@ -76,6 +92,94 @@ impl std::str::FromStr for Credentials {
             host: host.into(),
             user: user.into(),
             password: password.into(),
+        })
+    }
+}
+
+/// A header sent with every request to one host (an API token: `PRIVATE-TOKEN`,
+/// `X-JFrog-Art-Api`, `Authorization: Bearer ...`), and to no other: not after a
+/// redirect to another host either. Its `Debug` leaves the value out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostHeader {
+    /// The host name it is sent to, without scheme or port.
+    pub host: String,
+    /// The header's name.
+    pub name: String,
+    /// The header's value, often a secret.
+    pub value: String,
+}
+
+impl std::fmt::Debug for HostHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostHeader")
+            .field("host", &self.host)
+            .field("name", &self.name)
+            .field("value", &"(hidden)")
+            .finish()
+    }
+}
+
+impl std::str::FromStr for HostHeader {
+    type Err = Error;
+    /// `host=Name: value`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Invalid("a header must be of the form 'host=Name: value'".into());
+        let (host, header) = s.split_once('=').ok_or_else(bad)?;
+        let (name, value) = header.split_once(':').ok_or_else(bad)?;
+        let (host, name, value) = (host.trim(), name.trim(), value.trim());
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if host.is_empty() || name.is_empty() || !name.chars().all(token) {
+            return Err(bad());
+        }
+        if value.chars().any(|c| c.is_control()) {
+            return Err(Error::Invalid(format!(
+                "the value of the header {name} holds a control character"
+            )));
+        }
+        Ok(HostHeader {
+            host: host.into(),
+            name: name.into(),
+            value: value.into(),
+        })
+    }
+}
+
+/// A client certificate for one host's mutual TLS: a PEM file holding the certificate
+/// (and its chain) and its private key, or a PKCS#12 file (`.p12`, `.pfx`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The host it is shown to, without scheme or port.
+    pub host: String,
+    /// The PEM or PKCS#12 file.
+    pub path: PathBuf,
+    /// A PKCS#12 file's password, if it has one.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
+}
+
+impl std::str::FromStr for ClientCert {
+    type Err = Error;
+    /// `host=FILE`.
+    fn from_str(s: &str) -> Result<Self> {
+        let (host, path) = s
+            .split_once('=')
+            .filter(|(host, path)| !host.is_empty() && !path.is_empty())
+            .ok_or_else(|| {
+                Error::Invalid("a client certificate must be given as host=FILE".into())
+            })?;
+        Ok(ClientCert {
+            host: host.into(),
+            path: path.into(),
+            password: None,
         })
     }
 }
@@ -93,6 +197,10 @@ pub struct JobOptions {
     pub saved_control: Option<PathBuf>,
     /// Basic-auth credentials, each sent only to requests for its host.
     pub credentials: Vec<Credentials>,
+    /// Headers (tokens) each sent only to requests for its host.
+    pub headers: Vec<HostHeader>,
+    /// Client certificates, each shown only to its host.
+    pub client_certs: Vec<ClientCert>,
     /// Keep the replaced output as `<out>.zs-old`, as zsync does.
     pub keep_old: bool,
     /// HTTP requests in flight at once.
@@ -119,6 +227,12 @@ pub struct JobOptions {
     /// silence) is treated as a dropped connection: the request is retried or the job
     /// moves on, instead of waiting without end.
     pub stall_timeout: Duration,
+    /// How many builds a follow keeps in its folder, the newest included.
+    pub keep_builds: usize,
+    /// For a follow of builds in numbered folders: the control URL is a folder listing,
+    /// and this pattern (`*/image.wic.zsync`) leads from it to each build's control file;
+    /// the newest is the highest build number or date.
+    pub listing_pattern: Option<String>,
 }
 
 impl Default for JobOptions {
@@ -128,6 +242,8 @@ impl Default for JobOptions {
             base_url: None,
             saved_control: None,
             credentials: Vec::new(),
+            headers: Vec::new(),
+            client_certs: Vec::new(),
             keep_old: true,
             parallel_requests: 4,
             max_ranges_per_request: 128,
@@ -138,6 +254,8 @@ impl Default for JobOptions {
             uncompress: false,
             store: None,
             stall_timeout: Duration::from_secs(30),
+            keep_builds: 3,
+            listing_pattern: None,
         }
     }
 }

@@ -41,6 +41,7 @@ mod error;
 mod estimate;
 mod event;
 mod fetch;
+mod follow;
 mod format;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -61,8 +62,12 @@ pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use event::{
-    BlockSource, BlockState, Event, EventSink, NullSink, Phase, Plan, Progress, Summary, TargetInfo,
+    BlockSource, BlockState, Event, EventSink, FollowReport, NullSink, Phase, Plan, Progress,
+    Summary, TargetInfo,
 };
+pub use follow::{Latest, latest_build};
 pub use format::Format;
-pub use job::{Control, ControlSource, Credentials, JobOptions, JobSpec, Mode};
+pub use job::{
+    ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
+};
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};

@@ -7,7 +7,8 @@
 ;   - a Start-menu entry; .zsync files open with the app;
 ;   - optionally (the "PATH" component, or /PATH on a silent install) bin\ on the user's
 ;     PATH, so that deltadrop-cli works in any new terminal;
-;   - an entry in "Installed apps" whose uninstaller removes all of it.
+;   - an entry in "Installed apps" whose uninstaller removes all of it, and the app's own
+;     "Start at login" entry (the Run value the app writes; the installer adds none).
 ; Silent: deltadrop-setup.exe /S [/PATH] [/D=C:\folder]; uninstall: uninstall.exe /S.
 
 ; A 64-bit installer for a 64-bit app (it also runs where 32-bit support is absent).
@@ -21,6 +22,8 @@ ManifestDPIAware true
 !include FileFunc.nsh
 !include StrFunc.nsh
 !include WinMessages.nsh
+!include Win\COM.nsh
+!include Win\Propkey.nsh
 ${StrStr}
 ${UnStrRep}
 
@@ -28,6 +31,11 @@ ${UnStrRep}
 !define PROG_ID "deltadrop.zsync"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\${APP}"
 !define ENV_KEY "Environment"
+; The app's AppUserModelID (deltadrop::desktop::APP_IDENTIFIER, the macOS bundle id too).
+!define APP_USER_MODEL_ID "org.deltadrop.deltadrop"
+; Where the app's "Start at login" setting writes (deltadrop::desktop::autostart).
+!define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+!define STARTUP_APPROVED_KEY "Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
 
 Name "${APP}"
 OutFile "${OUTFILE}"
@@ -70,6 +78,8 @@ Section "${APP} (app and command line)" SecMain
   ; The app's own Start-menu entry (the user's Programs folder: no admin rights needed).
   CreateShortcut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\deltadrop.exe" "" "$INSTDIR\deltadrop.exe" 0 \
     SW_SHOWNORMAL "" "${DESCRIPTION}"
+  Push "$SMPROGRAMS\${APP}.lnk"
+  Call SetShortcutAppUserModelId
 
   ; .zsync files open with the app (deltadrop.exe FILE.zsync fills in the form).
   WriteRegStr HKCU "Software\Classes\.zsync" "" "${PROG_ID}"
@@ -118,6 +128,53 @@ Section /o "Add deltadrop-cli to PATH" SecPath
   SendMessage ${HWND_BROADCAST} ${WM_SETTINGCHANGE} 0 "STR:Environment" /TIMEOUT=5000
 SectionEnd
 
+;;; Gives the shortcut whose path is on the stack the AppUserModelID ${APP_USER_MODEL_ID}:
+;;; Windows shows an unpackaged app's notifications (toasts) only under an ID that a
+;;; Start-menu shortcut carries. Through the shell's COM objects (IShellLink's property
+;;; store), with the System plugin and NSIS's own Win\COM.nsh: Debian's nsis has no
+;;; WinShell plugin. A failure only costs the notifications, so it is reported, not fatal.
+Function SetShortcutAppUserModelId
+  Exch $R0
+  System::Store S
+  StrCpy $0 -1
+  !insertmacro ComHlpr_CreateInProcInstance ${CLSID_ShellLink} ${IID_IShellLink} r1 ".r0"
+  ${If} $0 = 0
+    ${IUnknown::QueryInterface} $1 '("${IID_IPersistFile}",.r2)i.r0'
+    ${If} $0 = 0
+      ${IPersistFile::Load} $2 '("$R0",${STGM_READWRITE})i.r0'
+      ${If} $0 = 0
+        ${IUnknown::QueryInterface} $1 '("${IID_IPropertyStore}",.r3)i.r0'
+        ${If} $0 = 0
+          ; The key, the ID as a wide string (with its NUL), and a VT_LPWSTR pointing at it.
+          System::Call '*${SYSSTRUCT_PROPERTYKEY}(${PKEY_AppUserModel_ID})p.r4'
+          StrLen $7 "${APP_USER_MODEL_ID}"
+          IntOp $7 $7 + 1
+          System::Call '*(&w$7 "${APP_USER_MODEL_ID}")p.r5'
+          System::Call '*${SYSSTRUCT_PROPVARIANT}(${VT_LPWSTR},,p r5)p.r6'
+          ${IPropertyStore::SetValue} $3 '($4,$6)i.r0'
+          ${If} $0 = 0
+            ${IPropertyStore::Commit} $3 'i.r0'
+          ${EndIf}
+          ${If} $0 = 0
+            ${IPersistFile::Save} $2 '("$R0",1)i.r0'
+          ${EndIf}
+          System::Free $4
+          System::Free $5
+          System::Free $6
+          ${IUnknown::Release} $3 ""
+        ${EndIf}
+      ${EndIf}
+      ${IUnknown::Release} $2 ""
+    ${EndIf}
+    ${IUnknown::Release} $1 ""
+  ${EndIf}
+  ${If} $0 <> 0
+    DetailPrint "Could not give the Start-menu entry its AppUserModelID (error $0): deltadrop's notifications may not show."
+  ${EndIf}
+  System::Store L
+  Pop $R0
+FunctionEnd
+
 Function .onInit
   ; /PATH on the command line selects the PATH component (for silent installs).
   ${GetParameters} $0
@@ -137,6 +194,11 @@ Section "Uninstall"
   RMDir "$INSTDIR\bin"
   RMDir "$INSTDIR"
   Delete "$SMPROGRAMS\${APP}.lnk"
+
+  ; Starting at login (written by the app's setting, never by the installer), and Task
+  ; Manager's switch for it: the program it starts is gone.
+  DeleteRegValue HKCU "${RUN_KEY}" "${APP}"
+  DeleteRegValue HKCU "${STARTUP_APPROVED_KEY}" "${APP}"
 
   ; The association, only if it is still ours.
   ReadRegStr $0 HKCU "Software\Classes\.zsync" ""

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use deltadrop_core::{
     BlockSource, BlockState, ControlSource, Error, Event, FileHash, FileHashAlgorithm, Format, Job,
@@ -97,6 +97,33 @@ pub fn publish(name: &str, content: &[u8], make_args: &[&str]) -> Option<(TempDi
     std::fs::write(www.path().join(name), content).unwrap();
     let zsync = zsyncmake(www.path(), name, make_args)?;
     Some((www, zsync))
+}
+
+/// Publishes `content` as `latest/image.img` in `www` with its `.zsync` (made by Debian's
+/// zsyncmake, its MTime the file's time, `built`); false without zsyncmake.
+pub fn publish_build(www: &Path, content: &[u8], built: SystemTime) -> bool {
+    let latest = www.join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    let file = latest.join("image.img");
+    std::fs::write(&file, content).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(built)
+        .unwrap();
+    let Some(control) = zsyncmake(&latest, "image.img", &["-u", "image.img"]) else {
+        return false;
+    };
+    // Its time too: nginx's ETag is the file's time and size, and a control file remade
+    // within the same second at the same size would otherwise look unchanged.
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .unwrap()
+        .set_modified(built)
+        .unwrap();
+    true
 }
 
 /// Finds `tool` on PATH, or skips (or fails, under `DELTADROP_REQUIRE_PEERS=1`).
@@ -199,20 +226,6 @@ pub fn edited(old: &[u8], seed: u64) -> Vec<u8> {
     new
 }
 
-/// Runs Debian's zsyncmake in `dir` on `file` with `args`; returns the .zsync's path.
-pub fn zsyncmake(dir: &Path, file: &str, args: &[&str]) -> Option<PathBuf> {
-    let tool = peer("zsyncmake")?;
-    let status = Command::new(tool)
-        .args(args)
-        .arg(file)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run zsyncmake");
-    assert!(status.success(), "zsyncmake failed");
-    Some(dir.join(format!("{file}.zsync")))
-}
-
 /// `content` compressed by Debian's `zck` (with `args`) as `dir/name.zck`.
 pub fn zck(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Option<PathBuf> {
     let tool = peer("zck")?;
@@ -243,6 +256,20 @@ pub fn casync_make(dir: &Path, name: &str, content: &[u8], args: &[&str]) -> Opt
     Some(index)
 }
 
+/// Runs Debian's zsyncmake in `dir` on `file` with `args`; returns the .zsync's path.
+pub fn zsyncmake(dir: &Path, file: &str, args: &[&str]) -> Option<PathBuf> {
+    let tool = peer("zsyncmake")?;
+    let status = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run zsyncmake");
+    assert!(status.success(), "zsyncmake failed");
+    Some(dir.join(format!("{file}.zsync")))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -262,6 +289,54 @@ fn wait_for_port(port: u16, child: &mut Child) {
             "server did not start on port {port}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+pub struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a `size`-byte tmpfs, or skips (fails when peers are required) where this
+    /// process may not mount (not root).
+    pub fn mount(size: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let why = "cannot mount a tmpfs here (needs root)";
+            assert!(
+                std::env::var_os("DELTADROP_REQUIRE_PEERS").is_none(),
+                "{why}, and DELTADROP_REQUIRE_PEERS is set"
+            );
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Resizes the tmpfs to `size` bytes.
+    pub fn grow(&self, size: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
 
@@ -538,57 +613,117 @@ pub fn lighttpd(root: &Path) -> Option<Server> {
     );
     let config = state.path().join("lighttpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-D")
-        .arg("-f")
-        .arg(&config)
+    let mut command = Command::new(tool);
+    command.arg("-D").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// Starts `command`, a server configured to listen on `port` and to log its requests to
+/// `access.log` in `state` (which it keeps), and waits until it listens.
+fn serve_from(mut command: Command, port: u16, state: TempDir) -> Server {
+    let mut child = command
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start lighttpd");
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
     wait_for_port(port, &mut child);
-    Some(Server {
+    Server {
         child,
         port,
         log: Some(state.path().join("access.log")),
         scheme: "http",
         _state: Some(state),
-    })
+    }
 }
 
 /// Apache httpd serving `root`, in one foreground process. It merges overlapping and
 /// adjacent ranges into one part.
 pub fn apache(root: &Path) -> Option<Server> {
+    apache_with(root, &[], "")
+}
+
+/// [`apache`] with more of Debian's modules loaded (`"autoindex"` for
+/// `mod_autoindex.so`) and `directives` for `root` (`Options +Indexes`).
+pub fn apache_with(root: &Path, modules: &[&str], directives: &str) -> Option<Server> {
     let tool = peer("apache2")?;
     let state = public_dir();
     let port = free_port();
     let s = state.path().display();
-    let modules = "/usr/lib/apache2/modules";
+    let dir = "/usr/lib/apache2/modules";
+    let more_modules: String = modules
+        .iter()
+        .map(|name| format!("LoadModule {name}_module {dir}/mod_{name}.so\n"))
+        .collect();
     let conf = format!(
         "ServerRoot \"{s}\"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n\
-         LoadModule mpm_event_module {modules}/mod_mpm_event.so\n\
-         LoadModule authz_core_module {modules}/mod_authz_core.so\n\
+         LoadModule mpm_event_module {dir}/mod_mpm_event.so\n\
+         LoadModule authz_core_module {dir}/mod_authz_core.so\n{more_modules}\
          User nobody\nGroup nogroup\nPidFile {s}/httpd.pid\nErrorLog {s}/error.log\n\
          LogFormat \"%r %>s %B\" plain\nCustomLog {s}/access.log plain\n\
-         DocumentRoot \"{root}\"\n<Directory \"{root}\">\n  Require all granted\n</Directory>\n",
+         DocumentRoot \"{root}\"\n<Directory \"{root}\">\n  Require all granted\n{directives}\n</Directory>\n",
         root = root.display()
     );
     let config = state.path().join("httpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-X")
-        .arg("-f")
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start apache2");
-    wait_for_port(port, &mut child);
-    Some(Server {
-        child,
-        port,
-        log: Some(state.path().join("access.log")),
-        scheme: "http",
-        _state: Some(state),
-    })
+    let mut command = Command::new(tool);
+    command.arg("-X").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// Squid, a forward proxy, on a free loopback port, caching nothing; with `basic_auth`
+/// it asks its clients for that user and password (`407` otherwise).
+pub fn squid(basic_auth: Option<(&str, &str)>) -> Option<Server> {
+    let tool = peer("squid")?;
+    let state = public_dir();
+    let s = state.path().display();
+    // Squid drops root for its own user, which must be able to write here.
+    let _ = Command::new("chown")
+        .arg("proxy:proxy")
+        .arg(state.path())
+        .status();
+    let port = free_port();
+    let auth = match basic_auth {
+        Some((user, password)) => {
+            let users = htpasswd(state.path(), user, password)?;
+            format!(
+                "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
+                 auth_param basic realm deltadrop test proxy\n\
+                 acl signed_in proxy_auth REQUIRED\nhttp_access allow localhost signed_in\n",
+                users.display()
+            )
+        }
+        None => "http_access allow localhost\n".into(),
+    };
+    let conf = format!(
+        "http_port 127.0.0.1:{port}\npid_filename {s}/squid.pid\ncache_log {s}/cache.log\n\
+         access_log stdio:{s}/access.log\ncache deny all\ncache_mem 8 MB\ncoredump_dir {s}\n\
+         shutdown_lifetime 0 seconds\n{auth}http_access deny all\n"
+    );
+    let config = state.path().join("squid.conf");
+    std::fs::write(&config, conf).unwrap();
+    let mut command = Command::new(tool);
+    command.arg("-N").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// An `htpasswd` file for nginx's `auth_basic_user_file`, in `dir`, with one user (the
+/// password hashed by `openssl passwd -apr1`).
+pub fn htpasswd(dir: &Path, user: &str, password: &str) -> Option<PathBuf> {
+    let openssl = peer("openssl")?;
+    let out = Command::new(openssl)
+        .args(["passwd", "-apr1", password])
+        .output()
+        .expect("run openssl passwd");
+    assert!(out.status.success());
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, format!("{user}:{}", text(&out.stdout))).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Read by the servers' own users (nginx's workers, squid's helper).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    Some(path)
 }
 
 /// Python's `http.server`: no range support at all (every reply is a 200).
@@ -652,6 +787,13 @@ pub enum Misbehaviour {
     EndlessBody,
     /// Redirects every range request to itself.
     RedirectLoop,
+    /// Serves honestly, but once it has answered `requests` requests, serves the
+    /// subfolder `folder` of its root instead: a publisher replacing a build between
+    /// two requests.
+    SwitchFolder {
+        requests: usize,
+        folder: &'static str,
+    },
 }
 
 /// A one-file-at-a-time server written here to misbehave in the ways real ones do.
@@ -695,7 +837,8 @@ impl Misbehaving {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Requests that came with an `Authorization` header.
+    /// Requests that came with credentials: an `Authorization` header, or a token header
+    /// (`PRIVATE-TOKEN`, `X-JFrog-Art-Api`).
     pub fn requests_with_credentials(&self) -> usize {
         self.tally
             .with_credentials
@@ -757,7 +900,8 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
         let (name, value) = line.split_once(':').unwrap_or((&line, ""));
         match name.to_ascii_lowercase().as_str() {
             "range" => request.range = Some(value.trim().to_string()),
-            "authorization" => request.authorization = true,
+            // Credentials, or a token in a header of its own.
+            "authorization" | "private-token" | "x-jfrog-art-api" => request.authorization = true,
             _ => {}
         }
     }
@@ -775,6 +919,12 @@ fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> s
         let answered = tally.count(&request);
         let path = request.path.as_str();
         let range = request.range;
+        let root = match how {
+            Misbehaviour::SwitchFolder { requests, folder } if answered >= requests => {
+                root.join(folder)
+            }
+            _ => root.to_path_buf(),
+        };
         let Ok(mut data) = std::fs::read(root.join(path)) else {
             w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
             continue;
@@ -910,6 +1060,38 @@ fn multipart(w: &mut impl Write, data: &[u8], parts: &[(u64, u64)]) -> std::io::
     w.write_all(&body)
 }
 
+/// What a [`scripted`] server answers.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// A server that answers each GET with the [`Reply`] that `reply` makes of its target
+/// (path and query, without the leading `/`): for services no Debian package provides,
+/// such as an S3 bucket's listing. Counts the requests it answered.
+pub fn scripted(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Misbehaving {
+    listen(move |stream, tally| {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut w = stream;
+        while let Some(request) = read_request(&mut reader)? {
+            tally.count(&request);
+            let Reply {
+                status,
+                content_type,
+                body,
+            } = reply(&request.path);
+            write!(
+                w,
+                "HTTP/1.1 {status} Scripted\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            w.write_all(&body)?;
+        }
+        Ok(())
+    })
+}
+
 /// A mirror redirector (MirrorBrain, download.opensuse.org style): serves files itself
 /// when asked without a range (the control file), and sends each range request on to the
 /// next of `mirrors` (base URLs) in turn with a `302`.
@@ -1021,6 +1203,44 @@ impl Xvfb {
             .trim()
             .parse()
             .expect("convert prints the number of colours")
+    }
+}
+
+/// A D-Bus session bus of a test's own (`dbus-daemon --session`), stopped when dropped,
+/// for desktop services (a notification daemon, a tray icon) that must not touch the
+/// machine's own session.
+pub struct SessionBus {
+    _daemon: Killed,
+    /// The `DBUS_SESSION_BUS_ADDRESS` value.
+    pub address: String,
+}
+
+/// Starts a session bus, or skips without `dbus-daemon`.
+pub fn session_bus() -> Option<SessionBus> {
+    let mut daemon = Command::new(peer("dbus-daemon")?)
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dbus-daemon");
+    let mut address = String::new();
+    BufReader::new(daemon.stdout.take().expect("piped"))
+        .read_line(&mut address)
+        .expect("dbus-daemon prints its address");
+    let address = address.trim().to_string();
+    assert!(!address.is_empty(), "dbus-daemon printed no address");
+    Some(SessionBus {
+        _daemon: Killed(daemon),
+        address,
+    })
+}
+
+/// Waits until `done` (checked every 100 ms), failing the test after a minute.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

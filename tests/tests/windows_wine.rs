@@ -7,6 +7,9 @@
 //!   certificate store (so the TLS stack and its Windows certificate checks really run);
 //! - the installer runs silently, puts both programs, the Start-menu entry, the `.zsync`
 //!   association and the PATH entry in place, and its uninstaller takes them away again;
+//! - the installed app's "Start at login" writes and removes its Run value (the quoted
+//!   path with `--minimized`), the Start-menu entry carries the AppUserModelID that
+//!   notifications are shown under, and the uninstaller removes a Run value left behind;
 //! - it downloads a zchunk file (and uncompresses it) and a casync blob from its chunk
 //!   store, each with a seed;
 //! - `deltadrop.exe` opens a window that draws (Xvfb, a screenshot) and downloads.
@@ -137,9 +140,15 @@ fn wine_command(prefix: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command 
 
 /// `wine PROGRAM ARGS` in `cwd`, bounded in time.
 fn wine(program: &Path, args: &[&str], cwd: &Path) -> Output {
+    wine_logging(program, args, cwd, "-all")
+}
+
+/// [`wine`], with wine's own messages on the `WINEDEBUG` channels given (on stderr).
+fn wine_logging(program: &Path, args: &[&str], cwd: &Path, channels: &str) -> Output {
     peer("wine").expect("checked by the caller");
     let mut child = wine_command(prefix(), program)
         .args(args)
+        .env("WINEDEBUG", channels)
         .current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -246,6 +255,59 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     assert!(
         stdout.contains(&format!(" local, fetched {fetched}")),
         "{stdout}"
+    );
+}
+
+#[test]
+fn cli_exe_follows_two_builds_into_a_folder() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let Some((p, server)) = publish_on_nginx() else {
+        return;
+    };
+    // Build 1 (the older file) at the "latest" URL, then build 2 (the newer one).
+    let latest = p.www.path().join("latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    let url = server.url("latest/image.img.zsync");
+    let work = tempfile::tempdir().unwrap();
+    let follow = |expect: &str| {
+        let out = wine(
+            &cli,
+            &[
+                "follow", &url, "--into", "builds", "--keep", "2", "--once", "-q",
+            ],
+            work.path(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with(expect),
+            "{}",
+            text(&out.stdout)
+        );
+    };
+    for (build, expect) in [(&p.old, "new build: builds"), (&p.new, "new build: builds")] {
+        std::fs::write(latest.join("image.img"), build).unwrap();
+        let _ = std::fs::remove_file(latest.join("image.img.zsync"));
+        zsyncmake(&latest, "image.img", &["-u", "image.img"]).unwrap();
+        // A build a minute later: nginx's ETag has a resolution of one second.
+        std::thread::sleep(Duration::from_millis(1100));
+        follow(expect);
+    }
+    follow("up to date: builds");
+    let folder = work.path().join("builds");
+    assert!(read(&folder.join("image.img")) == p.new);
+    let kept: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("image.") && n != "image.img")
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        read(&folder.join(&kept[0])) == p.old,
+        "build 1 kept beside it"
     );
 }
 
@@ -417,14 +479,6 @@ fn registry(key: &str, value: Option<&str>) -> Option<String> {
     out.status.success().then(|| text(&out.stdout))
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn installer_installs_associates_and_uninstalls_silently() {
     let (Some(setup), Some(_)) = (
@@ -481,6 +535,93 @@ fn installer_installs_associates_and_uninstalls_silently() {
     assert!(registry(r"HKCU\Software\Classes\.zsync", None).is_none());
     let path = registry(r"HKCU\Environment", Some("Path")).unwrap_or_default();
     assert!(!path.contains(r"deltadrop\bin"), "still on PATH: {path}");
+}
+
+const RUN_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run";
+const STARTUP_APPROVED_KEY: &str =
+    r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run";
+
+#[test]
+fn installed_app_starts_at_login_until_switched_off_or_uninstalled() {
+    let (Some(setup), Some(_)) = (
+        built(&format!("packages/deltadrop-{VERSION}-setup.exe")),
+        peer("wine"),
+    ) else {
+        return;
+    };
+    let _turn = take_turn();
+    // Notifications are shown under the AppUserModelID the Start-menu entry carries,
+    // which the installer sets through the shortcut's property store. Wine 8's is a stub
+    // that only logs its calls, so this checks what wine can show: the installer opened
+    // the shortcut and got as far as setting and committing the property.
+    let out = wine_logging(&setup, &["/S"], Path::new("/"), "-all,fixme+shell");
+    assert!(out.status.success(), "setup /S: {}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(
+        log.contains("propertystore_SetValue") && log.contains("propertystore_Commit"),
+        "the installer did not set the shortcut's AppUserModelID: {log}"
+    );
+    let profile = prefix().join("drive_c/users").join(whoami());
+    let installed = profile.join("AppData/Local/Programs/deltadrop");
+    assert!(
+        registry(RUN_KEY, Some("deltadrop")).is_none(),
+        "the installer added a Run value"
+    );
+
+    let app = installed.join("deltadrop.exe");
+    let set = |on_off: &str| {
+        let out = wine(&app, &["--set-autostart", on_off], Path::new("/"));
+        assert!(
+            out.status.success(),
+            "--set-autostart {on_off}: {}",
+            text(&out.stderr)
+        );
+    };
+    set("on");
+    let command = registry(RUN_KEY, Some("deltadrop")).unwrap_or_default();
+    let expected = format!(
+        r#"REG_SZ    "C:\users\{}\AppData\Local\Programs\deltadrop\deltadrop.exe" --minimized"#,
+        whoami()
+    );
+    assert!(
+        command.to_lowercase().contains(&expected.to_lowercase()),
+        "the Run value is not the quoted app with --minimized: {command}"
+    );
+    set("off");
+    assert!(
+        registry(RUN_KEY, Some("deltadrop")).is_none(),
+        "off left the Run value"
+    );
+
+    // Left on, and switched off in Task Manager, when the app is uninstalled: both go.
+    set("on");
+    let task_manager = wine(
+        Path::new("reg"),
+        &[
+            "add",
+            STARTUP_APPROVED_KEY,
+            "/v",
+            "deltadrop",
+            "/t",
+            "REG_BINARY",
+            "/d",
+            "030000000000000000000000",
+            "/f",
+        ],
+        Path::new("/"),
+    );
+    assert!(
+        task_manager.status.success(),
+        "{}",
+        text(&task_manager.stderr)
+    );
+    let out = wine(&installed.join("uninstall.exe"), &["/S"], Path::new("/"));
+    assert!(out.status.success(), "uninstall /S: {}", text(&out.stderr));
+    wait_until("the uninstaller", || !installed.exists());
+    wait_until("the Run value to go", || {
+        registry(RUN_KEY, Some("deltadrop")).is_none()
+            && registry(STARTUP_APPROVED_KEY, Some("deltadrop")).is_none()
+    });
 }
 
 fn whoami() -> String {

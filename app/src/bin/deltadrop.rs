@@ -8,6 +8,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = deltadrop::gui::GuiArgs::parse();
+    if let Some(on) = args.set_autostart {
+        return set_autostart(on);
+    }
     match deltadrop::gui::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -19,6 +22,17 @@ fn main() -> std::process::ExitCode {
                 .set_title("deltadrop")
                 .set_description(format!("deltadrop could not start: {err}"))
                 .show();
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--set-autostart on|off`: what the settings' "Start at login" does, without a window.
+fn set_autostart(on: bool) -> std::process::ExitCode {
+    match deltadrop::desktop::autostart::set_enabled(on) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("deltadrop: {err}");
             std::process::ExitCode::FAILURE
         }
     }

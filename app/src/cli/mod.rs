@@ -1,8 +1,10 @@
-//! The command line: `get` (zsync's client flags), `make` (zsyncmake's), `info`, `serve`.
+//! The command line: `get` (zsync's client flags), `make` (zsyncmake's), `info`, `serve`,
+//! and `follow` (a build, checked and kept up to date for schedulers).
 //!
 //! Flags are parsed by clap into [`Cli`], turned into an engine [`JobSpec`], and the job's
 //! events go to one of the renderers in [`render`]. Nothing here downloads or hashes.
 
+mod follow;
 mod render;
 
 use std::net::SocketAddr;
@@ -18,6 +20,8 @@ use render::Renderer;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_VERIFY_FAILED: u8 = 2;
+/// Stopped by Ctrl-C, as shells count it (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +41,13 @@ pub enum Command {
     /// Exit codes: 0 done and verified, 1 error, 2 the result did not match the
     /// control file's SHA-1 (the data is kept in OUT.part).
     Get(GetArgs),
+    /// Keep a folder up to date with a build published at a stable URL (a `latest/`
+    /// folder, Jenkins' lastSuccessfulBuild, a release's latest/download).
+    ///
+    /// Each check is a conditional request (nothing new costs one request and no body); a
+    /// new build is downloaded with the builds kept in the folder as seeds. Exit codes
+    /// with --once: 0 up to date or updated, 1 error.
+    Follow(FollowArgs),
     /// Show what a .zsync describes and, with seeds, how much would be reused and fetched.
     Info(InfoArgs),
     /// Write a .zsync control file for FILE (zsyncmake's flags).
@@ -135,6 +146,34 @@ pub struct GetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FollowArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The folder the builds go into: the newest under its own name, older ones beside
+    /// it with their date.
+    #[arg(long, value_name = "FOLDER")]
+    pub into: PathBuf,
+    /// How many builds to keep, the newest included.
+    #[arg(long, default_value_t = JobOptions::default().keep_builds, value_name = "N")]
+    pub keep: usize,
+    /// Builds in numbered folders: URL is a folder listing (nginx or Apache autoindex,
+    /// S3), and this pattern leads to each build's control file (`*/image.wic.zsync`);
+    /// the newest is the highest build number or date.
+    #[arg(long, value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// Check once, download if there is a new build, and exit.
+    #[arg(long, conflicts_with = "every")]
+    pub once: bool,
+    /// How often to check until stopped (30m, 1h, 1d...); Ctrl-C stops a download
+    /// cleanly and the next run resumes it.
+    #[arg(long, default_value = "1h", value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+    pub every: std::time::Duration,
+    /// Only errors and the outcome of each check.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InfoArgs {
     #[command(flatten)]
     pub source: SourceArgs,
@@ -193,6 +232,7 @@ pub struct ServeArgs {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Get(args) => run_job(get_spec(&args), Renderer::for_get(&args)),
+        Command::Follow(args) => follow::run(&args),
         Command::Info(args) => {
             let mut spec = job_spec(&args.source);
             spec.output = args.output.clone();

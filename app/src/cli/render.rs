@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use deltadrop_core::{
-    BlockSource, Error, Event, FileHash, FileHashAlgorithm, Format, Phase, Plan, Progress, Summary,
+    BlockSource, Error, Event, FileHash, FileHashAlgorithm, FollowReport, Format, Phase, Plan,
+    Progress, Summary,
 };
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -38,6 +39,12 @@ impl Renderer {
 
     pub fn for_info(json: bool) -> Self {
         Self::new(json, false, true)
+    }
+
+    /// A follow's checks: the download's lines as `get` shows them, then what the check
+    /// found instead of zsync's closing line.
+    pub fn for_follow(json: bool, quiet: bool) -> Self {
+        Self::new(json, quiet, false)
     }
 
     fn new(json: bool, quiet: bool, plan_only: bool) -> Self {
@@ -187,6 +194,11 @@ impl Renderer {
                     bar.finish_and_clear();
                 }
                 match result {
+                    Ok(Summary {
+                        follow: Some(report),
+                        plan,
+                        ..
+                    }) => followed(report, plan),
                     Ok(summary) if !self.plan_only => finished(summary),
                     Ok(_) => {}
                     Err(e) => print_error(e),
@@ -223,6 +235,36 @@ fn printable(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(shown)
+}
+
+/// What a follow's check found, on stdout: one line a log can keep.
+fn followed(report: &FollowReport, plan: &Plan) {
+    let built = report
+        .built
+        .as_deref()
+        .map(|b| format!(", built {b}"))
+        .unwrap_or_default();
+    if !report.new_build {
+        println!("up to date: {}{built}", report.newest.display());
+        return;
+    }
+    let reused = if plan.total_bytes == 0 {
+        0.0
+    } else {
+        plan.local_bytes as f64 * 100.0 / plan.total_bytes as f64
+    };
+    println!(
+        "new build: {}{built}; reused {} ({reused:.1}%) from local files, fetched {}",
+        report.newest.display(),
+        HumanBytes(plan.local_bytes),
+        HumanBytes(plan.bytes_to_fetch)
+    );
+    for kept in &report.kept {
+        println!("  kept {}", kept.display());
+    }
+    for removed in &report.removed {
+        println!("  removed {}", removed.display());
+    }
 }
 
 fn finished(summary: &Summary) {
@@ -318,6 +360,11 @@ fn sha1_json(hash: &FileHash) -> Value {
     }
 }
 
+fn follow_json(r: &FollowReport) -> Value {
+    json!({"new_build": r.new_build, "newest": r.newest, "built": r.built, "kept": r.kept,
+           "removed": r.removed, "control_url": r.control_url})
+}
+
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Phase(phase) => json!({"event": "phase", "phase": phase_word(*phase)}),
@@ -364,7 +411,8 @@ fn event_json(event: &Event) -> Value {
         Event::Finished(Ok(s)) => {
             json!({"event": "finished", "ok": true, "output": s.output,
             "file_hash": s.file_hash.as_ref().map(file_hash_json), "sha1": s.file_hash.as_ref().map(sha1_json),
-            "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64()})
+            "plan": plan_json(&s.plan), "progress": progress_json(&s.progress), "seconds": s.elapsed.as_secs_f64(),
+            "follow": s.follow.as_ref().map(follow_json)})
         }
         Event::Finished(Err(e)) => {
             json!({"event": "finished", "ok": false, "error": e.to_string(), "hint": e.hint(),

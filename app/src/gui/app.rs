@@ -1,30 +1,40 @@
-//! The application state and its frame loop: `logic` runs the workers' commands, folds
-//! the job's events in and turns drops and pastes into commands; `ui` draws (see `ui.rs`)
-//! and then executes the frame's [`Command`]s once. UI state (the form, windows) is kept
-//! apart from the engine's (a [`JobView`] folded from events) and from what is persisted.
+//! The application state and its frame loop: `logic` runs the workers' and the
+//! follows' scheduler's commands, folds the jobs' events in, tells the scheduler what
+//! changed and turns drops and pastes into commands; `ui` draws (see `ui/`) and then
+//! executes the frame's [`Command`]s once. UI state (the form, the view, dialogs) is
+//! kept apart from the engine's (a [`JobView`] folded from events) and from what is
+//! persisted (settings, history, follows).
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use deltadrop_core::{ControlSource, Error, Event, JobSpec, Mode, Phase};
+use deltadrop_core::{ControlSource, Error, Event, JobOptions, JobSpec, Mode, Phase, Summary};
 
 use super::args::GuiArgs;
+use super::clock::{Clock, SystemClock};
 use super::command::Command;
+use super::follows::model::folder_of;
+use super::follows::{FollowId, Notice, ScheduleReport, Scheduled, Scheduler, SchedulerParts};
 use super::frame_log::FrameLog;
 use super::model::JobView;
-use super::persist::{HistoryEntry, Persisted, STORAGE_KEY};
+use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
+use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Suggestions, Workers, guess_target_name};
+use crate::desktop::tray::{Tray, TrayCommand};
 
-/// How the app starts: the command line, where downloads go by default, and the engine.
+/// How the app starts: the command line, where downloads go by default, the engine, the
+/// clock and the desktop (tests replace the last three).
 pub struct StartOptions {
     pub args: GuiArgs,
     /// The user's Downloads folder (looked up before the first frame).
     pub default_output: PathBuf,
-    pub runner: Box<dyn Runner>,
+    pub runner: Arc<dyn Runner>,
+    pub clock: Arc<dyn Clock>,
+    pub desktop: Arc<dyn Desktop>,
     /// Ask the clipboard for a URL to offer when the form starts empty.
     pub probe_clipboard: bool,
     /// Kept alive as long as the app (the --demo server, say).
@@ -36,7 +46,9 @@ impl StartOptions {
         StartOptions {
             args,
             default_output,
-            runner: Box::new(EngineRunner),
+            runner: Arc::new(EngineRunner),
+            clock: Arc::new(SystemClock),
+            desktop: Arc::new(SystemDesktop),
             probe_clipboard: true,
             keep_alive: None,
         }
@@ -71,6 +83,8 @@ pub struct Form {
     /// A folder (the target keeps its name) or a file.
     pub output: PathBuf,
     pub suggestions: Option<Suggestions>,
+    /// "Keep this up to date": Start makes a follow, and the download is its first check.
+    pub follow: bool,
 }
 
 impl Form {
@@ -91,6 +105,8 @@ pub struct Run {
     pub kind: RunKind,
     pub spec: JobSpec,
     pub view: JobView,
+    /// The follow this download is the first check of.
+    pub follow: Option<FollowId>,
     pub paused: bool,
     pub cancel_requested: bool,
     control: Box<dyn RunControl>,
@@ -129,10 +145,26 @@ pub fn looks_like_control(text: &str) -> bool {
             || text.ends_with(".caibx"))
 }
 
+/// A follow's check that the scheduler runs, as reported so far.
+pub struct FollowCheck {
+    pub id: FollowId,
+    pub view: JobView,
+}
+
 #[derive(Default)]
 pub(super) struct UiState {
-    pub show_settings: bool,
-    pub show_history: bool,
+    /// The view Esc goes back to from Settings.
+    pub before_settings: View,
+    /// The follow the "stop following?" dialog asks about.
+    pub confirm_remove: Option<FollowId>,
+    /// Whether deltadrop starts at login, once a worker has asked.
+    pub autostart: Option<Result<bool, String>>,
+    /// `--minimized`: minimise the window at the first frame.
+    pub minimize: bool,
+    /// When the scheduler will check each follow.
+    pub schedule: Option<ScheduleReport>,
+    /// A text field had the keyboard at the end of the last frame (its Esc is its own).
+    pub was_typing: bool,
     /// A URL found on the clipboard at start-up, offered to the user.
     pub clipboard_offer: Option<String>,
     /// Until when (egui time) a paste counts as the answer to our clipboard probe.
@@ -152,12 +184,26 @@ pub struct DeltadropApp {
     pub(super) run: Option<Run>,
     pub(super) commands: Vec<Command>,
     pub(super) ui_state: UiState,
+    /// The follow check the scheduler is running.
+    pub(super) follow_check: Option<FollowCheck>,
+    pub(super) clock: Arc<dyn Clock>,
     workers: Workers,
-    runner: Box<dyn Runner>,
+    runner: Arc<dyn Runner>,
+    desktop: Arc<dyn Desktop>,
     waker: Arc<dyn Waker>,
+    scheduler: Option<Scheduler>,
+    /// The follows as the scheduler was last told.
+    scheduled: Vec<Scheduled>,
+    /// When the app started: checks since then count as checks "at start".
+    session_started: u64,
     /// `--frame-log`: frame timings for the benchmark.
     frame_log: Option<FrameLog>,
     _keep_alive: Option<Box<dyn Any>>,
+    /// The tray icon, where the desktop has a tray: closing the window while builds are
+    /// followed then minimises it, and the tray's Quit quits.
+    tray: Option<Tray>,
+    /// The tray's Quit was picked: the next close is not turned into minimising.
+    quitting: bool,
 }
 
 impl DeltadropApp {
@@ -167,7 +213,11 @@ impl DeltadropApp {
             .and_then(|s| eframe::get_value(s, STORAGE_KEY))
             .unwrap_or_default();
         let waker: Arc<dyn Waker> = Arc::new(cc.egui_ctx.clone());
-        Self::with_state(persisted, waker, options)
+        let mut app = Self::with_state(persisted, waker, options);
+        // Made here, on the thread that runs the window's event loop, as the tray needs.
+        let ctx = cc.egui_ctx.clone();
+        app.tray = Tray::new(move || ctx.request_repaint());
+        app
     }
 
     /// Builds the app around saved state and a waker (tests use their own).
@@ -176,6 +226,8 @@ impl DeltadropApp {
             args,
             default_output,
             runner,
+            clock,
+            desktop,
             probe_clipboard,
             keep_alive,
         } = options;
@@ -189,6 +241,13 @@ impl DeltadropApp {
                 .inspect_err(|err| eprintln!("deltadrop: no frame log: {err}"))
                 .ok()
         });
+        let workers = Workers::new(waker.clone());
+        let scheduler = Scheduler::start(SchedulerParts {
+            runner: runner.clone(),
+            clock: clock.clone(),
+            reporter: workers.reporter(),
+            waker: waker.clone(),
+        });
         let mut app = DeltadropApp {
             persisted,
             form: Form {
@@ -196,19 +255,41 @@ impl DeltadropApp {
                 seeds: Vec::new(),
                 output,
                 suggestions: None,
+                follow: false,
             },
             run: None,
             commands: Vec::new(),
             ui_state: UiState {
                 probe_sent: !probe_clipboard,
+                minimize: args.minimized,
                 ..UiState::default()
             },
-            workers: Workers::new(waker.clone()),
+            follow_check: None,
+            session_started: clock.now_unix(),
+            clock,
+            workers,
             runner,
+            desktop,
             waker,
+            scheduler: None,
+            scheduled: Vec::new(),
             frame_log,
             _keep_alive: keep_alive,
+            tray: None,
+            quitting: false,
         };
+        match scheduler {
+            Ok(scheduler) => app.scheduler = Some(scheduler),
+            Err(err) => {
+                app.ui_state.message = Some(format!(
+                    "Follows will not be checked: could not start their thread ({err})."
+                ));
+            }
+        }
+        if args.control.is_some() {
+            // Opened with something to download: show the form.
+            app.persisted.view = View::Download;
+        }
         app.add_seeds(args.seeds);
         if args.start && !app.form.control.trim().is_empty() {
             app.commands.push(Command::Start);
@@ -224,6 +305,23 @@ impl DeltadropApp {
     }
     pub fn persisted(&self) -> &Persisted {
         &self.persisted
+    }
+    pub fn view(&self) -> View {
+        self.persisted.view
+    }
+    /// The follow check the scheduler is running, as reported so far.
+    pub fn follow_check(&self) -> Option<&FollowCheck> {
+        self.follow_check.as_ref()
+    }
+    /// When each follow is next checked, as the scheduler last said.
+    pub fn schedule(&self) -> Option<&ScheduleReport> {
+        self.ui_state.schedule.as_ref()
+    }
+    /// Makes the scheduler read the clock again (tests move a manual clock on).
+    pub fn wake_scheduler(&self) {
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.wake();
+        }
     }
     /// Queues a command as if a view had issued it.
     pub fn push_command(&mut self, command: Command) {
@@ -270,20 +368,32 @@ impl DeltadropApp {
         let mut spec = JobSpec::new(ControlSource::parse(control));
         spec.seeds = self.form.seed_paths();
         spec.output = Some(self.form.output.clone());
-        let settings = &self.persisted.settings;
+        spec.options = self.job_options();
         spec.options.mode = mode;
-        spec.options.keep_old = settings.keep_old;
-        spec.options.uncompress = settings.uncompress;
-        spec.options.parallel_requests = settings.parallel_requests.max(1);
-        let proxy = settings.proxy.trim();
-        spec.options.proxy = (!proxy.is_empty()).then(|| proxy.to_string());
-        let ca_cert = settings.ca_cert.trim();
-        spec.options.ca_certs = if ca_cert.is_empty() {
-            Vec::new()
-        } else {
-            vec![PathBuf::from(ca_cert)]
-        };
         Ok(spec)
+    }
+
+    /// The engine's options as the settings say, for downloads and follows alike.
+    fn job_options(&self) -> JobOptions {
+        let settings = &self.persisted.settings;
+        let mut options = JobOptions {
+            keep_old: settings.keep_old,
+            uncompress: settings.uncompress,
+            parallel_requests: settings.parallel_requests.max(1),
+            ..JobOptions::default()
+        };
+        let proxy = settings.proxy.trim();
+        options.proxy = (!proxy.is_empty()).then(|| proxy.to_string());
+        let ca_cert = settings.ca_cert.trim();
+        if !ca_cert.is_empty() {
+            options.ca_certs = vec![PathBuf::from(ca_cert)];
+        }
+        options
+    }
+
+    /// The folder the form's download goes into, for a follow.
+    pub fn form_folder(&self) -> PathBuf {
+        folder_of(&self.form.output, self.target_name().as_deref())
     }
 
     /// True when the current run was started from what the form says now.
@@ -322,8 +432,12 @@ impl DeltadropApp {
             RunKind::Plan => Mode::PlanOnly,
             RunKind::Download => Mode::Download,
         };
-        let spec = match self.spec(mode) {
-            Ok(spec) => spec,
+        let started = self.spec(mode).and_then(|spec| match kind {
+            RunKind::Download if self.form.follow => self.follow_from_form(spec),
+            _ => Ok((spec, None)),
+        });
+        let (spec, follow) = match started {
+            Ok(started) => started,
             Err(message) => {
                 self.ui_state.message = Some(message);
                 return;
@@ -337,6 +451,7 @@ impl DeltadropApp {
             kind,
             spec,
             view: JobView::new(Instant::now()),
+            follow,
             paused: false,
             cancel_requested: false,
             control,
@@ -344,9 +459,133 @@ impl DeltadropApp {
         });
     }
 
+    /// "Keep this up to date": the form's download becomes the first check of a follow of
+    /// its URL into its folder (one made now, or the one there is).
+    fn follow_from_form(&mut self, spec: JobSpec) -> Result<(JobSpec, Option<FollowId>), String> {
+        let ControlSource::Url(url) = &spec.control else {
+            return Err(
+                "Only a download from a URL can be kept up to date: enter the .zsync file's URL."
+                    .into(),
+            );
+        };
+        let folder = self.form_folder();
+        let id = self.persisted.add_follow(url, &folder, spec.seeds.clone());
+        if self.follow_check.as_ref().is_some_and(|c| c.id == id) {
+            return Err("This build is being checked right now: see Follows.".into());
+        }
+        let options = self.job_options();
+        let now = self.clock.now_unix();
+        let follow = self
+            .persisted
+            .follow_mut(id)
+            .expect("the follow was just found or made");
+        follow.seeds = spec.seeds;
+        follow.last_check_unix = Some(now);
+        Ok((follow.spec(&options), Some(id)))
+    }
+
+    /// Folds in how a check of follow `id` ended, and tells the desktop what is new.
+    fn record_check(&mut self, id: FollowId, result: &Result<Summary, Error>) {
+        let Some(follow) = self.persisted.follow_mut(id) else {
+            return; // Removed meanwhile.
+        };
+        let Some(notice) = follow.record(result) else {
+            return;
+        };
+        let desktop = self.desktop.clone();
+        self.workers.spawn("notify", move |_| match notice {
+            Notice::NewBuild { file, reused } => desktop.new_build(&file, &reused),
+            Notice::Failing { name, error } => desktop.follow_failing(&name, &error),
+        });
+    }
+
+    /// The follows as the scheduler should see them.
+    fn scheduled(&self) -> Vec<Scheduled> {
+        let options = self.job_options();
+        let checking_here = self
+            .run
+            .as_ref()
+            .filter(|run| run.is_running())
+            .and_then(|run| run.follow);
+        self.persisted
+            .follows
+            .iter()
+            .map(|follow| Scheduled {
+                id: follow.id,
+                spec: follow.spec(&options),
+                interval_secs: follow.interval_secs,
+                paused: follow.paused,
+                checked_at: follow
+                    .last_check_unix
+                    .filter(|at| *at >= self.session_started),
+                busy_elsewhere: checking_here == Some(follow.id),
+            })
+            .collect()
+    }
+
+    /// Tells the scheduler about follows added, removed or changed since it was last told.
+    fn sync_scheduler(&mut self) {
+        let scheduled = self.scheduled();
+        if scheduled != self.scheduled
+            && let Some(scheduler) = &self.scheduler
+        {
+            scheduler.set_follows(scheduled.clone());
+            self.scheduled = scheduled;
+        }
+    }
+
+    /// Whether the form's download is checking follow `id`.
+    pub fn form_checks(&self, id: FollowId) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|run| run.is_running() && run.follow == Some(id))
+    }
+
+    fn show_view(&mut self, view: View) {
+        let current = self.persisted.view;
+        if view == View::Settings && current != View::Settings {
+            self.ui_state.before_settings = current;
+            let desktop = self.desktop.clone();
+            self.workers.spawn("autostart", move |r| {
+                r.send(Command::AutostartIs(Ok(desktop.autostart_enabled())));
+            });
+        }
+        self.persisted.view = view;
+    }
+
+    /// Follows the build of history entry `i`, or stops following it.
+    fn follow_history(&mut self, i: usize, on: bool) {
+        let Some(entry) = self.persisted.history.get(i) else {
+            return;
+        };
+        let Some((url, folder)) = history_follow_key(entry) else {
+            return;
+        };
+        if on {
+            let seeds = entry.seeds.clone();
+            self.persisted.add_follow(&url, &folder, seeds);
+        } else if let Some(id) = self.persisted.follow_of(&url, &folder).map(|f| f.id) {
+            self.persisted.remove_follow(id);
+        }
+    }
+
+    fn fold_follow_event(&mut self, id: FollowId, event: Event) {
+        let Some(check) = self.follow_check.as_mut().filter(|c| c.id == id) else {
+            return;
+        };
+        match event {
+            Event::Finished(result) => {
+                self.follow_check = None;
+                self.record_check(id, &result);
+            }
+            event => check.view.apply(event, Instant::now()),
+        }
+    }
+
     /// Executes one command.
     pub(super) fn run_command(&mut self, ctx: &egui::Context, command: Command) {
         match command {
+            Command::ShowView(view) => self.show_view(view),
             Command::SetControl(text) => {
                 self.form.control = text.trim().to_string();
                 self.ui_state.clipboard_offer = None;
@@ -414,6 +653,7 @@ impl DeltadropApp {
                 }
                 self.ui_state.message = None;
             }
+            Command::DismissMessage => self.ui_state.message = None,
             Command::OpenFolder(folder) => self.workers.open_folder(folder),
             Command::CopyText(text) => ctx.copy_text(text),
             Command::LoadHistory(i) => {
@@ -424,7 +664,7 @@ impl DeltadropApp {
                     if let Some(output) = entry.output {
                         self.form.output = output;
                     }
-                    self.ui_state.show_history = false;
+                    self.persisted.view = View::Download;
                 }
             }
             Command::ClearHistory => self.persisted.history.clear(),
@@ -440,6 +680,46 @@ impl DeltadropApp {
                 }
             }
             Command::ShowMessage(message) => self.ui_state.message = Some(message),
+            Command::CheckFollowNow(id) => {
+                if self.form_checks(id) {
+                    self.ui_state.message =
+                        Some("This build is being checked in the Download view.".into());
+                } else if let Some(scheduler) = &self.scheduler {
+                    scheduler.check_now(id);
+                }
+            }
+            Command::SetFollowPaused(id, paused) => {
+                if let Some(follow) = self.persisted.follow_mut(id) {
+                    follow.paused = paused;
+                }
+            }
+            Command::AskRemoveFollow(id) => self.ui_state.confirm_remove = Some(id),
+            Command::RemoveFollow(id) => {
+                self.persisted.remove_follow(id);
+                self.ui_state.confirm_remove = None;
+            }
+            Command::FollowHistory(i, on) => self.follow_history(i, on),
+            Command::SetAutostart(on) => {
+                let desktop = self.desktop.clone();
+                self.workers.spawn("autostart", move |r| {
+                    let now = desktop
+                        .set_autostart(on)
+                        .map(|()| desktop.autostart_enabled());
+                    r.send(Command::AutostartIs(now));
+                });
+            }
+            Command::AutostartIs(state) => self.ui_state.autostart = Some(state),
+            Command::FollowCheckStarted { id, at } => {
+                if let Some(follow) = self.persisted.follow_mut(id) {
+                    follow.last_check_unix = Some(at);
+                }
+                self.follow_check = Some(FollowCheck {
+                    id,
+                    view: JobView::new(Instant::now()),
+                });
+            }
+            Command::FollowEvent(id, event) => self.fold_follow_event(id, *event),
+            Command::FollowSchedule(report) => self.ui_state.schedule = Some(report),
         }
     }
 
@@ -453,8 +733,13 @@ impl DeltadropApp {
             run.view.apply(event, now);
         }
         if finished && run.kind == RunKind::Download {
-            let entry = history_entry(run);
+            let entry = history_entry(run, self.clock.now_unix());
+            let follow = run.follow;
+            let outcome = run.view.outcome.clone();
             self.persisted.push_history(entry);
+            if let (Some(id), Some(result)) = (follow, outcome) {
+                self.record_check(id, &result);
+            }
         }
         if finished {
             // The output folder may hold a new file now: look again.
@@ -536,14 +821,21 @@ impl DeltadropApp {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// The URL and folder a follow of history `entry` has: `None` for a local control file.
+pub fn history_follow_key(entry: &HistoryEntry) -> Option<(String, PathBuf)> {
+    if !entry.control.starts_with("http://") && !entry.control.starts_with("https://") {
+        return None;
+    }
+    let folder = match (&entry.written, &entry.output) {
+        (Some(written), _) => written.parent()?.to_path_buf(),
+        (None, Some(output)) => folder_of(output, guess_target_name(&entry.control).as_deref()),
+        (None, None) => return None,
+    };
+    Some((entry.control.clone(), folder))
 }
 
 /// How a finished download is remembered.
-fn history_entry(run: &Run) -> HistoryEntry {
+fn history_entry(run: &Run, now: u64) -> HistoryEntry {
     let control = match &run.spec.control {
         // History is saved to disk: no password from the URL goes with it.
         ControlSource::Url(url) => deltadrop_core::shown_url(url),
@@ -565,7 +857,7 @@ fn history_entry(run: &Run) -> HistoryEntry {
         control,
         seeds: run.spec.seeds.clone(),
         output: run.spec.output.clone(),
-        finished_unix: unix_now(),
+        finished_unix: now,
         outcome,
         ok,
         written,
@@ -596,6 +888,43 @@ fn frame_state(run: Option<&Run>) -> (&'static str, u64) {
     (state, blocks)
 }
 
+impl DeltadropApp {
+    /// What was picked from the tray's menu since the last frame.
+    fn take_tray_commands(&mut self, ctx: &egui::Context) {
+        if self.tray.is_none() {
+            return;
+        }
+        while let Some(command) = Tray::poll() {
+            match command {
+                TrayCommand::CheckNow => {
+                    let ids = self.persisted.follows.iter().map(|f| f.id);
+                    self.commands
+                        .extend(ids.map(Command::CheckFollowNow).collect::<Vec<_>>());
+                }
+                TrayCommand::OpenFolder => {
+                    self.commands
+                        .push(Command::OpenFolder(self.form.output.clone()));
+                }
+                TrayCommand::Quit => {
+                    self.quitting = true;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+        }
+    }
+
+    /// Closing the window while builds are followed, with the tray to come back from,
+    /// minimises it: the follows go on being checked. (Minimised, not hidden: a hidden
+    /// window cannot be shown again on Windows.)
+    fn keep_following_when_closed(&mut self, ctx: &egui::Context) {
+        let closing = ctx.input(|i| i.viewport().close_requested());
+        if closing && self.tray.is_some() && !self.quitting && !self.persisted.follows.is_empty() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+        }
+    }
+}
+
 impl eframe::App for DeltadropApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         if let Some(log) = &mut self.frame_log {
@@ -606,6 +935,9 @@ impl eframe::App for DeltadropApp {
             self.run_command(ctx, command);
         }
         self.drain_job();
+        self.take_tray_commands(ctx);
+        self.keep_following_when_closed(ctx);
+        self.sync_scheduler();
         self.take_drops(ctx);
         self.take_pastes(ctx);
         self.refresh_suggestions();
@@ -614,17 +946,25 @@ impl eframe::App for DeltadropApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.draw(ui);
         let ctx = ui.ctx().clone();
+        if std::mem::take(&mut self.ui_state.minimize) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+        }
         for command in std::mem::take(&mut self.commands) {
             self.run_command(&ctx, command);
         }
+        // What the commands changed reaches the scheduler now, not at the next frame.
+        self.sync_scheduler();
         let title = self.window_title();
         if title != self.ui_state.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.ui_state.title = title;
         }
-        if self.is_running() {
+        if self.is_running() || self.follow_check.is_some() {
             // Elapsed time and ETA move on even when no event arrives.
             ctx.request_repaint_after(Duration::from_millis(250));
+        } else if !self.persisted.follows.is_empty() {
+            // "checked 5m ago" moves on too.
+            ctx.request_repaint_after(Duration::from_secs(30));
         }
         if let Some(log) = &mut self.frame_log {
             let (state, blocks) = frame_state(self.run.as_ref());
@@ -644,5 +984,7 @@ impl eframe::App for DeltadropApp {
         {
             run.control.cancel();
         }
+        // The scheduler cancels its check in the same way.
+        self.scheduler = None;
     }
 }

@@ -1,5 +1,5 @@
 //! The GUI's command line: `deltadrop [URL|FILE.zsync] [-i SEED]... [-o OUT] [--start]`
-//! (and `--demo`, `--frame-log FILE`).
+//! (and `--demo`, `--minimized`, `--frame-log FILE`).
 
 use std::path::PathBuf;
 
@@ -24,8 +24,21 @@ pub struct GuiArgs {
     /// port at a slow link's pace, and download it at once with the older one as seed.
     #[arg(long, conflicts_with = "control")]
     pub demo: bool,
+    /// Start with the window minimised (how the login item starts deltadrop); follows
+    /// are checked on schedule all the same.
+    #[arg(long)]
+    pub minimized: bool,
     /// Write one line per frame (start time, gap, CPU time, job phase) to FILE, for
     /// measuring frame times (`bench/gui_frames.py`).
     #[arg(long, value_name = "FILE")]
     pub frame_log: Option<PathBuf>,
+    /// Turn starting at login on or off and exit, without a window (hidden: for the
+    /// Windows tests, which check the Run key it writes under wine).
+    #[arg(
+        long,
+        hide = true,
+        value_name = "on|off",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub set_autostart: Option<bool>,
 }

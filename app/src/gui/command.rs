@@ -5,10 +5,16 @@
 
 use std::path::PathBuf;
 
+use deltadrop_core::Event;
+
+use super::follows::{FollowId, ScheduleReport};
+use super::persist::View;
 use super::worker::Suggestions;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Show one of the main views.
+    ShowView(View),
     /// Use this URL or `.zsync` path as the control file.
     SetControl(String),
     /// Open a file dialog for a `.zsync` file.
@@ -25,6 +31,8 @@ pub enum Command {
     Cancel,
     /// Forget the finished job (error or success) shown under the form.
     Dismiss,
+    /// Forget the message about something that failed outside a job.
+    DismissMessage,
     OpenFolder(PathBuf),
     CopyText(String),
     /// Refill the form from a history entry.
@@ -36,4 +44,26 @@ pub enum Command {
     SetSuggestions(Suggestions),
     /// Something failed outside a job (a dialog, opening a folder): tell the user.
     ShowMessage(String),
+    /// Check this follow as soon as no other check runs.
+    CheckFollowNow(FollowId),
+    SetFollowPaused(FollowId, bool),
+    /// Ask whether to stop following (the dialog).
+    AskRemoveFollow(FollowId),
+    /// Stop following; the builds stay in the folder.
+    RemoveFollow(FollowId),
+    /// Follow the build of history entry `usize` (true), or stop following it.
+    FollowHistory(usize, bool),
+    /// Start deltadrop at login, or not.
+    SetAutostart(bool),
+    /// A worker read (or changed) whether deltadrop starts at login.
+    AutostartIs(Result<bool, String>),
+    /// The scheduler started a check of this follow at this time (Unix seconds).
+    FollowCheckStarted {
+        id: FollowId,
+        at: u64,
+    },
+    /// An event of a follow's running check.
+    FollowEvent(FollowId, Box<Event>),
+    /// When each follow is next checked.
+    FollowSchedule(ScheduleReport),
 }

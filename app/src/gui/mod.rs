@@ -1,13 +1,16 @@
 //! The deltadrop desktop app (egui/eframe).
 //!
-//! [`app::DeltadropApp`] holds three kinds of state, kept apart: the form and windows
-//! (UI state), the current job's [`model::JobView`] (folded from the engine's
-//! events, never shared with the engine) and [`persist::Persisted`] (settings and history,
-//! saved by eframe). The drawing (`ui.rs`) pushes [`command::Command`]s that run once per
-//! frame; file dialogs and other I/O run on [`worker`] threads, which report with the
-//! same commands; jobs run on the engine's thread and report through [`runner::UiSink`],
-//! which wakes the UI. The [`block_map`] paints one byte of state per block into at most
-//! a few thousand cells.
+//! [`app::DeltadropApp`] holds three kinds of state, kept apart: the form, the view and
+//! dialogs (UI state), the current job's [`model::JobView`] (folded from the engine's
+//! events, never shared with the engine) and [`persist::Persisted`] (settings, history
+//! and follows, saved by eframe). The drawing (`ui/`: one file per main view) pushes
+//! [`command::Command`]s that run once per frame; file dialogs and other I/O run on
+//! [`worker`] threads, which report with the same commands; jobs run on the engine's
+//! thread and report through [`runner::UiSink`], which wakes the UI. The [`follows`]
+//! scheduler is one more such thread: it checks followed builds when due, drawn or not.
+//! The [`block_map`] paints one byte of state per block into at most a few thousand
+//! cells. Time comes from a [`clock::Clock`] and the desktop's services through
+//! [`platform::Desktop`], so tests set both.
 //!
 //! ```no_run
 //! let args = <deltadrop::gui::args::GuiArgs as clap::Parser>::parse();
@@ -17,11 +20,14 @@
 pub mod app;
 pub mod args;
 pub mod block_map;
+pub mod clock;
 pub mod command;
 pub mod demo;
+pub mod follows;
 pub mod frame_log;
 pub mod model;
 pub mod persist;
+pub mod platform;
 pub mod runner;
 mod ui;
 pub mod worker;

@@ -1,9 +1,12 @@
-//! What survives a restart: settings and the history of recent downloads. Kept apart from
-//! runtime state; `#[serde(default)]` so saves from older versions still load.
+//! What survives a restart: settings, the history of recent downloads, the follows and
+//! the view last shown. Kept apart from runtime state; `#[serde(default)]` so saves from
+//! older versions still load.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::follows::{Follow, FollowId};
 
 /// The key under which eframe's storage keeps [`Persisted`].
 pub const STORAGE_KEY: &str = "deltadrop";
@@ -66,17 +69,78 @@ pub struct HistoryEntry {
     pub fetched_bytes: u64,
 }
 
+/// The window's main views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum View {
+    #[default]
+    Download,
+    Follows,
+    History,
+    Settings,
+}
+
+impl View {
+    /// In the order of their tabs (and of Ctrl+1..4).
+    pub const ALL: [View; 4] = [View::Download, View::Follows, View::History, View::Settings];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Download => "Download",
+            View::Follows => "Follows",
+            View::History => "History",
+            View::Settings => "Settings",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Persisted {
     pub settings: Settings,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
+    /// In the order they were added.
+    pub follows: Vec<Follow>,
+    /// The view the window showed when it was closed.
+    pub view: View,
 }
 
 impl Persisted {
     pub fn push_history(&mut self, entry: HistoryEntry) {
         self.history.insert(0, entry);
         self.history.truncate(HISTORY_LEN);
+    }
+
+    /// Follows `url` into `folder` with the user's `seeds`; an existing follow of the
+    /// same is kept as it is. Its id.
+    pub fn add_follow(&mut self, url: &str, folder: &Path, seeds: Vec<PathBuf>) -> FollowId {
+        if let Some(existing) = self.follow_of(url, folder) {
+            return existing.id;
+        }
+        let id = self.follows.iter().map(|f| f.id).max().map_or(1, |m| m + 1);
+        self.follows.push(Follow {
+            id,
+            url: url.to_string(),
+            folder: folder.to_path_buf(),
+            seeds,
+            ..Follow::default()
+        });
+        id
+    }
+
+    /// The follow of `url` into `folder`, if there is one.
+    pub fn follow_of(&self, url: &str, folder: &Path) -> Option<&Follow> {
+        self.follows
+            .iter()
+            .find(|f| f.url == url && f.folder == folder)
+    }
+
+    pub fn follow_mut(&mut self, id: FollowId) -> Option<&mut Follow> {
+        self.follows.iter_mut().find(|f| f.id == id)
+    }
+
+    /// Forgets the follow; its folder and builds stay as they are.
+    pub fn remove_follow(&mut self, id: FollowId) {
+        self.follows.retain(|f| f.id != id);
     }
 }

@@ -23,7 +23,8 @@ impl RunControl for JobHandle {
 }
 
 /// Starts jobs. Every started job must end with exactly one `Event::Finished` on `sink`.
-pub trait Runner {
+/// Shared by the UI and the follows' scheduler thread, hence `Send + Sync`.
+pub trait Runner: Send + Sync {
     fn start(&self, spec: JobSpec, sink: UiSink) -> Box<dyn RunControl>;
 }
 
@@ -117,12 +118,12 @@ impl Waker for egui::Context {
     }
 }
 
-/// The GUI's event sink: sends each event to the UI's channel and wakes the UI, at most
-/// every `min_interval` for ordinary events (the UI also polls while a job runs), at once
-/// for the ones that change what the user can do (phase, plan, the end).
+/// The GUI's event sink: hands each event on (to the UI's channel) and wakes the UI, at
+/// most every `min_interval` for ordinary events (the UI also polls while a job runs), at
+/// once for the ones that change what the user can do (phase, plan, the end).
 #[derive(Clone)]
 pub struct UiSink {
-    tx: std::sync::mpsc::Sender<Event>,
+    deliver: Arc<dyn Fn(Event) -> bool + Send + Sync>,
     waker: Arc<dyn Waker>,
     epoch: Instant,
     last_wake_ms: Arc<AtomicU64>,
@@ -130,9 +131,19 @@ pub struct UiSink {
 }
 
 impl UiSink {
+    /// Sends the events to `tx`.
     pub fn new(tx: std::sync::mpsc::Sender<Event>, waker: Arc<dyn Waker>) -> Self {
+        Self::delivering(move |event| tx.send(event).is_ok(), waker)
+    }
+
+    /// Hands the events to `deliver`, which says whether anyone still listens (a follow's
+    /// check wraps them in the command that names the follow).
+    pub fn delivering(
+        deliver: impl Fn(Event) -> bool + Send + Sync + 'static,
+        waker: Arc<dyn Waker>,
+    ) -> Self {
         UiSink {
-            tx,
+            deliver: Arc::new(deliver),
             waker,
             epoch: Instant::now(),
             last_wake_ms: Arc::new(AtomicU64::new(0)),
@@ -147,7 +158,7 @@ impl EventSink for UiSink {
             event,
             Event::Phase(_) | Event::Planned(_) | Event::Finished(_) | Event::ControlLoaded(_)
         );
-        if self.tx.send(event).is_err() {
+        if !(self.deliver)(event) {
             return; // Nobody is watching any more.
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;

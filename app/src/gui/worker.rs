@@ -35,9 +35,15 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn send(&self, command: Command) {
-        if self.tx.send(command).is_ok() {
+        if self.deliver(command) {
             self.waker.wake();
         }
+    }
+
+    /// Sends without waking the UI (the caller wakes it, less often); false when the UI
+    /// is gone.
+    pub fn deliver(&self, command: Command) -> bool {
+        self.tx.send(command).is_ok()
     }
 }
 
@@ -66,6 +72,11 @@ impl Workers {
                 "could not start a thread: {err}"
             )));
         }
+    }
+
+    /// A reporter for a long-lived worker of its own (the follows' scheduler).
+    pub fn reporter(&self) -> Reporter {
+        self.reporter.clone()
     }
 
     /// Everything reported since the last call.

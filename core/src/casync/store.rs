@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+use zstd::zstd_safe::{self, DCtx, DParameter, InBuffer, OutBuffer};
+
 use super::id::{ChunkDigest, ChunkId};
 use super::index::Chunk;
 use crate::error::{Error, Result};
@@ -122,82 +124,186 @@ impl Store {
 
 fn read_chunk_file(path: &Path, chunk: &Chunk, digest: ChunkDigest) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let limit = max_compressed_len(chunk.len);
-    let mut compressed = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut compressed)
-        .map_err(|e| Error::io("read", path, e))?;
-    let source = path.display().to_string();
-    if compressed.len() as u64 > limit {
-        return Err(bad_data(
-            &source,
-            chunk,
-            format!("is larger than {limit} bytes"),
-        ));
+    match unpack_chunk(file, chunk, digest, &path.display().to_string()) {
+        Ok(unpacked) => Ok(unpacked.data),
+        Err(UnpackError::Read(e)) => Err(Error::io("read", path, e)),
+        Err(UnpackError::Bad(e)) => Err(e),
     }
-    unpack_chunk(&compressed, chunk, digest, &source)
 }
 
 /// The most a chunk of `len` bytes can take compressed: zstd's own bound
 /// (`ZSTD_compressBound`) plus room for framing by any writer (casync streams its frames).
-pub(crate) fn max_compressed_len(len: u64) -> u64 {
+fn max_compressed_len(len: u64) -> u64 {
     let bound = len + (len >> 8) + (128u64 << 10).saturating_sub(len) / 2048;
     bound + 4096
 }
 
-/// Decompresses a `.cacnk` that should hold `chunk` and checks it against the chunk's
-/// id; `source` (URL or path) names it in errors. Never produces more than `chunk.len`
-/// bytes, however the data claims otherwise.
+/// Why a chunk file did not unpack.
+#[derive(Debug)]
+pub(crate) enum UnpackError {
+    /// Reading it failed: for a download, it broke off, and asking again may help.
+    Read(std::io::Error),
+    /// Its bytes are not the chunk: the store's fault, which asking again would not mend.
+    Bad(Error),
+}
+
+/// A chunk's bytes, checked, and how many compressed bytes they came from.
+#[derive(Debug)]
+pub(crate) struct Unpacked {
+    pub(crate) data: Vec<u8>,
+    pub(crate) compressed_len: u64,
+}
+
+/// Decompresses a `.cacnk` that should hold `chunk`, read from `file` as it comes, and
+/// checks it against the chunk's id; `source` (URL or path) names it in errors. Never
+/// produces more than `chunk.len` bytes, however the data claims otherwise, nor reads
+/// more than a chunk that long can take compressed.
+///
+/// Memory is the chunk's length and a few hundred KiB whatever the file holds: the
+/// compressed file is never held whole, and zstd decodes straight into the chunk's buffer,
+/// where its window then lies, instead of into a window of its own.
 pub(crate) fn unpack_chunk(
-    compressed: &[u8],
+    file: impl Read,
     chunk: &Chunk,
     digest: ChunkDigest,
     source: &str,
-) -> Result<Vec<u8>> {
-    let bad = |problem: String| bad_data(source, chunk, problem);
-    if !compressed.starts_with(&ZSTD_MAGIC) {
-        return Err(bad(not_zstd(compressed)));
+) -> std::result::Result<Unpacked, UnpackError> {
+    let bad = |problem: String| UnpackError::Bad(bad_data(source, chunk, problem));
+    let mut file = file.take(max_compressed_len(chunk.len) + 1);
+    let mut input = vec![0; DCtx::in_size()];
+    let sniffed = read_at_least(&mut file, &mut input, SNIFF_LEN).map_err(UnpackError::Read)?;
+    if !input[..sniffed].starts_with(&ZSTD_MAGIC) {
+        return Err(bad(not_zstd(&input[..sniffed])));
     }
-    let data = decompress(compressed, chunk.len)
-        .map_err(|e| bad(format!("is not valid zstd data ({e})")))?;
+    let unpacked = decompress(&mut file, &mut input, sniffed, chunk, source)?;
+    let data = &unpacked.data;
     if data.len() as u64 != chunk.len {
-        let size = if data.len() as u64 > chunk.len {
-            "more than".to_string()
-        } else {
-            format!("{}, not", data.len())
-        };
         return Err(bad(format!(
-            "decompresses to {size} the index's {} bytes",
+            "decompresses to {}, not the index's {} bytes",
+            data.len(),
             chunk.len
         )));
     }
-    let actual = digest.id_of(&data);
+    let actual = digest.id_of(data);
     if actual != chunk.id {
         return Err(bad(format!(
             "holds other data (its bytes hash to {actual})"
         )));
     }
-    Ok(data)
+    Ok(unpacked)
+}
+
+/// Enough of a file's start to tell zstd, xz and gzip apart.
+const SNIFF_LEN: usize = 6;
+
+/// Reads into `buf` until it holds at least `want` bytes or the file ends; how many it
+/// holds.
+fn read_at_least(file: &mut impl Read, buf: &mut [u8], want: usize) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < want {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Why zstd refused a chunk file, in words.
+fn zstd_problem(code: zstd_safe::ErrorCode, len: u64) -> String {
+    use zstd_safe::zstd_sys::ZSTD_ErrorCode::{
+        ZSTD_error_dstSize_tooSmall, ZSTD_error_noForwardProgress_destFull,
+    };
+    // zstd's error codes are its error numbers negated.
+    let is = |error| code == (error as usize).wrapping_neg();
+    if is(ZSTD_error_dstSize_tooSmall) || is(ZSTD_error_noForwardProgress_destFull) {
+        format!("decompresses to more than the index's {len} bytes")
+    } else {
+        format!(
+            "is not valid zstd data ({})",
+            zstd_safe::get_error_name(code)
+        )
+    }
 }
 
 /// The largest window (log2 bytes) a chunk of `len` bytes may ask the decoder for. A
-/// frame declares its window and the decoder allocates it: casync's frames (level 3, size
-/// not given) declare 2 MiB whatever the chunk, zstd levels up to 19 at most 8 MiB, and a
-/// frame that gives its size needs no more than the chunk. Without this cap a hostile
-/// chunk file of a few bytes could make us allocate 128 MiB (zstd's default limit).
+/// frame declares its window: casync's frames (level 3, size not given) declare 2 MiB
+/// whatever the chunk, zstd levels up to 19 at most 8 MiB, and a frame that gives its size
+/// needs no more than the chunk. The window lies in the chunk's own buffer, so this costs
+/// no memory; a frame asking for more than that is not a casync chunk.
 fn window_log_max(len: u64) -> u32 {
     let chunk_log = 64 - len.saturating_sub(1).leading_zeros();
     chunk_log.clamp(23, 27)
 }
 
-/// Up to `len + 1` bytes of the zstd stream's output (one more shows it is too long);
-/// memory grows with the output, not with any size the frame claims.
-fn decompress(compressed: &[u8], len: u64) -> std::io::Result<Vec<u8>> {
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed)?;
-    decoder.window_log_max(window_log_max(len))?;
-    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
-    decoder.take(len + 1).read_to_end(&mut out)?;
-    Ok(out)
+/// Streams `file`, of which `input[..filled]` is read already, through zstd into a
+/// buffer of exactly the chunk's length, reading no more than such a chunk can take
+/// compressed; the bytes and how many compressed bytes they came from.
+fn decompress(
+    file: &mut impl Read,
+    input: &mut [u8],
+    mut filled: usize,
+    chunk: &Chunk,
+    source: &str,
+) -> std::result::Result<Unpacked, UnpackError> {
+    let bad = |problem: String| UnpackError::Bad(bad_data(source, chunk, problem));
+    let limit = max_compressed_len(chunk.len);
+    let mut data = Vec::with_capacity(usize::try_from(chunk.len).expect("a chunk fits in memory"));
+    let mut decoder = DCtx::create();
+    let settings = [
+        DParameter::WindowLogMax(window_log_max(chunk.len)),
+        // zstd writes into `data` and nowhere else: no window buffer of its own.
+        DParameter::StableOutBuffer(true),
+    ];
+    for setting in settings {
+        decoder
+            .set_parameter(setting)
+            .expect("zstd takes these parameters");
+    }
+    let mut output = OutBuffer::around(&mut data);
+    let mut compressed_len = 0u64;
+    let mut inside_a_frame = false;
+    while filled > 0 {
+        compressed_len += filled as u64;
+        if compressed_len > limit {
+            return Err(bad(format!("is larger than {limit} bytes")));
+        }
+        let mut piece = InBuffer::around(&input[..filled]);
+        while piece.pos() < filled {
+            let hint = decoder
+                .decompress_stream(&mut output, &mut piece)
+                .map_err(|code| bad(zstd_problem(code, chunk.len)))?;
+            // 0 when a frame just ended; another may follow.
+            inside_a_frame = hint != 0;
+        }
+        filled = read_at_least(file, input, 1).map_err(UnpackError::Read)?;
+    }
+    if inside_a_frame {
+        return Err(bad(
+            "is not valid zstd data (it ends in the middle of a frame)".into(),
+        ));
+    }
+    Ok(Unpacked {
+        data,
+        compressed_len,
+    })
+}
+
+/// [`unpack_chunk`] of a file in memory, which cannot fail to be read.
+#[cfg(test)]
+pub(crate) fn unpack_in_memory(
+    packed: &[u8],
+    chunk: &Chunk,
+    digest: ChunkDigest,
+    source: &str,
+) -> Result<Vec<u8>> {
+    match unpack_chunk(packed, chunk, digest, source) {
+        Ok(unpacked) => Ok(unpacked.data),
+        Err(UnpackError::Bad(error)) => Err(error),
+        Err(UnpackError::Read(e)) => unreachable!("reading memory failed: {e}"),
+    }
 }
 
 /// What a chunk file that is no zstd frame seems to be.
@@ -272,7 +378,7 @@ mod tests {
         let packed = zstd::bulk::compress(&data, 3).unwrap();
         let chunk = chunk_of(&data);
         assert_eq!(
-            unpack_chunk(&packed, &chunk, ChunkDigest::Sha512_256, "s").unwrap(),
+            unpack_in_memory(&packed, &chunk, ChunkDigest::Sha512_256, "s").unwrap(),
             data
         );
     }
@@ -283,7 +389,7 @@ mod tests {
         let packed = zstd::bulk::compress(&data, 3).unwrap();
         let chunk = chunk_of(&data);
         let err = |packed: &[u8], chunk: &Chunk| {
-            unpack_chunk(
+            unpack_in_memory(
                 packed,
                 chunk,
                 ChunkDigest::Sha512_256,
@@ -333,8 +439,8 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, zstd::bulk::compress(&data, 3).unwrap()).unwrap();
         assert_eq!(store.read_local(&chunk, digest).unwrap().unwrap(), data);
-        let huge = max_compressed_len(chunk.len) + 1;
-        std::fs::write(&path, vec![0x28; huge as usize]).unwrap();
+        let huge = max_compressed_len(chunk.len) as usize;
+        std::fs::write(&path, [&ZSTD_MAGIC[..], &vec![0; huge]].concat()).unwrap();
         let err = store.read_local(&chunk, digest).unwrap().unwrap_err();
         assert!(err.to_string().contains("is larger than"), "{err}");
         assert!(
@@ -351,7 +457,7 @@ mod tests {
         encoder.window_log(26).unwrap();
         encoder.write_all(&data).unwrap();
         let packed = encoder.finish().unwrap();
-        let err = unpack_chunk(&packed, &chunk_of(&data), ChunkDigest::Sha512_256, "s");
+        let err = unpack_in_memory(&packed, &chunk_of(&data), ChunkDigest::Sha512_256, "s");
         let err = err.unwrap_err().to_string();
         assert!(
             err.contains("not valid zstd") && err.contains("memory"),
@@ -367,7 +473,78 @@ mod tests {
     fn a_bomb_stops_at_the_chunk_length() {
         let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 3).unwrap();
         let chunk = chunk_of(&[0u8; 100]);
-        let err = unpack_chunk(&bomb, &chunk, ChunkDigest::Sha512_256, "s").unwrap_err();
+        let err = unpack_in_memory(&bomb, &chunk, ChunkDigest::Sha512_256, "s").unwrap_err();
         assert!(err.to_string().contains("more than"), "{err}");
+    }
+
+    /// Gives what it holds a few bytes at a time, as a slow server does.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_unpacked_as_it_arrives() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 / 5) as u8).collect();
+        // Two frames, one giving its size and one not, as different writers do.
+        let mut packed = zstd::bulk::compress(&data[..100_000], 3).unwrap();
+        packed.extend(zstd::stream::encode_all(&data[100_000..], 3).unwrap());
+        let unpacked = unpack_chunk(
+            Trickle(&packed),
+            &chunk_of(&data),
+            ChunkDigest::Sha512_256,
+            "s",
+        )
+        .unwrap();
+        assert!(unpacked.data == data);
+        assert_eq!(unpacked.compressed_len, packed.len() as u64);
+    }
+
+    #[test]
+    fn a_download_that_breaks_off_is_a_read_error() {
+        let data = b"hello casync ".repeat(10_000);
+        let packed = zstd::bulk::compress(&data, 3).unwrap();
+        let broken = (&packed[..packed.len() / 2]).chain(Failing);
+        let chunk = chunk_of(&data);
+        let result = unpack_chunk(broken, &chunk, ChunkDigest::Sha512_256, "s");
+        assert!(
+            matches!(result, Err(UnpackError::Read(ref e)) if e.to_string() == "reset"),
+            "{result:?}"
+        );
+    }
+
+    struct Failing;
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            ))
+        }
+    }
+
+    #[test]
+    fn an_endless_stream_stops_at_what_the_chunk_can_take() {
+        // A frame header, then empty blocks (three zero bytes each) without end: valid
+        // zstd that never finishes.
+        let endless = (&ZSTD_MAGIC[..]).chain(std::io::repeat(0));
+        let chunk = chunk_of(b"a chunk");
+        let result = unpack_chunk(endless, &chunk, ChunkDigest::Sha512_256, "s");
+        let Err(UnpackError::Bad(err)) = result else {
+            panic!("{result:?}")
+        };
+        let limit = max_compressed_len(chunk.len);
+        assert!(
+            err.to_string()
+                .contains(&format!("is larger than {limit} bytes")),
+            "{err}"
+        );
     }
 }

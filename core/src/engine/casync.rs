@@ -4,6 +4,10 @@
 //! missing chunk from the store (one request per chunk, many in flight, over HTTP/2
 //! where the server offers it), check its hash and put it at every place the blob has
 //! it. The stages after loading are the zsync run's own.
+//!
+//! A chunk is checked by the hash of all its bytes, so it is held whole until written,
+//! and an index may declare chunks of up to 128 MiB: the chunks in flight share a memory
+//! budget, which bounds the download's memory whatever the index declares.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -15,13 +19,13 @@ use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
 use crate::casync::id::{ChunkDigest, ChunkId};
-use crate::casync::index::Index;
-use crate::casync::store::{ChunkLocation, Store, max_compressed_len, unpack_chunk};
+use crate::casync::index::{Chunk, Index};
+use crate::casync::store::{ChunkLocation, Store, UnpackError, unpack_chunk};
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::CasyncTarget;
 use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
 use crate::event::{Summary, TargetInfo};
-use crate::fetch::{Http, HttpConfig, Retry};
+use crate::fetch::{ByteBudget, Http, HttpConfig, Retry};
 use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::part::{Assembly, Ends, Layout, Offer};
@@ -29,6 +33,15 @@ use crate::scan::open_seed;
 
 /// Attempts per chunk for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
+/// Chunks fetched side by side per request the user allows in parallel: each chunk is a
+/// request of its own, mostly small, so several per connection keep the link busy.
+const WORKERS_PER_REQUEST: usize = 4;
+/// The most chunks fetched side by side, whatever `--parallel` asks.
+const MAX_WORKERS: usize = 64;
+/// Memory for the bytes of the chunks in flight. casync's default chunks (64 KiB on
+/// average, at most 256 KiB) never fill it; chunks larger than it are fetched one at a
+/// time.
+const CHUNK_MEMORY: u64 = 64 << 20;
 
 pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
@@ -65,6 +78,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         progress: reporter.snapshot(),
         file_hash,
         elapsed: started.elapsed(),
+        follow: None,
     };
     if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));
@@ -72,6 +86,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     }
     let file_hash = job.fetch_and_verify(&assembly, &plan, || {
         reporter.emit(Event::Phase(Phase::Fetching));
+        let workers = (spec.options.parallel_requests.max(1) * WORKERS_PER_REQUEST)
+            .min(MAX_WORKERS)
+            .min(needed.len());
         let fetcher = StoreFetcher {
             http: &http,
             store: &store,
@@ -80,8 +97,10 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
             reporter: &reporter,
             control,
             queue: Mutex::new(needed.into_iter().collect()),
+            budget: ByteBudget::new(CHUNK_MEMORY),
+            failure: Mutex::new(None),
         };
-        fetcher.run(spec.options.parallel_requests.max(1) * 4)?;
+        fetcher.run(workers)?;
         reporter.progress_now();
         Ok(())
     })?;
@@ -244,8 +263,9 @@ fn copy_from_seed(
     Ok(())
 }
 
-/// Fetches chunks from the store, `parallel` at a time: each one request, its body
-/// unpacked and checked, then written wherever the blob has it.
+/// Fetches chunks from the store, `parallel` at a time as far as their memory budget
+/// allows: each one request, its body unpacked and checked, then written wherever the
+/// blob has it.
 struct StoreFetcher<'a> {
     http: &'a Http,
     store: &'a Store,
@@ -254,42 +274,60 @@ struct StoreFetcher<'a> {
     reporter: &'a Reporter<'a>,
     control: &'a Control,
     queue: Mutex<VecDeque<ChunkId>>,
+    /// Held by each chunk for its bytes, from unpacking until written.
+    budget: ByteBudget,
+    /// Why the job ends early: the first error, or the cancel.
+    failure: Mutex<Option<Error>>,
 }
 
 impl StoreFetcher<'_> {
     fn run(&self, parallel: usize) -> Result<()> {
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|scope| {
             for _ in 0..parallel {
                 scope.spawn(|| {
-                    while let Some(id) = self.next(&failure) {
+                    while let Some(id) = self.next() {
                         if let Err(e) = self.fetch_with_retries(id) {
-                            failure.lock().unwrap().get_or_insert(e);
+                            self.fail(e);
                         }
                     }
                 });
             }
         });
-        match failure.into_inner().unwrap() {
+        match self.failure.lock().unwrap().take() {
             Some(error) => Err(error),
             None => Ok(()),
         }
     }
 
-    /// The next chunk to fetch, unless the job failed or was cancelled.
-    fn next(&self, failure: &Mutex<Option<Error>>) -> Option<ChunkId> {
-        if let Err(e) = self.control.checkpoint() {
-            failure.lock().unwrap().get_or_insert(e);
-        }
-        if failure.lock().unwrap().is_some() {
+    /// The next chunk to fetch, unless the job is over.
+    fn next(&self) -> Option<ChunkId> {
+        if !self.goes_on() {
             return None;
         }
         self.queue.lock().unwrap().pop_front()
     }
 
+    /// False once the job is cancelled or a chunk failed.
+    fn goes_on(&self) -> bool {
+        if let Err(e) = self.control.checkpoint() {
+            self.fail(e);
+        }
+        self.failure.lock().unwrap().is_none()
+    }
+
+    /// Ends the job with `error`, unless it has already failed.
+    fn fail(&self, error: Error) {
+        self.failure.lock().unwrap().get_or_insert(error);
+    }
+
     fn fetch_with_retries(&self, id: ChunkId) -> Result<()> {
         let places = &self.blob.places[&id];
-        let first = places[0];
+        let bytes = self.blob.piece_range(places[0]);
+        let chunk = Chunk {
+            offset: bytes.start,
+            len: bytes.end - bytes.start,
+            id,
+        };
         self.reporter.blocks(
             runs(places.iter().copied()),
             BlockState::InFlight,
@@ -298,8 +336,16 @@ impl StoreFetcher<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.fetch(id, first) {
-                Ok(data) => return self.put(places, &data),
+            let fetched = {
+                let _room = self.budget.take(chunk.len);
+                // Waiting for room can take as long as other chunks take to arrive.
+                if !self.goes_on() {
+                    return Ok(());
+                }
+                self.fetch(&chunk).map(|data| self.put(places, &data))
+            };
+            match fetched {
+                Ok(written) => return written,
                 Err((Retry::Later(wait), _)) if attempt < MAX_ATTEMPTS => {
                     let pause = wait.unwrap_or(Duration::from_millis(250 << attempt));
                     self.control.sleep(pause.min(Duration::from_secs(60)))?;
@@ -317,37 +363,32 @@ impl StoreFetcher<'_> {
     }
 
     /// One chunk from the store, unpacked and checked against its id.
-    fn fetch(&self, id: ChunkId, piece: u64) -> std::result::Result<Vec<u8>, (Retry, Error)> {
-        let bytes = self.blob.piece_range(piece);
-        let chunk = crate::casync::index::Chunk {
-            offset: bytes.start,
-            len: bytes.end - bytes.start,
-            id,
-        };
-        // A chunk that does not unpack to its id is the store's fault: asking again
-        // would bring the same bytes.
-        let url = match self.store.locate(&id) {
+    fn fetch(&self, chunk: &Chunk) -> std::result::Result<Vec<u8>, (Retry, Error)> {
+        let url = match self.store.locate(&chunk.id) {
             ChunkLocation::Url(url) => url,
             ChunkLocation::Path(_) => {
-                let local = self.store.read_local(&chunk, self.blob.digest());
+                // A local file that does not unpack would read the same again.
+                let local = self.store.read_local(chunk, self.blob.digest());
                 return local
                     .expect("a local store reads locally")
                     .map_err(|e| (Retry::Never, e));
             }
         };
         self.reporter.add_request();
-        let compressed = self
-            .http
-            .get_file(&url, max_compressed_len(chunk.len))
-            .map_err(|e| (e.retry, e.error))?;
-        self.reporter.add_wire(compressed.len() as u64);
-        unpack_chunk(
-            &compressed,
-            &chunk,
-            self.blob.digest(),
-            &shown_url(url.as_str()),
-        )
-        .map_err(|e| (Retry::Never, e))
+        let body = self.http.get_body(&url).map_err(|e| (e.retry, e.error))?;
+        match unpack_chunk(body, chunk, self.blob.digest(), url.as_str()) {
+            Ok(unpacked) => {
+                self.reporter.add_wire(unpacked.compressed_len);
+                Ok(unpacked.data)
+            }
+            Err(UnpackError::Read(e)) => Err((
+                Retry::Later(None),
+                Error::http(&url, format!("the download broke off: {e}")),
+            )),
+            // A chunk that does not unpack to its id is the store's fault: asking again
+            // would bring the same bytes.
+            Err(UnpackError::Bad(error)) => Err((Retry::Never, error)),
+        }
     }
 
     /// Writes a fetched chunk at every place the blob has it.

@@ -46,6 +46,7 @@ impl Stages<'_> {
             progress: self.reporter.snapshot(),
             file_hash,
             elapsed: started.elapsed(),
+            follow: None,
         })
     }
 }

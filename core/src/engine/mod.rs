@@ -5,6 +5,7 @@
 
 mod casync;
 mod estimate;
+mod follow;
 mod stages;
 mod zchunk;
 
@@ -13,7 +14,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSink, Summary};
 use crate::format::Format;
-use crate::job::{Control, JobSpec};
+use crate::job::{Control, JobSpec, Mode};
 
 pub use stages::is_safe_file_name;
 
@@ -71,8 +72,12 @@ impl Job {
     }
 }
 
-/// Runs a job in the format its control source is published in.
+/// Runs a job: a follow's check, or a download (or its plan) in the format its control
+/// source is published in.
 fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
+    if spec.options.mode == Mode::Follow {
+        return follow::run(spec, sink, control);
+    }
     match spec.control.format() {
         Format::Zsync => stages::run(spec, sink, control),
         Format::Zchunk => zchunk::run(spec, sink, control),

@@ -49,6 +49,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         progress: reporter.snapshot(),
         file_hash: Some(target.cf.file_hash.clone()),
         elapsed: started.elapsed(),
+        follow: None,
     };
     if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));
@@ -115,7 +116,8 @@ impl<'a> Stages<'a> {
     /// Opens (or, planning only, does not) the `.part` the target is built in.
     pub fn open(&self, length: u64, output: &Path) -> Result<Option<PartFile>> {
         match self.spec.options.mode {
-            Mode::Download => {
+            // A follow downloads its build through a job of its own, in Download mode.
+            Mode::Download | Mode::Follow => {
                 if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| Error::io("create the folder", dir, e))?;
@@ -565,7 +567,7 @@ pub fn is_safe_file_name(name: &str) -> bool {
         && !RESERVED.contains(&stem.as_str())
 }
 
-fn parse_mtime(text: &str) -> Option<SystemTime> {
+pub(super) fn parse_mtime(text: &str) -> Option<SystemTime> {
     chrono::DateTime::parse_from_rfc2822(text)
         .ok()
         .map(SystemTime::from)

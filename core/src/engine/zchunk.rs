@@ -64,6 +64,7 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
         progress: reporter.snapshot(),
         file_hash,
         elapsed: started.elapsed(),
+        follow: None,
     };
     if assembly.file().is_none() {
         reporter.emit(Event::Phase(Phase::Done));

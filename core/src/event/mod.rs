@@ -161,6 +161,26 @@ pub struct Summary {
     pub file_hash: Option<FileHash>,
     /// Wall-clock time from the job's start to its end.
     pub elapsed: Duration,
+    /// For a follow's check ([`Mode::Follow`](crate::Mode::Follow)): what it found and
+    /// what the folder holds now.
+    pub follow: Option<FollowReport>,
+}
+
+/// What one check of a followed build found, and the builds its folder keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowReport {
+    /// A new build was downloaded (else the newest was already there).
+    pub new_build: bool,
+    /// The newest build, under the name its control file gives it.
+    pub newest: PathBuf,
+    /// When the newest build was made, as its control file says (`MTime`, RFC 2822).
+    pub built: Option<String>,
+    /// The older builds kept beside it, newest first.
+    pub kept: Vec<PathBuf>,
+    /// Builds removed from the folder by this check (older than the ones kept).
+    pub removed: Vec<PathBuf>,
+    /// The control file the check read, after redirects and listings.
+    pub control_url: String,
 }
 
 /// One thing that happened in a job.

@@ -3,15 +3,18 @@
 //! ranges into requests, runs them side by side, retries, asks for fewer ranges and falls
 //! back to other URLs. What the replies fill is a target: the plain file
 //! ([`transport::PlainTarget`]), or a gzip-compressed copy read through its Z-Map
-//! ([`gzip_target`]).
+//! ([`gzip_target`]). A [`ByteBudget`] bounds the memory of the pieces the workers hold
+//! whole at once.
 
+mod budget;
 mod gzip_target;
 mod http;
 mod multipart;
 mod transport;
 
+pub(crate) use budget::ByteBudget;
 pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
-pub(crate) use http::{Http, HttpConfig, Retry};
+pub(crate) use http::{Fresh, Http, HttpConfig, Retry, Validators};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};

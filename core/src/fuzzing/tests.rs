@@ -173,7 +173,37 @@ fn request() -> impl Strategy<Value = String> {
         "/f?x#y",
         "",
     ]);
-    let range = prop_oneof![
+    let version = prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0"]);
+    (method, target, version, range_header(), any::<bool>()).prop_map(
+        |(method, target, version, range, close)| {
+            let close = if close { "Connection: close\r\n" } else { "" };
+            format!("{method} {target} {version}\r\nHost: x\r\n{range}{close}\r\n")
+        },
+    )
+}
+
+/// A request every HTTP/1.1 server must take as one, and whether it is a HEAD.
+fn well_formed_request() -> impl Strategy<Value = (String, bool)> {
+    let method = prop::sample::select(vec!["GET", "HEAD", "POST", "DELETE"]);
+    let target = prop::sample::select(vec![
+        "/f",
+        "/a%20b.txt",
+        "/d/empty",
+        "/d/../f",
+        "/../f",
+        "/%2e%2e/f",
+        "/missing",
+        "/f?x",
+    ]);
+    (method, target, range_header()).prop_map(|(method, target, range)| {
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{range}\r\n");
+        (request, method == "HEAD")
+    })
+}
+
+/// No `Range` header, or one of a few ranges with any numbers.
+fn range_header() -> impl Strategy<Value = String> {
+    prop_oneof![
         Just(String::new()),
         prop::collection::vec(
             (prop::option::of(number()), prop::option::of(number())),
@@ -192,11 +222,7 @@ fn request() -> impl Strategy<Value = String> {
                 .collect();
             format!("Range: bytes={}\r\n", parts.join(","))
         }),
-    ];
-    (method, target, range, any::<bool>()).prop_map(|(method, target, range, close)| {
-        let close = if close { "Connection: close\r\n" } else { "" };
-        format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{range}{close}\r\n")
-    })
+    ]
 }
 
 fn number() -> impl Strategy<Value = u64> {
@@ -338,28 +364,75 @@ proptest! {
 
 }
 
-/// `serve` over a temporary directory of its own, removed afterwards.
-fn serving(cases: u32, strategy: impl Strategy<Value = Vec<u8>>) {
+/// `serve` over a temporary directory of its own, removed afterwards: `exchange` gets
+/// each input and the directory's path.
+fn serving<T: std::fmt::Debug>(
+    cases: u32,
+    strategy: impl Strategy<Value = T>,
+    exchange: impl Fn(&Path, T),
+) {
     let dir = tempfile::tempdir().unwrap();
     make_served_files(dir.path());
     let root = dir.path().canonicalize().unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
     runner
         .run(&strategy, |input| {
-            serve_request_in(&root, &input);
+            exchange(&root, input);
             Ok(())
         })
         .unwrap();
+}
+
+fn any_answer(root: &Path, input: Vec<u8>) {
+    serve_request_in(root, &input);
 }
 
 #[test]
 fn serve_requests_mutated() {
     let requests = (prop::collection::vec(request(), 1..4), edits())
         .prop_map(|(requests, edits)| mutate(requests.concat().into_bytes(), &edits));
-    serving(1000, requests);
+    serving(1000, requests, any_answer);
 }
 
 #[test]
 fn serve_random_bytes() {
-    serving(1000, prop::collection::vec(any::<u8>(), 0..300));
+    serving(1000, prop::collection::vec(any::<u8>(), 0..300), any_answer);
+}
+
+/// Requests sent one after another on one connection get one answer each, in order, each
+/// framed by its `Content-Length` (the issue-19 server answered a request's body as a
+/// request, and cut long headers into several).
+#[test]
+fn serve_answers_each_request_once() {
+    let requests = prop::collection::vec(well_formed_request(), 1..6);
+    serving(300, requests, |root, requests: Vec<(String, bool)>| {
+        let sent: String = requests
+            .iter()
+            .map(|(request, _)| request.as_str())
+            .collect();
+        let reply = serve_request_in(root, sent.as_bytes());
+        let mut rest = reply.as_slice();
+        for (request, head_only) in &requests {
+            assert!(rest.starts_with(b"HTTP/1.1 "), "no answer to {request:?}");
+            let head_len = rest
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a whole head")
+                + 4;
+            let head = String::from_utf8_lossy(&rest[..head_len]);
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("Content-Length: "))
+                .expect("a Content-Length")
+                .parse()
+                .unwrap();
+            let body_len = if *head_only { 0 } else { length };
+            assert!(
+                head_len + body_len <= rest.len(),
+                "a body cut short: {head}"
+            );
+            rest = &rest[head_len + body_len..];
+        }
+        assert!(rest.is_empty(), "answers to no request: {rest:?}");
+    });
 }

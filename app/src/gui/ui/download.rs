@@ -1,74 +1,39 @@
-//! Drawing. Views read the app's state and push [`Command`]s; they change nothing else
-//! (text fields and settings widgets edit their own values, as egui widgets do).
+//! The Download view: the form (control file, seeds, output, "Keep this up to date"),
+//! what the job costs and how it ended, and the block map with the job's status.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
-use egui::{Color32, RichText, Ui, vec2};
+use egui::{RichText, Ui};
 
-use deltadrop_core::{BlockState, Error, Phase};
+use deltadrop_core::{Error, Phase};
 
-use super::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
-use super::block_map;
-use super::command::Command;
-use super::model::{
+use super::{error_colour, ok_colour, percent};
+use crate::gui::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
+use crate::gui::block_map;
+use crate::gui::command::Command;
+use crate::gui::follows::model::{DEFAULT_INTERVAL_SECS, DEFAULT_KEEP_BUILDS, interval_name};
+use crate::gui::model::{
     SeedStatus, count_of, human_bytes, human_duration, human_rate, phase_name, thousands,
 };
+use crate::gui::persist::View;
 
 const MAP_HEIGHT: f32 = 260.0;
 const STATUS_WIDTH: f32 = 270.0;
 
-fn error_colour(ui: &Ui) -> Color32 {
-    ui.visuals().error_fg_color
-}
-
-fn ok_colour(ui: &Ui) -> Color32 {
-    block_map::palette(ui.visuals().dark_mode)[BlockState::Local as usize]
-}
-
-fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "0%".into()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-    }
-}
-
 impl DeltadropApp {
-    /// The whole window.
-    pub(super) fn draw(&mut self, ui: &mut Ui) {
-        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical()
-                .auto_shrink(false)
-                .show(ui, |ui| {
-                    self.source_ui(ui);
-                    ui.add_space(6.0);
-                    self.seeds_ui(ui);
-                    ui.add_space(6.0);
-                    self.output_ui(ui);
-                    ui.separator();
-                    self.actions_ui(ui);
-                    self.cost_ui(ui);
-                    self.outcome_ui(ui);
-                    ui.separator();
-                    self.map_and_status_ui(ui);
-                });
-        });
-        let ctx = ui.ctx().clone();
-        self.settings_window(&ctx);
-        self.history_window(&ctx);
-        drop_overlay(&ctx);
-    }
-
-    fn top_bar(&mut self, ui: &mut Ui) {
-        ui.horizontal(|ui| {
-            ui.heading("deltadrop");
-            ui.label(RichText::new("download only what changed").weak());
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                ui.toggle_value(&mut self.ui_state.show_settings, "Settings");
-                ui.toggle_value(&mut self.ui_state.show_history, "History");
-            });
-        });
+    pub(super) fn download_view(&mut self, ui: &mut Ui) {
+        self.source_ui(ui);
+        ui.add_space(6.0);
+        self.seeds_ui(ui);
+        ui.add_space(6.0);
+        self.output_ui(ui);
+        self.keep_up_to_date_ui(ui);
+        ui.separator();
+        self.actions_ui(ui);
+        self.cost_ui(ui);
+        self.outcome_ui(ui);
+        ui.separator();
+        self.map_and_status_ui(ui);
     }
 
     fn source_ui(&mut self, ui: &mut Ui) {
@@ -206,6 +171,42 @@ impl DeltadropApp {
             ui.label(self.form.output.display().to_string());
             if ui.button("Choose folder…").clicked() {
                 self.commands.push(Command::BrowseOutput);
+            }
+        });
+    }
+
+    /// "Keep this up to date": what a follow of this download would do, or does.
+    fn keep_up_to_date_ui(&mut self, ui: &mut Ui) {
+        let control = self.form.control.trim().to_string();
+        let from_url = control.starts_with("http://") || control.starts_with("https://");
+        ui.horizontal(|ui| {
+            let label = "Keep this up to date";
+            let response =
+                ui.add_enabled(from_url, egui::Checkbox::new(&mut self.form.follow, label));
+            if !from_url {
+                response
+                    .on_disabled_hover_text("Only a download from a URL can be kept up to date");
+                return;
+            }
+            let folder = self.form_folder();
+            let followed = self.persisted.follow_of(&control, &folder);
+            let text = match followed {
+                Some(follow) => format!(
+                    "Followed already: checked every {}, keeping {} builds in {}.",
+                    interval_name(follow.interval_secs),
+                    follow.keep_builds,
+                    folder.display()
+                ),
+                None => format!(
+                    "Check for new builds every {} and keep the last {} in {}.",
+                    interval_name(DEFAULT_INTERVAL_SECS),
+                    DEFAULT_KEEP_BUILDS,
+                    folder.display()
+                ),
+            };
+            ui.label(RichText::new(text).weak());
+            if followed.is_some() && ui.link("Follows").clicked() {
+                self.commands.push(Command::ShowView(View::Follows));
             }
         });
     }
@@ -362,6 +363,21 @@ impl DeltadropApp {
                             }
                         });
                     });
+            }
+            Ok(summary)
+                if run.kind == RunKind::Download
+                    && summary.follow.as_ref().is_some_and(|f| !f.new_build) =>
+            {
+                ui.horizontal(|ui| {
+                    let newest = summary.output.as_deref().map(file_name).unwrap_or_default();
+                    ui.colored_label(
+                        ok_colour(ui),
+                        format!("Up to date: {newest} is the newest build."),
+                    );
+                    if ui.button("Dismiss").clicked() {
+                        self.commands.push(Command::Dismiss);
+                    }
+                });
             }
             Ok(summary) if run.kind == RunKind::Download => {
                 egui::Frame::group(ui.style())
@@ -543,129 +559,6 @@ impl DeltadropApp {
             ui.label(RichText::new(notice).weak());
         }
     }
-
-    fn settings_window(&mut self, ctx: &egui::Context) {
-        let mut open = self.ui_state.show_settings;
-        egui::Window::new("Settings")
-            .open(&mut open)
-            .resizable(false)
-            .collapsible(false)
-            .show(ctx, |ui| {
-                let settings = &mut self.persisted.settings;
-                egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
-                    let label = ui.label("Parallel requests");
-                    ui.add(egui::DragValue::new(&mut settings.parallel_requests).range(1..=16))
-                        .labelled_by(label.id);
-                    ui.end_row();
-                    ui.label("");
-                    ui.checkbox(&mut settings.keep_old, "Keep the replaced file as .zs-old");
-                    ui.end_row();
-                    ui.label("");
-                    ui.checkbox(
-                        &mut settings.uncompress,
-                        "Also uncompress a .zck download (zchunk)",
-                    );
-                    ui.end_row();
-                    let label = ui.label("Proxy");
-                    ui.add(
-                        egui::TextEdit::singleline(&mut settings.proxy)
-                            .hint_text("empty: from the environment (http_proxy…)"),
-                    )
-                    .labelled_by(label.id);
-                    ui.end_row();
-                    let label = ui.label("Trusted CA (PEM file)");
-                    ui.add(
-                        egui::TextEdit::singleline(&mut settings.ca_cert)
-                            .hint_text("empty: the system's certificates"),
-                    )
-                    .labelled_by(label.id);
-                    ui.end_row();
-                    ui.label("Theme");
-                    ui.horizontal(|ui| {
-                        let ctx = ui.ctx().clone();
-                        let current = ctx.options(|o| o.theme_preference);
-                        for (pref, name) in [
-                            (egui::ThemePreference::System, "Follow the system"),
-                            (egui::ThemePreference::Light, "Light"),
-                            (egui::ThemePreference::Dark, "Dark"),
-                        ] {
-                            if ui.radio(current == pref, name).clicked() {
-                                ctx.set_theme(pref);
-                            }
-                        }
-                    });
-                    ui.end_row();
-                });
-            });
-        self.ui_state.show_settings = open;
-    }
-
-    fn history_window(&mut self, ctx: &egui::Context) {
-        let mut open = self.ui_state.show_history;
-        egui::Window::new("History")
-            .open(&mut open)
-            .default_width(520.0)
-            .show(ctx, |ui| {
-                if self.persisted.history.is_empty() {
-                    ui.label(RichText::new("No downloads yet.").weak());
-                    return;
-                }
-                let now = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                egui::ScrollArea::vertical()
-                    .max_height(360.0)
-                    .show(ui, |ui| {
-                        for (i, entry) in self.persisted.history.iter().enumerate() {
-                            ui.horizontal(|ui| {
-                                let name = entry
-                                    .written
-                                    .as_deref()
-                                    .map(file_name)
-                                    .unwrap_or_else(|| entry.control.clone());
-                                let ago = human_duration(Duration::from_secs(
-                                    now.saturating_sub(entry.finished_unix),
-                                ));
-                                let colour = if entry.ok {
-                                    ok_colour(ui)
-                                } else {
-                                    error_colour(ui)
-                                };
-                                let status = if entry.ok {
-                                    "verified"
-                                } else if entry.outcome == "cancelled" {
-                                    "cancelled"
-                                } else {
-                                    "failed"
-                                };
-                                ui.colored_label(colour, status);
-                                ui.label(format!("{name} · {ago} ago"))
-                                    .on_hover_text(format!(
-                                        "{}\n{}\nseeds: {}\n{} local, {} downloaded",
-                                        entry.control,
-                                        entry.outcome,
-                                        entry
-                                            .seeds
-                                            .iter()
-                                            .map(|p| file_name(p))
-                                            .collect::<Vec<_>>()
-                                            .join(", "),
-                                        human_bytes(entry.local_bytes),
-                                        human_bytes(entry.fetched_bytes)
-                                    ));
-                                if ui.button("Use again").clicked() {
-                                    self.commands.push(Command::LoadHistory(i));
-                                }
-                            });
-                        }
-                    });
-                ui.separator();
-                if ui.button("Clear history").clicked() {
-                    self.commands.push(Command::ClearHistory);
-                }
-            });
-        self.ui_state.show_history = open;
-    }
 }
 
 /// How much of the target seed `i` of the form supplied in `run`.
@@ -681,25 +574,4 @@ fn seed_supply(run: &Run, i: usize) -> Option<String> {
         ),
         SeedStatus::Skipped(reason) => format!("skipped: {reason}"),
     })
-}
-
-/// Tells the user what a drop will do while files hover over the window.
-fn drop_overlay(ctx: &egui::Context) {
-    let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
-    if !hovering {
-        return;
-    }
-    let painter = ctx.layer_painter(egui::LayerId::new(
-        egui::Order::Foreground,
-        egui::Id::unique("drop_overlay"),
-    ));
-    let rect = ctx.content_rect();
-    painter.rect_filled(rect, 0.0, Color32::from_black_alpha(170));
-    painter.text(
-        rect.center() - vec2(0.0, 10.0),
-        egui::Align2::CENTER_CENTER,
-        "Drop a .zsync file to download it, or other files to use them as seeds",
-        egui::FontId::proportional(18.0),
-        Color32::WHITE,
-    );
 }

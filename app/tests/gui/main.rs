@@ -1,7 +1,11 @@
 //! GUI tests: the real app driven through its accessibility tree with egui_kittest, with
 //! the engine replaced by a scripted runner (so every state can be reached without a
 //! network), plus tests of how the block map is laid out and painted and two against the
-//! real engine. The model's unit tests (`BlockMap`, `JobView`) are in `src/gui/model.rs`.
+//! real engine. The views, the keyboard and following builds are tested in `follows.rs`.
+//! The model's unit tests (`BlockMap`, `JobView`, a follow's record and schedule) are in
+//! `src/gui/`.
+
+mod follows;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use deltadrop::gui::block_map::{self, MapLayout};
+use deltadrop::gui::clock::ManualClock;
 use deltadrop::gui::model::{CellMix, human_bytes};
 use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
+use deltadrop::gui::platform::Desktop;
 use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
 use deltadrop_core::{
@@ -83,9 +89,48 @@ impl FakeRunner {
     }
 }
 
+/// What the app asked of the desktop, instead of asking it.
+#[derive(Clone, Default)]
+struct FakeDesktop {
+    calls: Arc<Mutex<Vec<String>>>,
+    autostart: Arc<AtomicBool>,
+}
+
+impl FakeDesktop {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl Desktop for FakeDesktop {
+    fn autostart_enabled(&self) -> bool {
+        self.autostart.load(Ordering::SeqCst)
+    }
+    fn set_autostart(&self, on: bool) -> Result<(), String> {
+        self.record(format!("set_autostart {on}"));
+        self.autostart.store(on, Ordering::SeqCst);
+        Ok(())
+    }
+    fn new_build(&self, file_name: &str, reused: &str) {
+        self.record(format!("new_build {file_name}: {reused}"));
+    }
+    fn follow_failing(&self, name: &str, error: &str) {
+        self.record(format!("follow_failing {name}: {error}"));
+    }
+}
+
+/// 2026-12-01 03:00 UTC: what the manual clocks of these tests start at.
+const T0: u64 = 1_796_094_000;
+
+/// The app with a scripted engine, a clock stopped at [`T0`] and a recorded desktop.
 fn options(args: GuiArgs, runner: &FakeRunner, out: &Path) -> StartOptions {
     let mut options = StartOptions::new(args, out.to_path_buf());
-    options.runner = Box::new(runner.clone());
+    options.runner = Arc::new(runner.clone());
+    options.clock = Arc::new(ManualClock::at(T0));
+    options.desktop = Arc::new(FakeDesktop::default());
     options.probe_clipboard = false;
     options
 }
@@ -218,6 +263,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
         progress: Progress::default(),
         file_hash: info.file_hash.clone(),
         elapsed: Duration::from_millis(5),
+        follow: None,
     })));
     harness.run();
     assert!(!has_text(&harness, "The form changed since"));
@@ -545,6 +591,7 @@ fn a_finished_download_offers_the_folder_and_the_sha1() {
         },
         file_hash: info.file_hash.clone(),
         elapsed: Duration::from_secs(3),
+        follow: None,
     })));
     harness.run();
     assert!(has_text(&harness, "Done: verified"));
@@ -699,11 +746,8 @@ fn settings_and_history_survive_a_restart() {
         .get_by_label("Also uncompress a .zck download (zchunk)")
         .click();
     harness.run();
-    // Closed, as a user does before starting (it covers part of the form): the toggle,
-    // not the window's title.
-    harness
-        .get_by_role_and_label(Role::Button, "Settings")
-        .click();
+    // Back to the form.
+    harness.get_by_label("Download").click();
     harness.run();
     let settings = harness.state().persisted().settings.clone();
     assert!(!settings.keep_old);
@@ -743,7 +787,11 @@ fn harness_with_persisted(
     runner: &FakeRunner,
     out: &Path,
 ) -> Harness<'static, DeltadropApp> {
-    let options = options(GuiArgs::default(), runner, out);
+    harness_from(persisted, options(GuiArgs::default(), runner, out))
+}
+
+/// The app built around a save, as eframe builds it after a restart.
+fn harness_from(persisted: Persisted, options: StartOptions) -> Harness<'static, DeltadropApp> {
     Harness::builder()
         .with_size([1100.0, 1000.0])
         .with_max_steps(32)
@@ -902,6 +950,7 @@ fn real_engine_failure_is_shown_with_its_hint() {
     let out = tempfile::tempdir().unwrap();
     let mut opts = StartOptions::new(GuiArgs::default(), out.path().to_path_buf());
     opts.probe_clipboard = false;
+    opts.desktop = Arc::new(FakeDesktop::default());
     let mut harness = harness_with(opts);
     type_url(&mut harness, &url);
     harness.get_by_label("Start download").click();
@@ -938,6 +987,7 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
     .unwrap();
     let mut opts = StartOptions::new(args, dir.path().to_path_buf());
     opts.probe_clipboard = false;
+    opts.desktop = Arc::new(FakeDesktop::default());
     let mut harness = harness_with(opts);
     harness.run();
 
@@ -1107,15 +1157,24 @@ fn wgpu_renderer() -> Option<egui_kittest::wgpu::WgpuTestRenderer> {
 
 /// The app at the real window's default size, rendering through wgpu.
 fn snapshot_harness(args: GuiArgs, runner: &FakeRunner) -> Option<Harness<'static, DeltadropApp>> {
+    let options = options(args, runner, Path::new(SNAP_OUTPUT));
+    snapshot_harness_from(Persisted::default(), options)
+}
+
+/// The same, built around a save.
+fn snapshot_harness_from(
+    persisted: Persisted,
+    options: StartOptions,
+) -> Option<Harness<'static, DeltadropApp>> {
     let renderer = wgpu_renderer()?;
-    let mut options = StartOptions::new(args, PathBuf::from(SNAP_OUTPUT));
-    options.runner = Box::new(runner.clone());
-    options.probe_clipboard = false;
     let harness = Harness::builder()
         .with_size([980.0, 760.0])
         .with_max_steps(32)
         .renderer(renderer)
-        .build_eframe(move |cc| DeltadropApp::new(cc, options));
+        .build_eframe(move |cc| {
+            let waker = Arc::new(cc.egui_ctx.clone());
+            DeltadropApp::with_state(persisted, waker, options)
+        });
     Some(harness)
 }
 
@@ -1288,6 +1347,7 @@ fn snapshot_form_filled_with_its_cost() {
         },
         file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
         elapsed: Duration::from_secs(4),
+        follow: None,
     })));
     harness.run();
     assert!(has_text(&harness, "What this download costs"));
@@ -1332,6 +1392,7 @@ fn snapshot_download_running_done_and_failed() {
                 },
                 file_hash: target_info(SNAP_BLOCKS, 4096).file_hash,
                 elapsed: Duration::from_secs(95),
+                follow: None,
             })));
             harness.run();
             assert!(has_text(&harness, "Done: verified"));
