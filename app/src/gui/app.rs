@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use deltadrop_core::{ControlSource, Error, Event, JobOptions, JobSpec, Mode, Phase, Summary};
 
+use super::access::{AccessForm, AccessSetup, AccessState, SignInForm};
 use super::args::GuiArgs;
 use super::clock::{Clock, SystemClock};
 use super::command::Command;
@@ -24,6 +25,7 @@ use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Suggestions, Workers, guess_target_name};
+use crate::access::split_credentials;
 
 /// How the app starts: the command line, where downloads go by default, the engine, the
 /// clock and the desktop (tests replace the last three).
@@ -34,6 +36,8 @@ pub struct StartOptions {
     pub runner: Arc<dyn Runner>,
     pub clock: Arc<dyn Clock>,
     pub desktop: Arc<dyn Desktop>,
+    /// Where sign-ins are saved: the list shared with the CLI and the OS's store.
+    pub access: AccessSetup,
     /// Ask the clipboard for a URL to offer when the form starts empty.
     pub probe_clipboard: bool,
     /// Kept alive as long as the app (the --demo server, say).
@@ -48,6 +52,7 @@ impl StartOptions {
             runner: Arc::new(EngineRunner),
             clock: Arc::new(SystemClock),
             desktop: Arc::new(SystemDesktop),
+            access: AccessSetup::system(),
             probe_clipboard: true,
             keep_alive: None,
         }
@@ -175,6 +180,14 @@ pub(super) struct UiState {
     pub suggested_for: Option<(PathBuf, String)>,
     /// The window title last set.
     pub title: String,
+    /// The sign-in dialog, while it is open.
+    pub sign_in: Option<SignInForm>,
+    /// Hosts whose sign-in dialog was cancelled: a follow's check does not ask again.
+    pub declined_sign_ins: Vec<String>,
+    /// A job asked for before the saved secrets were read: started once they are.
+    pub pending_start: Option<RunKind>,
+    /// The Settings' forms for headers, certificates and the proxy's password.
+    pub access_form: AccessForm,
 }
 
 pub struct DeltadropApp {
@@ -186,7 +199,8 @@ pub struct DeltadropApp {
     /// The follow check the scheduler is running.
     pub(super) follow_check: Option<FollowCheck>,
     pub(super) clock: Arc<dyn Clock>,
-    workers: Workers,
+    pub(super) workers: Workers,
+    pub(super) access: AccessState,
     runner: Arc<dyn Runner>,
     desktop: Arc<dyn Desktop>,
     waker: Arc<dyn Waker>,
@@ -218,6 +232,7 @@ impl DeltadropApp {
             runner,
             clock,
             desktop,
+            access,
             probe_clipboard,
             keep_alive,
         } = options;
@@ -232,6 +247,7 @@ impl DeltadropApp {
                 .ok()
         });
         let workers = Workers::new(waker.clone());
+        let access = AccessState::start(access, &persisted.settings, &workers);
         let scheduler = Scheduler::start(SchedulerParts {
             runner: runner.clone(),
             clock: clock.clone(),
@@ -258,6 +274,7 @@ impl DeltadropApp {
             session_started: clock.now_unix(),
             clock,
             workers,
+            access,
             runner,
             desktop,
             waker,
@@ -274,6 +291,7 @@ impl DeltadropApp {
                 ));
             }
         }
+        app.move_follow_passwords_to_the_store();
         if args.control.is_some() {
             // Opened with something to download: show the form.
             app.persisted.view = View::Download;
@@ -296,6 +314,14 @@ impl DeltadropApp {
     }
     pub fn view(&self) -> View {
         self.persisted.view
+    }
+    /// The sign-in dialog, while it is open.
+    pub fn sign_in_form(&self) -> Option<&SignInForm> {
+        self.ui_state.sign_in.as_ref()
+    }
+    /// What is saved for servers behind a login (the list, without secrets).
+    pub fn saved_access(&self) -> &crate::access::SavedAccess {
+        &self.access.saved
     }
     /// The follow check the scheduler is running, as reported so far.
     pub fn follow_check(&self) -> Option<&FollowCheck> {
@@ -376,6 +402,7 @@ impl DeltadropApp {
         if !ca_cert.is_empty() {
             options.ca_certs = vec![PathBuf::from(ca_cert)];
         }
+        self.access.apply(settings, &mut options);
         options
     }
 
@@ -415,6 +442,16 @@ impl DeltadropApp {
     fn start(&mut self, kind: RunKind) {
         if self.is_running() {
             return;
+        }
+        if !self.access.loaded {
+            // Started as soon as the saved sign-ins are read (AccessLoaded).
+            self.ui_state.pending_start = Some(kind);
+            return;
+        }
+        if let Some((url, credentials)) = split_credentials(&self.form.control) {
+            // Neither the form, nor a follow, nor the history keeps the password.
+            self.form.control = url;
+            self.remember_sign_in(&credentials.host, &credentials.user, &credentials.password);
         }
         let mode = match kind {
             RunKind::Plan => Mode::PlanOnly,
@@ -513,6 +550,9 @@ impl DeltadropApp {
 
     /// Tells the scheduler about follows added, removed or changed since it was last told.
     fn sync_scheduler(&mut self) {
+        if !self.access.loaded {
+            return; // Checks would run without the saved sign-ins.
+        }
         let scheduled = self.scheduled();
         if scheduled != self.scheduled
             && let Some(scheduler) = &self.scheduler
@@ -564,6 +604,9 @@ impl DeltadropApp {
         match event {
             Event::Finished(result) => {
                 self.follow_check = None;
+                if let Err(error) = &result {
+                    self.ask_to_sign_in(error, Command::CheckFollowNow(id), false);
+                }
                 self.record_check(id, &result);
             }
             event => check.view.apply(event, Instant::now()),
@@ -708,6 +751,7 @@ impl DeltadropApp {
             }
             Command::FollowEvent(id, event) => self.fold_follow_event(id, *event),
             Command::FollowSchedule(report) => self.ui_state.schedule = Some(report),
+            command => self.run_access_command(ctx, command),
         }
     }
 
@@ -720,6 +764,16 @@ impl DeltadropApp {
             finished |= matches!(event, Event::Finished(_));
             run.view.apply(event, now);
         }
+        if finished {
+            let retry = match run.kind {
+                RunKind::Plan => Command::Plan,
+                RunKind::Download => Command::Start,
+            };
+            if let Some(error) = run.view.error().cloned() {
+                self.ask_to_sign_in(&error, retry, true);
+            }
+        }
+        let Some(run) = &mut self.run else { return };
         if finished && run.kind == RunKind::Download {
             let entry = history_entry(run, self.clock.now_unix());
             let follow = run.follow;
