@@ -183,7 +183,10 @@ impl Error {
                 "The server's TLS certificate is not trusted here. If it comes from an in-house CA, add the company CA: in the app, Settings, Trusted CA; on the command line, --ca-cert FILE."
             }
             Error::Access {
-                status, host, signed_in, ..
+                status,
+                host,
+                signed_in,
+                ..
             } => return access_hint(*status, host, *signed_in).into(),
             Error::Http { .. } => {
                 "Check the URL, your network connection and proxy settings, then try again; blocks already downloaded are kept."
@@ -220,9 +223,7 @@ impl Error {
 
 /// What an [`Error::Access`] says happened.
 fn access_problem(status: u16, host: &str, realm: Option<&str>, signed_in: bool) -> String {
-    let realm = realm
-        .map(|r| format!(", for \"{r}\""))
-        .unwrap_or_default();
+    let realm = realm.map(|r| format!(", for \"{r}\"")).unwrap_or_default();
     match (status, signed_in) {
         (407, false) => format!("the proxy {host} wants a sign-in (HTTP 407{realm})"),
         (407, true) => format!("the proxy {host} refused the sign-in (HTTP 407{realm})"),

@@ -228,3 +228,156 @@ fn signing_in_to_nginx_downloads_with_the_real_engine() {
     );
     assert_nothing_saved_shows_the_password(harness.state(), &list);
 }
+
+#[test]
+fn without_a_credential_store_the_sign_in_is_used_for_the_session_and_that_is_said() {
+    let out = tempfile::tempdir().unwrap();
+    let list = out.path().join("access.json");
+    let store = SecretStore::unavailable("no Secret Service answers on the session bus");
+    let runner = FakeRunner::default();
+    let mut harness = harness_with_store(&runner, out.path(), &store, &list);
+    let job = start(
+        &mut harness,
+        &runner,
+        "http://builds.example/nightly/image.img.zsync",
+    );
+    job.emit(Event::Finished(Err(asks_for_sign_in(
+        "builds.example",
+        false,
+    ))));
+    harness.run();
+    type_into(&mut harness, Role::TextInput, "User", "tester");
+    type_into(&mut harness, Role::PasswordInput, "Password", PASSWORD);
+    harness.get_by_label("Sign in").click();
+    harness.run();
+    assert_eq!(runner.job(1).spec.options.credentials[0].password, PASSWORD);
+    let said = "the system's credential store is not available: no Secret Service answers \
+                on the session bus; the sign-in for builds.example is used for this session only";
+    wait_for(&mut harness, "the store's failure said", |h| {
+        has_text(h, said)
+    });
+    assert!(!list.exists(), "the list names only what the store holds");
+    // Settings shows it, for this session.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
+    harness.run();
+    harness.step();
+    assert!(has_text(
+        &harness,
+        "builds.example: tester (this session only)"
+    ));
+}
+
+#[test]
+fn the_proxys_407_asks_for_its_user_and_password_which_go_into_its_url() {
+    let out = tempfile::tempdir().unwrap();
+    let list = out.path().join("access.json");
+    let store = SecretStore::in_memory();
+    let runner = FakeRunner::default();
+    let mut harness = harness_with_store(&runner, out.path(), &store, &list);
+    harness
+        .state_mut()
+        .push_command(Command::ShowView(View::Settings));
+    harness.run();
+    harness.step();
+    type_into(&mut harness, Role::TextInput, "Proxy", "proxy.corp:3128");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
+    harness.run();
+    harness.step();
+    let job = start(
+        &mut harness,
+        &runner,
+        "http://builds.example/image.img.zsync",
+    );
+    assert_eq!(job.spec.options.proxy.as_deref(), Some("proxy.corp:3128"));
+    job.emit(Event::Finished(Err(Error::Access {
+        url: "http://builds.example/image.img.zsync".into(),
+        host: "proxy.corp".into(),
+        status: 407,
+        scheme: Some("Basic".into()),
+        realm: Some("corp proxy".into()),
+        signed_in: true,
+    })));
+    harness.run();
+    assert!(has_text(&harness, "Sign in to the proxy proxy.corp"));
+    type_into(&mut harness, Role::TextInput, "User", "me");
+    type_into(&mut harness, Role::PasswordInput, "Password", "p@ss:word");
+    harness.get_by_label("Sign in").click();
+    harness.run();
+    assert_eq!(
+        runner.job(1).spec.options.proxy.as_deref(),
+        Some("http://me:p%40ss%3Aword@proxy.corp:3128/")
+    );
+    assert_eq!(harness.state().persisted().settings.proxy_user, "me");
+    wait_for(&mut harness, "the proxy's password saved", |_| {
+        store
+            .get(&SecretKey::Proxy("proxy.corp".into()))
+            .unwrap()
+            .is_some()
+    });
+    let saved_state = ron::to_string(harness.state().persisted()).unwrap();
+    assert!(!saved_state.contains("p@ss"), "{saved_state}");
+}
+
+#[test]
+fn a_preset_saves_the_token_in_the_header_its_server_wants() {
+    let out = tempfile::tempdir().unwrap();
+    let list = out.path().join("access.json");
+    let store = SecretStore::in_memory();
+    let runner = FakeRunner::default();
+    let mut harness = harness_with_store(&runner, out.path(), &store, &list);
+    harness
+        .state_mut()
+        .push_command(Command::ShowView(View::Settings));
+    harness.run();
+    harness.step();
+    type_into(&mut harness, Role::TextInput, "Host", "gitlab.example");
+    harness.get_by_label("Server").click();
+    harness.run();
+    harness.get_by_label("GitLab").click();
+    harness.run();
+    assert!(has_text(&harness, "Sets PRIVATE-TOKEN."));
+    type_into(
+        &mut harness,
+        Role::PasswordInput,
+        "Token",
+        "glpat-Secret123",
+    );
+    harness.get_by_label("Add header").click();
+    harness.run();
+    wait_for(&mut harness, "the header saved", |h| {
+        !h.state().saved_access().headers.is_empty()
+    });
+    assert!(has_text(
+        &harness,
+        "gitlab.example: PRIVATE-TOKEN: (in the credential store)"
+    ));
+    let key = SecretKey::Header {
+        host: "gitlab.example".into(),
+        name: "PRIVATE-TOKEN".into(),
+    };
+    assert_eq!(
+        store.get(&key).unwrap().unwrap().expose(),
+        "glpat-Secret123"
+    );
+    let listed = std::fs::read_to_string(&list).unwrap();
+    assert!(!listed.contains("glpat"), "{listed}");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
+    harness.run();
+    harness.step();
+    let job = start(
+        &mut harness,
+        &runner,
+        "https://gitlab.example/api/v4/x.zsync",
+    );
+    let headers: Vec<_> = job
+        .spec
+        .options
+        .headers
+        .iter()
+        .map(|h| (h.host.as_str(), h.name.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(
+        headers,
+        [("gitlab.example", "PRIVATE-TOKEN", "glpat-Secret123")]
+    );
+}

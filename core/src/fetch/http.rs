@@ -149,10 +149,18 @@ impl Http {
             .find(|(h, _)| Some(h.as_str()) == host)
             .map_or(&self.client, |(_, client)| client);
         let mut request = client.get(url.clone());
-        if let Some(c) = self.credentials.iter().find(|c| Some(c.host.as_str()) == host) {
+        if let Some(c) = self
+            .credentials
+            .iter()
+            .find(|c| Some(c.host.as_str()) == host)
+        {
             request = request.basic_auth(&c.user, Some(&c.password));
         }
-        for header in self.headers.iter().filter(|h| Some(h.host.as_str()) == host) {
+        for header in self
+            .headers
+            .iter()
+            .filter(|h| Some(h.host.as_str()) == host)
+        {
             request = request.header(&header.name, &header.value);
         }
         request
@@ -161,7 +169,9 @@ impl Http {
     /// Whether requests to `url`'s host carry a sign-in (credentials or a header).
     fn signs_in(&self, url: &Url) -> bool {
         let host = url.host_str();
-        self.credentials.iter().any(|c| Some(c.host.as_str()) == host)
+        self.credentials
+            .iter()
+            .any(|c| Some(c.host.as_str()) == host)
             || self.headers.iter().any(|h| Some(h.host.as_str()) == host)
     }
 
@@ -205,7 +215,10 @@ impl Http {
             let signed_in = self.proxy_host.is_some();
             (host.unwrap_or_else(|| "(the system's)".into()), signed_in)
         } else {
-            (url.host_str().unwrap_or_default().to_string(), self.signs_in(url))
+            (
+                url.host_str().unwrap_or_default().to_string(),
+                self.signs_in(url),
+            )
         };
         let scheme = challenge.split_whitespace().next().map(str::to_string);
         Error::Access {
@@ -244,7 +257,10 @@ impl Http {
         }
         Err(RequestError {
             retry: Retry::Never,
-            error: Error::http(url, "it redirects in a loop, or through more than 10 places"),
+            error: Error::http(
+                url,
+                "it redirects in a loop, or through more than 10 places",
+            ),
         })
     }
 
@@ -292,8 +308,7 @@ impl Http {
                     request = request.header(IF_MODIFIED_SINCE, date);
                 }
                 if let Some(len) = first.filter(|&len| len > 0) {
-                    request =
-                        request.header(RANGE, range_header(std::slice::from_ref(&(0..len))));
+                    request = request.header(RANGE, range_header(std::slice::from_ref(&(0..len))));
                 }
                 request
             })
@@ -353,7 +368,9 @@ impl Http {
             return Ok((Vec::new(), None));
         }
         let response = self
-            .send(url, |r| r.header(RANGE, range_header(std::slice::from_ref(&bytes))))
+            .send(url, |r| {
+                r.header(RANGE, range_header(std::slice::from_ref(&bytes)))
+            })
             .map_err(|e| e.error)?;
         let final_url = response.url().clone();
         let total = match response.status() {
@@ -608,7 +625,10 @@ fn client_builder(
         .redirect(reqwest::redirect::Policy::none());
     if let Some(proxy) = options.proxy {
         let proxy = reqwest::Proxy::all(proxy).map_err(|e| {
-            Error::Invalid(format!("the proxy \"{}\" is not usable: {e}", shown_url(proxy)))
+            Error::Invalid(format!(
+                "the proxy \"{}\" is not usable: {e}",
+                shown_url(proxy)
+            ))
         })?;
         builder = builder.proxy(proxy);
     }
@@ -690,9 +710,7 @@ fn describe_send_error(url: &Url, error: reqwest::Error) -> Error {
     let detail = innermost_cause(&error);
     let lower = detail.to_ascii_lowercase();
     let problem = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
-        format!(
-            "its certificate is signed by an authority your system does not trust ({detail})"
-        )
+        format!("its certificate is signed by an authority your system does not trust ({detail})")
     } else if lower.contains("certificaterequired") || lower.contains("certificate required") {
         format!("it asks for a client certificate, and none was given for it ({detail})")
     } else if error.is_connect() {
