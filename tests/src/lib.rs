@@ -613,21 +613,27 @@ pub fn lighttpd(root: &Path) -> Option<Server> {
     );
     let config = state.path().join("lighttpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-D")
-        .arg("-f")
-        .arg(&config)
+    let mut command = Command::new(tool);
+    command.arg("-D").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// Starts `command`, a server configured to listen on `port` and to log its requests to
+/// `access.log` in `state` (which it keeps), and waits until it listens.
+fn serve_from(mut command: Command, port: u16, state: TempDir) -> Server {
+    let mut child = command
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start lighttpd");
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
     wait_for_port(port, &mut child);
-    Some(Server {
+    Server {
         child,
         port,
         log: Some(state.path().join("access.log")),
         scheme: "http",
         _state: Some(state),
-    })
+    }
 }
 
 /// Apache httpd serving `root`, in one foreground process. It merges overlapping and
@@ -659,21 +665,65 @@ pub fn apache_with(root: &Path, modules: &[&str], directives: &str) -> Option<Se
     );
     let config = state.path().join("httpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-X")
-        .arg("-f")
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start apache2");
-    wait_for_port(port, &mut child);
-    Some(Server {
-        child,
-        port,
-        log: Some(state.path().join("access.log")),
-        scheme: "http",
-        _state: Some(state),
-    })
+    let mut command = Command::new(tool);
+    command.arg("-X").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// Squid, a forward proxy, on a free loopback port, caching nothing; with `basic_auth`
+/// it asks its clients for that user and password (`407` otherwise).
+pub fn squid(basic_auth: Option<(&str, &str)>) -> Option<Server> {
+    let tool = peer("squid")?;
+    let state = public_dir();
+    let s = state.path().display();
+    // Squid drops root for its own user, which must be able to write here.
+    let _ = Command::new("chown")
+        .arg("proxy:proxy")
+        .arg(state.path())
+        .status();
+    let port = free_port();
+    let auth = match basic_auth {
+        Some((user, password)) => {
+            let users = htpasswd(state.path(), user, password)?;
+            format!(
+                "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
+                 auth_param basic realm deltadrop test proxy\n\
+                 acl signed_in proxy_auth REQUIRED\nhttp_access allow localhost signed_in\n",
+                users.display()
+            )
+        }
+        None => "http_access allow localhost\n".into(),
+    };
+    let conf = format!(
+        "http_port 127.0.0.1:{port}\npid_filename {s}/squid.pid\ncache_log {s}/cache.log\n\
+         access_log stdio:{s}/access.log\ncache deny all\ncache_mem 8 MB\ncoredump_dir {s}\n\
+         shutdown_lifetime 0 seconds\n{auth}http_access deny all\n"
+    );
+    let config = state.path().join("squid.conf");
+    std::fs::write(&config, conf).unwrap();
+    let mut command = Command::new(tool);
+    command.arg("-N").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// An `htpasswd` file for nginx's `auth_basic_user_file`, in `dir`, with one user (the
+/// password hashed by `openssl passwd -apr1`).
+pub fn htpasswd(dir: &Path, user: &str, password: &str) -> Option<PathBuf> {
+    let openssl = peer("openssl")?;
+    let out = Command::new(openssl)
+        .args(["passwd", "-apr1", password])
+        .output()
+        .expect("run openssl passwd");
+    assert!(out.status.success());
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, format!("{user}:{}", text(&out.stdout))).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Read by the servers' own users (nginx's workers, squid's helper).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    Some(path)
 }
 
 /// Python's `http.server`: no range support at all (every reply is a 200).
@@ -787,7 +837,8 @@ impl Misbehaving {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Requests that came with an `Authorization` header.
+    /// Requests that came with credentials: an `Authorization` header, or a token header
+    /// (`PRIVATE-TOKEN`, `X-JFrog-Art-Api`).
     pub fn requests_with_credentials(&self) -> usize {
         self.tally
             .with_credentials
@@ -849,7 +900,8 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
         let (name, value) = line.split_once(':').unwrap_or((&line, ""));
         match name.to_ascii_lowercase().as_str() {
             "range" => request.range = Some(value.trim().to_string()),
-            "authorization" => request.authorization = true,
+            // Credentials, or a token in a header of its own.
+            "authorization" | "private-token" | "x-jfrog-art-api" => request.authorization = true,
             _ => {}
         }
     }

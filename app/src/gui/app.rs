@@ -26,6 +26,7 @@ use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Suggestions, Workers, guess_target_name};
 use crate::access::split_credentials;
+use crate::desktop::tray::{Tray, TrayCommand};
 
 /// How the app starts: the command line, where downloads go by default, the engine, the
 /// clock and the desktop (tests replace the last three).
@@ -212,6 +213,11 @@ pub struct DeltadropApp {
     /// `--frame-log`: frame timings for the benchmark.
     frame_log: Option<FrameLog>,
     _keep_alive: Option<Box<dyn Any>>,
+    /// The tray icon, where the desktop has a tray: closing the window while builds are
+    /// followed then minimises it, and the tray's Quit quits.
+    tray: Option<Tray>,
+    /// The tray's Quit was picked: the next close is not turned into minimising.
+    quitting: bool,
 }
 
 impl DeltadropApp {
@@ -221,7 +227,11 @@ impl DeltadropApp {
             .and_then(|s| eframe::get_value(s, STORAGE_KEY))
             .unwrap_or_default();
         let waker: Arc<dyn Waker> = Arc::new(cc.egui_ctx.clone());
-        Self::with_state(persisted, waker, options)
+        let mut app = Self::with_state(persisted, waker, options);
+        // Made here, on the thread that runs the window's event loop, as the tray needs.
+        let ctx = cc.egui_ctx.clone();
+        app.tray = Tray::new(move || ctx.request_repaint());
+        app
     }
 
     /// Builds the app around saved state and a waker (tests use their own).
@@ -282,6 +292,8 @@ impl DeltadropApp {
             scheduled: Vec::new(),
             frame_log,
             _keep_alive: keep_alive,
+            tray: None,
+            quitting: false,
         };
         match scheduler {
             Ok(scheduler) => app.scheduler = Some(scheduler),
@@ -930,6 +942,43 @@ fn frame_state(run: Option<&Run>) -> (&'static str, u64) {
     (state, blocks)
 }
 
+impl DeltadropApp {
+    /// What was picked from the tray's menu since the last frame.
+    fn take_tray_commands(&mut self, ctx: &egui::Context) {
+        if self.tray.is_none() {
+            return;
+        }
+        while let Some(command) = Tray::poll() {
+            match command {
+                TrayCommand::CheckNow => {
+                    let ids = self.persisted.follows.iter().map(|f| f.id);
+                    self.commands
+                        .extend(ids.map(Command::CheckFollowNow).collect::<Vec<_>>());
+                }
+                TrayCommand::OpenFolder => {
+                    self.commands
+                        .push(Command::OpenFolder(self.form.output.clone()));
+                }
+                TrayCommand::Quit => {
+                    self.quitting = true;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+        }
+    }
+
+    /// Closing the window while builds are followed, with the tray to come back from,
+    /// minimises it: the follows go on being checked. (Minimised, not hidden: a hidden
+    /// window cannot be shown again on Windows.)
+    fn keep_following_when_closed(&mut self, ctx: &egui::Context) {
+        let closing = ctx.input(|i| i.viewport().close_requested());
+        if closing && self.tray.is_some() && !self.quitting && !self.persisted.follows.is_empty() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+        }
+    }
+}
+
 impl eframe::App for DeltadropApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         if let Some(log) = &mut self.frame_log {
@@ -940,6 +989,8 @@ impl eframe::App for DeltadropApp {
             self.run_command(ctx, command);
         }
         self.drain_job();
+        self.take_tray_commands(ctx);
+        self.keep_following_when_closed(ctx);
         self.sync_scheduler();
         self.take_drops(ctx);
         self.take_pastes(ctx);

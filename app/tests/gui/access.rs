@@ -102,6 +102,7 @@ fn a_401_asks_for_a_sign_in_which_is_remembered_used_listed_and_removed() {
         .state_mut()
         .push_command(Command::ShowView(View::Settings));
     harness.run();
+    harness.step();
     assert!(has_text(&harness, "builds.example: tester"));
     harness.get_by_label("Remove").click();
     wait_for(&mut harness, "the sign-in removed", |h| {

@@ -176,8 +176,8 @@ impl Http {
     }
 
     /// What an unsuccessful reply says, and whether asking again may help.
-    fn refusal(&self, response: &Response) -> RequestError {
-        let url = response.url();
+    fn refusal(&self, response: Response) -> RequestError {
+        let url = response.url().clone();
         let status = response.status();
         let retry = match status.as_u16() {
             408 | 425 | 429 | 500..=599 => Retry::Later(None),
@@ -185,15 +185,39 @@ impl Http {
             _ => Retry::Never,
         };
         let error = match status.as_u16() {
-            401 | 403 | 407 => self.access_error(response),
-            404 | 410 => Error::http(url, "the server has no such file (HTTP 404)"),
+            401 | 403 | 407 => self.access_error(&response),
+            400 if self.wants_client_certificate(response) => Error::http(
+                &url,
+                "it asks for a client certificate, and none was given for it (HTTP 400)",
+            ),
+            404 | 410 => Error::http(&url, "the server has no such file (HTTP 404)"),
             416 => Error::http(
-                url,
+                &url,
                 "the server says the ranges are outside the file (HTTP 416): its file is shorter than the control file says",
             ),
-            _ => Error::http(url, format!("the server answered HTTP {status}")),
+            _ => Error::http(&url, format!("the server answered HTTP {status}")),
         };
         RequestError { retry, error }
+    }
+
+    /// Whether a `400` over HTTPS is a server refusing a client without a certificate:
+    /// nginx finishes the handshake and says so in its error page ("No required SSL
+    /// certificate was sent"), where others end the handshake instead.
+    fn wants_client_certificate(&self, response: Response) -> bool {
+        let url = response.url();
+        if url.scheme() != "https"
+            || self
+                .certified
+                .iter()
+                .any(|(host, _)| Some(host.as_str()) == url.host_str())
+        {
+            return false;
+        }
+        let mut page = Vec::new();
+        let _ = response.take(4096).read_to_end(&mut page);
+        String::from_utf8_lossy(&page)
+            .to_ascii_lowercase()
+            .contains("ssl certificate")
     }
 
     /// A `401`, `403` or `407`: who asks, for what kind of sign-in, and whether ours was
@@ -348,7 +372,7 @@ impl Http {
         let response = self.send(url, |r| r).map_err(|e| e.error)?;
         let final_url = response.url().clone();
         if !response.status().is_success() {
-            return Err(self.refusal(&response).error);
+            return Err(self.refusal(response).error);
         }
         let content_type = response
             .headers()
@@ -392,7 +416,7 @@ impl Http {
             }
             StatusCode::OK => response.content_length(),
             StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
-            _ => return Err(self.refusal(&response).error),
+            _ => return Err(self.refusal(response).error),
         };
         let whole = response.status() == StatusCode::OK;
         let mut body = response.take(if whole {
@@ -414,7 +438,7 @@ impl Http {
     pub fn get_body(&self, url: &Url) -> std::result::Result<Response, RequestError> {
         let response = self.send(url, |r| r)?;
         if !response.status().is_success() {
-            return Err(self.refusal(&response));
+            return Err(self.refusal(response));
         }
         Ok(response)
     }
@@ -467,14 +491,15 @@ impl Http {
                 mirror: (final_url.origin() != url.origin()).then_some(final_url),
             }),
             _ => {
-                let mut error = self.refusal(&response);
+                let asked_to_wait = header(RETRY_AFTER).and_then(|v| retry_after(&v));
+                let mut error = self.refusal(response);
                 if error.retry == Retry::Never && final_url.origin() != url.origin() {
                     // A redirector sent us to a mirror that failed; asked again, it may
                     // pick another.
                     error.retry = Retry::Later(None);
                 }
                 if let Retry::Later(_) = error.retry
-                    && let Some(wait) = header(RETRY_AFTER).and_then(|v| retry_after(&v))
+                    && let Some(wait) = asked_to_wait
                 {
                     error.retry = if wait <= MAX_RETRY_AFTER {
                         Retry::Later(Some(wait))
@@ -521,7 +546,7 @@ pub(crate) enum Fresh {
 /// `first` only its first bytes (a server without ranges sends more, read no further).
 fn control_body(http: &Http, response: Response, first: Option<u64>) -> Result<Vec<u8>> {
     if !response.status().is_success() {
-        return Err(http.refusal(&response).error);
+        return Err(http.refusal(response).error);
     }
     let Some(first) = first else {
         return read_whole(response, MAX_CONTROL_BYTES, "a control file");
