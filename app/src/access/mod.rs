@@ -186,9 +186,11 @@ mod tests {
         assert_eq!(options.client_certs[0].password.as_deref(), Some("p12pw"));
 
         // Given on the command line: that one is used, the saved one is not added.
-        let mut options = JobOptions::default();
-        options.credentials = vec!["builds.example=other:pw2".parse().unwrap()];
-        options.headers = vec!["gitlab.example=private-token: given".parse().unwrap()];
+        let mut options = JobOptions {
+            credentials: vec!["builds.example=other:pw2".parse().unwrap()],
+            headers: vec!["gitlab.example=private-token: given".parse().unwrap()],
+            ..JobOptions::default()
+        };
         apply(&saved(), &secrets, &mut options);
         assert_eq!(options.credentials.len(), 1);
         assert_eq!(options.credentials[0].user, "other");
