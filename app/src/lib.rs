@@ -1,5 +1,6 @@
 //! deltadrop front ends.
 
+pub mod access;
 pub mod cli;
 pub mod desktop;
 pub mod gui;

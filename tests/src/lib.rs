@@ -1235,6 +1235,111 @@ pub fn session_bus() -> Option<SessionBus> {
     })
 }
 
+/// A Secret Service of a test's own: GNOME Keyring's daemon (secrets only, its login
+/// keyring unlocked) on a session bus of its own, its keyrings and the config folder in
+/// a temporary home. Programs run with [`SecretService::env`] save and read sign-ins
+/// there and never in the machine's own keyring.
+pub struct SecretService {
+    _daemon: Killed,
+    bus: SessionBus,
+    home: TempDir,
+}
+
+impl SecretService {
+    /// The environment a program needs to use this store and this home's config folder.
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        secret_service_env(&self.bus, self.home.path())
+    }
+
+    /// The temporary home (its `config/deltadrop` is the app's config folder).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+/// Starts a Secret Service, or skips without `gnome-keyring-daemon`, `dbus-daemon` or
+/// `dbus-send`.
+pub fn secret_service() -> Option<SecretService> {
+    let keyring = peer("gnome-keyring-daemon")?;
+    let dbus_send = peer("dbus-send")?;
+    let bus = session_bus()?;
+    let home = tempfile::tempdir().expect("tempdir");
+    let run_dir = home.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let env = secret_service_env(&bus, home.path());
+    let mut daemon = Command::new(keyring)
+        .args(["--foreground", "--components=secrets", "--unlock"])
+        .envs(env.clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gnome-keyring-daemon");
+    // --unlock reads the login keyring's password from stdin, to its end.
+    daemon
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"test keyring password")
+        .unwrap();
+    let service = SecretService {
+        _daemon: Killed(daemon),
+        bus,
+        home,
+    };
+    wait_until("the Secret Service on the test's bus", || {
+        let reply = Command::new(&dbus_send)
+            .args([
+                "--session",
+                "--dest=org.freedesktop.DBus",
+                "--print-reply",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .envs(env.clone())
+            .output()
+            .expect("run dbus-send");
+        text(&reply.stdout).contains("boolean true")
+    });
+    Some(service)
+}
+
+fn secret_service_env(bus: &SessionBus, home: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("DBUS_SESSION_BUS_ADDRESS", PathBuf::from(&bus.address)),
+        ("HOME", home.to_path_buf()),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("XDG_RUNTIME_DIR", home.join("run")),
+    ]
+}
+
+/// An nginx `extra` that asks for Basic auth (realm `realm`) and lets `user` in with
+/// `password`, and the folder that holds its password file (keep it while nginx runs).
+/// The file is made with `openssl passwd -apr1`, the hash `htpasswd` writes.
+pub fn basic_auth(realm: &str, user: &str, password: &str) -> Option<(String, TempDir)> {
+    let openssl = peer("openssl")?;
+    let hash = Command::new(openssl)
+        .args(["passwd", "-apr1", password])
+        .output()
+        .expect("run openssl passwd");
+    let folder = public_dir();
+    let htpasswd = folder.path().join("htpasswd");
+    let line = format!("{user}:{}\n", text(&hash.stdout).trim());
+    std::fs::write(&htpasswd, line).unwrap();
+    let extra = format!(
+        "auth_basic \"{realm}\"; auth_basic_user_file {};",
+        htpasswd.display()
+    );
+    Some((extra, folder))
+}
+
 /// Waits until `done` (checked every 100 ms), failing the test after a minute.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -521,27 +521,14 @@ fn an_unreadable_seed_is_skipped_and_the_job_goes_on() {
 
 #[test]
 fn https_with_http2_and_basic_auth_against_nginx() {
-    let Some(openssl) = peer("openssl") else {
-        return;
-    };
     let old = random_bytes(2_000_000, 81);
     let new = edited(&old, 82);
     let Some((www, _)) = publish("img", &new, &["-u", "img"]) else {
         return;
     };
-    // A password file nginx reads (openssl's apr1 hash is what htpasswd writes).
-    let hash = Command::new(openssl)
-        .args(["passwd", "-apr1", "s3cret"])
-        .output()
-        .unwrap();
-    let secrets = public_dir();
-    let htpasswd = secrets.path().join("htpasswd");
-    let line = format!("tester:{}", String::from_utf8(hash.stdout).unwrap().trim());
-    std::fs::write(&htpasswd, line + "\n").unwrap();
-    let extra = format!(
-        "auth_basic \"builds\"; auth_basic_user_file {};",
-        htpasswd.display()
-    );
+    let Some((extra, _htpasswd)) = basic_auth("builds", "tester", "s3cret") else {
+        return;
+    };
     let Some((server, ca)) = nginx_tls(www.path(), &extra) else {
         return;
     };

@@ -21,7 +21,10 @@ pub fn run(args: &FollowArgs) -> u8 {
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
         eprintln!("deltadrop-cli: Ctrl-C will stop the follow abruptly ({e})");
     }
-    let spec = follow_spec(args);
+    let spec = match follow_spec(args) {
+        Ok(spec) => spec,
+        Err(code) => return code,
+    };
     loop {
         let code = check(&spec, args, &interrupted);
         if args.once || interrupted.load(Ordering::Relaxed) {
@@ -37,13 +40,13 @@ pub fn run(args: &FollowArgs) -> u8 {
     }
 }
 
-fn follow_spec(args: &FollowArgs) -> JobSpec {
-    let mut spec = job_spec(&args.source);
+fn follow_spec(args: &FollowArgs) -> Result<JobSpec, u8> {
+    let mut spec = job_spec(&args.source)?;
     spec.output = Some(args.into.clone());
     spec.options.mode = Mode::Follow;
     spec.options.keep_builds = args.keep.max(1);
     spec.options.listing_pattern = args.pattern.clone();
-    spec
+    Ok(spec)
 }
 
 /// One check, its events rendered as they come; an interruption cancels it.

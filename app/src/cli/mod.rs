@@ -4,6 +4,7 @@
 //! Flags are parsed by clap into [`Cli`], turned into an engine [`JobSpec`], and the job's
 //! events go to one of the renderers in [`render`]. Nothing here downloads or hashes.
 
+mod access;
 mod follow;
 mod render;
 
@@ -11,9 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use deltadrop_core::{ControlSource, Credentials, Error, Job, JobOptions, JobSpec, Mode};
+use deltadrop_core::{ControlSource, Error, Job, JobOptions, JobSpec, Mode};
 use deltadrop_core::{MakeOptions, write_casync_index, write_control_file};
 
+pub use access::{CLIENT_CERT_PASSWORD_VAR, LoginArgs, LogoutArgs};
 use render::Renderer;
 
 /// Exit codes, as zsync's.
@@ -50,6 +52,12 @@ pub enum Command {
     Follow(FollowArgs),
     /// Show what a .zsync describes and, with seeds, how much would be reused and fetched.
     Info(InfoArgs),
+    /// Save a sign-in (or a token) for HOST in the system's credential store; get, follow
+    /// and info then use it for that host. The password is asked for without echo, or
+    /// read as one line from standard input when that is not a terminal.
+    Login(LoginArgs),
+    /// Forget the sign-in and tokens saved for HOST.
+    Logout(LogoutArgs),
     /// Write a .zsync control file for FILE (zsyncmake's flags).
     Make(MakeArgs),
     /// Serve a directory over HTTP with range support, for publishing without a web server.
@@ -87,9 +95,19 @@ pub struct SourceArgs {
     /// The URL the .zsync came from, for resolving its relative URLs when it is a local file.
     #[arg(short = 'u', long = "url", value_name = "URL")]
     pub base_url: Option<String>,
-    /// Credentials for a host, as host=user:password (repeatable).
+    /// Credentials for a host, as host=user:password (repeatable); saved ones
+    /// (deltadrop-cli login) are used without it.
     #[arg(short = 'A', value_name = "HOST=USER:PASS")]
-    pub auth: Vec<Credentials>,
+    pub auth: Vec<String>,
+    /// A header sent to one host only, as 'host=Name: value' (repeatable): a token
+    /// (`PRIVATE-TOKEN`, `X-JFrog-Art-Api`, `Authorization: Bearer ...`).
+    #[arg(long = "header", value_name = "HOST=NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A client certificate for one host's mutual TLS, as host=FILE (repeatable): PEM
+    /// (certificate and key), or PKCS#12 with its password in
+    /// DELTADROP_CLIENT_CERT_PASSWORD.
+    #[arg(long = "client-cert", value_name = "HOST=FILE")]
+    pub client_certs: Vec<String>,
     /// Proxy for all requests (default: http_proxy / https_proxy from the environment).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
@@ -231,37 +249,49 @@ pub struct ServeArgs {
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Get(args) => run_job(get_spec(&args), Renderer::for_get(&args)),
+        Command::Get(args) => match get_spec(&args) {
+            Ok(spec) => run_job(spec, Renderer::for_get(&args)),
+            Err(code) => code,
+        },
         Command::Follow(args) => follow::run(&args),
-        Command::Info(args) => {
-            let mut spec = job_spec(&args.source);
-            spec.output = args.output.clone();
-            spec.options.mode = if args.estimate {
-                Mode::EstimateSeeds
-            } else {
-                Mode::PlanOnly
-            };
-            run_job(spec, Renderer::for_info(args.source.json))
-        }
+        Command::Info(args) => match job_spec(&args.source) {
+            Ok(mut spec) => {
+                spec.output = args.output.clone();
+                spec.options.mode = if args.estimate {
+                    Mode::EstimateSeeds
+                } else {
+                    Mode::PlanOnly
+                };
+                run_job(spec, Renderer::for_info(args.source.json))
+            }
+            Err(code) => code,
+        },
+        Command::Login(args) => access::login(&args),
+        Command::Logout(args) => access::logout(&args),
         Command::Make(args) => make(&args),
         Command::Serve(args) => serve(&args),
         Command::Generate(what) => generate(&what),
     }
 }
 
-fn job_spec(source: &SourceArgs) -> JobSpec {
+/// The job the source arguments describe, with the sign-ins given and saved; an
+/// argument that cannot be used is said, and is the exit code's error.
+fn job_spec(source: &SourceArgs) -> Result<JobSpec, u8> {
     let mut spec = JobSpec::new(ControlSource::parse(&source.control));
     spec.seeds = source.seeds.clone();
     spec.options.base_url = source.base_url.clone();
-    spec.options.credentials = source.auth.clone();
     spec.options.proxy = source.proxy.clone();
     spec.options.ca_certs = source.ca_certs.clone();
     spec.options.store = source.store.clone();
-    spec
+    if let Err(err) = access::access_options(source, &mut spec.options) {
+        eprintln!("deltadrop-cli: {err}");
+        return Err(EXIT_ERROR);
+    }
+    Ok(spec)
 }
 
-fn get_spec(args: &GetArgs) -> JobSpec {
-    let mut spec = job_spec(&args.source);
+fn get_spec(args: &GetArgs) -> Result<JobSpec, u8> {
+    let mut spec = job_spec(&args.source)?;
     spec.output = args.output.clone();
     spec.options.saved_control = args.saved_control.clone();
     spec.options.keep_old = !args.no_keep_old;
@@ -270,7 +300,7 @@ fn get_spec(args: &GetArgs) -> JobSpec {
     spec.options.recompress = args.recompress;
     spec.options.uncompress = args.uncompress;
     spec.options.stall_timeout = std::time::Duration::from_secs(args.stall_timeout.max(1));
-    spec
+    Ok(spec)
 }
 
 fn run_job(spec: JobSpec, mut renderer: Renderer) -> u8 {

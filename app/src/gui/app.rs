@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use deltadrop_core::{ControlSource, Error, Event, JobOptions, JobSpec, Mode, Phase, Summary};
 
+use super::access::{AccessForm, AccessSetup, AccessState, SignInForm};
 use super::args::GuiArgs;
 use super::clock::{Clock, SystemClock};
 use super::command::Command;
@@ -24,6 +25,7 @@ use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
 use super::worker::{Suggestions, Workers, guess_target_name};
+use crate::access::split_credentials;
 use crate::desktop::tray::{Tray, TrayCommand};
 
 /// How the app starts: the command line, where downloads go by default, the engine, the
@@ -35,6 +37,8 @@ pub struct StartOptions {
     pub runner: Arc<dyn Runner>,
     pub clock: Arc<dyn Clock>,
     pub desktop: Arc<dyn Desktop>,
+    /// Where sign-ins are saved: the list shared with the CLI and the OS's store.
+    pub access: AccessSetup,
     /// Ask the clipboard for a URL to offer when the form starts empty.
     pub probe_clipboard: bool,
     /// Kept alive as long as the app (the --demo server, say).
@@ -49,6 +53,7 @@ impl StartOptions {
             runner: Arc::new(EngineRunner),
             clock: Arc::new(SystemClock),
             desktop: Arc::new(SystemDesktop),
+            access: AccessSetup::system(),
             probe_clipboard: true,
             keep_alive: None,
         }
@@ -176,6 +181,14 @@ pub(super) struct UiState {
     pub suggested_for: Option<(PathBuf, String)>,
     /// The window title last set.
     pub title: String,
+    /// The sign-in dialog, while it is open.
+    pub sign_in: Option<SignInForm>,
+    /// Hosts whose sign-in dialog was cancelled: a follow's check does not ask again.
+    pub declined_sign_ins: Vec<String>,
+    /// A job asked for before the saved secrets were read: started once they are.
+    pub pending_start: Option<RunKind>,
+    /// The Settings' forms for headers, certificates and the proxy's password.
+    pub access_form: AccessForm,
 }
 
 pub struct DeltadropApp {
@@ -187,7 +200,8 @@ pub struct DeltadropApp {
     /// The follow check the scheduler is running.
     pub(super) follow_check: Option<FollowCheck>,
     pub(super) clock: Arc<dyn Clock>,
-    workers: Workers,
+    pub(super) workers: Workers,
+    pub(super) access: AccessState,
     runner: Arc<dyn Runner>,
     desktop: Arc<dyn Desktop>,
     waker: Arc<dyn Waker>,
@@ -228,6 +242,7 @@ impl DeltadropApp {
             runner,
             clock,
             desktop,
+            access,
             probe_clipboard,
             keep_alive,
         } = options;
@@ -242,6 +257,7 @@ impl DeltadropApp {
                 .ok()
         });
         let workers = Workers::new(waker.clone());
+        let access = AccessState::start(access, &persisted.settings, &workers);
         let scheduler = Scheduler::start(SchedulerParts {
             runner: runner.clone(),
             clock: clock.clone(),
@@ -268,6 +284,7 @@ impl DeltadropApp {
             session_started: clock.now_unix(),
             clock,
             workers,
+            access,
             runner,
             desktop,
             waker,
@@ -286,6 +303,7 @@ impl DeltadropApp {
                 ));
             }
         }
+        app.move_follow_passwords_to_the_store();
         if args.control.is_some() {
             // Opened with something to download: show the form.
             app.persisted.view = View::Download;
@@ -308,6 +326,14 @@ impl DeltadropApp {
     }
     pub fn view(&self) -> View {
         self.persisted.view
+    }
+    /// The sign-in dialog, while it is open.
+    pub fn sign_in_form(&self) -> Option<&SignInForm> {
+        self.ui_state.sign_in.as_ref()
+    }
+    /// What is saved for servers behind a login (the list, without secrets).
+    pub fn saved_access(&self) -> &crate::access::SavedAccess {
+        &self.access.saved
     }
     /// The follow check the scheduler is running, as reported so far.
     pub fn follow_check(&self) -> Option<&FollowCheck> {
@@ -388,6 +414,7 @@ impl DeltadropApp {
         if !ca_cert.is_empty() {
             options.ca_certs = vec![PathBuf::from(ca_cert)];
         }
+        self.access.apply(settings, &mut options);
         options
     }
 
@@ -427,6 +454,16 @@ impl DeltadropApp {
     fn start(&mut self, kind: RunKind) {
         if self.is_running() {
             return;
+        }
+        if !self.access.loaded {
+            // Started as soon as the saved sign-ins are read (AccessLoaded).
+            self.ui_state.pending_start = Some(kind);
+            return;
+        }
+        if let Some((url, credentials)) = split_credentials(&self.form.control) {
+            // Neither the form, nor a follow, nor the history keeps the password.
+            self.form.control = url;
+            self.remember_sign_in(&credentials.host, &credentials.user, &credentials.password);
         }
         let mode = match kind {
             RunKind::Plan => Mode::PlanOnly,
@@ -525,6 +562,9 @@ impl DeltadropApp {
 
     /// Tells the scheduler about follows added, removed or changed since it was last told.
     fn sync_scheduler(&mut self) {
+        if !self.access.loaded {
+            return; // Checks would run without the saved sign-ins.
+        }
         let scheduled = self.scheduled();
         if scheduled != self.scheduled
             && let Some(scheduler) = &self.scheduler
@@ -576,6 +616,9 @@ impl DeltadropApp {
         match event {
             Event::Finished(result) => {
                 self.follow_check = None;
+                if let Err(error) = &result {
+                    self.ask_to_sign_in(error, Command::CheckFollowNow(id), false);
+                }
                 self.record_check(id, &result);
             }
             event => check.view.apply(event, Instant::now()),
@@ -720,6 +763,7 @@ impl DeltadropApp {
             }
             Command::FollowEvent(id, event) => self.fold_follow_event(id, *event),
             Command::FollowSchedule(report) => self.ui_state.schedule = Some(report),
+            command => self.run_access_command(ctx, command),
         }
     }
 
@@ -732,6 +776,16 @@ impl DeltadropApp {
             finished |= matches!(event, Event::Finished(_));
             run.view.apply(event, now);
         }
+        if finished {
+            let retry = match run.kind {
+                RunKind::Plan => Command::Plan,
+                RunKind::Download => Command::Start,
+            };
+            if let Some(error) = run.view.error().cloned() {
+                self.ask_to_sign_in(&error, retry, true);
+            }
+        }
+        let Some(run) = &mut self.run else { return };
         if finished && run.kind == RunKind::Download {
             let entry = history_entry(run, self.clock.now_unix());
             let follow = run.follow;

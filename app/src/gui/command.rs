@@ -7,9 +7,11 @@ use std::path::PathBuf;
 
 use deltadrop_core::Event;
 
+use super::access::SignInAnswer;
 use super::follows::{FollowId, ScheduleReport};
 use super::persist::View;
 use super::worker::Suggestions;
+use crate::access::{SavedAccess, SavedHeader, Secret, Secrets};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -66,4 +68,39 @@ pub enum Command {
     FollowEvent(FollowId, Box<Event>),
     /// When each follow is next checked.
     FollowSchedule(ScheduleReport),
+    /// A worker read the saved secrets; what could not be read.
+    AccessLoaded {
+        secrets: Secrets,
+        problems: Vec<String>,
+    },
+    /// A worker saved to (or removed from) the credential store and the list: the list
+    /// as it is now, or why nothing changed.
+    AccessSaved(Result<SavedAccess, String>),
+    /// The sign-in dialog's answer: use it (remember it) and run the job again.
+    SignIn(SignInAnswer),
+    /// The sign-in dialog was closed without signing in.
+    CancelSignIn,
+    /// Forget the sign-in saved for a host.
+    RemoveSignIn(String),
+    /// Forget a header saved for a host.
+    RemoveHeader {
+        host: String,
+        name: String,
+    },
+    /// Forget a host's client certificate.
+    RemoveClientCert(String),
+    /// Send these headers to their host (a secret one's value is the `Secret`).
+    AddHeaders(Vec<(SavedHeader, Option<Secret>)>),
+    /// Show this certificate to `host`; a PKCS#12 file's password.
+    AddClientCert {
+        host: String,
+        path: PathBuf,
+        password: Option<Secret>,
+    },
+    /// Open a file dialog for a client certificate.
+    BrowseClientCert,
+    /// A client certificate file was picked.
+    SetClientCertPath(PathBuf),
+    /// The proxy's password (for the proxy in the settings).
+    SaveProxyPassword(Secret),
 }

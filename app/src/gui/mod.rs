@@ -17,6 +17,7 @@
 //! deltadrop::gui::run(args).unwrap();
 //! ```
 
+pub mod access;
 pub mod app;
 pub mod args;
 pub mod block_map;

@@ -25,6 +25,8 @@ pub struct Settings {
     pub uncompress: bool,
     /// Proxy URL; empty means "from the environment".
     pub proxy: String,
+    /// The proxy's user, if it wants a sign-in; its password is in the credential store.
+    pub proxy_user: String,
     /// A PEM file of certificate authorities to trust besides the system's (an in-house
     /// build server); empty means none.
     pub ca_cert: String,
@@ -40,6 +42,7 @@ impl Default for Settings {
             keep_old: engine.keep_old,
             uncompress: engine.uncompress,
             proxy: String::new(),
+            proxy_user: String::new(),
             ca_cert: String::new(),
             output: None,
         }

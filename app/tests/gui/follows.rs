@@ -397,6 +397,7 @@ fn a_follow_from_the_form_downloads_each_build_from_nginx_reusing_the_last() {
     let folder = home.path().join("builds");
     let desktop = FakeDesktop::default();
     let mut opts = StartOptions::new(GuiArgs::default(), folder.clone());
+    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
     opts.probe_clipboard = false;
     opts.desktop = Arc::new(desktop.clone());
     let mut harness = harness_with(opts);

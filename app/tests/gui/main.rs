@@ -5,6 +5,7 @@
 //! The model's unit tests (`BlockMap`, `JobView`, a follow's record and schedule) are in
 //! `src/gui/`.
 
+mod access;
 mod follows;
 
 use std::io::Write as _;
@@ -14,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use deltadrop::access::SecretStore;
+use deltadrop::gui::access::AccessSetup;
 use deltadrop::gui::block_map::{self, MapLayout};
 use deltadrop::gui::clock::ManualClock;
 use deltadrop::gui::model::{CellMix, human_bytes};
@@ -128,6 +131,8 @@ const T0: u64 = 1_796_094_000;
 /// The app with a scripted engine, a clock stopped at [`T0`] and a recorded desktop.
 fn options(args: GuiArgs, runner: &FakeRunner, out: &Path) -> StartOptions {
     let mut options = StartOptions::new(args, out.to_path_buf());
+    // Nothing is read from, or saved to, this machine's config folder and keyring.
+    options.access = AccessSetup::with(SecretStore::in_memory(), None);
     options.runner = Arc::new(runner.clone());
     options.clock = Arc::new(ManualClock::at(T0));
     options.desktop = Arc::new(FakeDesktop::default());
@@ -949,6 +954,7 @@ fn real_engine_failure_is_shown_with_its_hint() {
     let url = format!("http://127.0.0.1:{port}/missing.img.zsync");
     let out = tempfile::tempdir().unwrap();
     let mut opts = StartOptions::new(GuiArgs::default(), out.path().to_path_buf());
+    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
     opts.probe_clipboard = false;
     opts.desktop = Arc::new(FakeDesktop::default());
     let mut harness = harness_with(opts);
@@ -986,6 +992,7 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
     ])
     .unwrap();
     let mut opts = StartOptions::new(args, dir.path().to_path_buf());
+    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
     opts.probe_clipboard = false;
     opts.desktop = Arc::new(FakeDesktop::default());
     let mut harness = harness_with(opts);

@@ -6,10 +6,12 @@
 //! Tab reaches it; Ctrl+1..4 (Cmd on a Mac) switch views; Esc closes a dialog, or leaves
 //! Settings for the view it was opened from.
 
+mod access_settings;
 mod download;
 mod follows;
 mod history;
 mod settings;
+mod sign_in;
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Ui, vec2};
 
@@ -62,6 +64,7 @@ impl DeltadropApp {
         });
         let ctx = ui.ctx().clone();
         self.remove_follow_dialog(&ctx);
+        self.sign_in_dialog(&ctx);
         self.escape_leaves_settings(&ctx);
         drop_overlay(&ctx);
         // egui drops a text field's focus on Esc before the frame is drawn: whether one

@@ -1,4 +1,5 @@
-//! The Settings view: how downloads talk to servers, the theme, and starting at login.
+//! The Settings view: how downloads talk to servers, the theme, starting at login, and
+//! (`access_settings`) sign-ins, tokens, the proxy and client certificates.
 
 use egui::{RichText, Ui};
 
@@ -24,13 +25,6 @@ impl DeltadropApp {
                 "Also uncompress a .zck download (zchunk)",
             );
             ui.end_row();
-            let label = ui.label("Proxy");
-            ui.add(
-                egui::TextEdit::singleline(&mut settings.proxy)
-                    .hint_text("empty: from the environment (http_proxy…)"),
-            )
-            .labelled_by(label.id);
-            ui.end_row();
             let label = ui.label("Trusted CA (PEM file)");
             ui.add(
                 egui::TextEdit::singleline(&mut settings.ca_cert)
@@ -45,6 +39,8 @@ impl DeltadropApp {
             self.autostart_ui(ui);
             ui.end_row();
         });
+        ui.add_space(12.0);
+        self.access_settings(ui);
         ui.add_space(8.0);
         ui.label(RichText::new("Esc goes back.").weak());
     }
