@@ -61,6 +61,7 @@ pub use control::ControlFile;
 pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
+pub use estimate::{MAX_CANDIDATES, MIN_CANDIDATE_LEN, WORTH_A_SEED, candidate_seeds};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, FollowReport, NullSink, Phase, Plan, Progress,
     Summary, TargetInfo,

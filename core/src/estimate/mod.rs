@@ -12,6 +12,7 @@
 //! has, so it is not sampled at all. Estimates come from the bytes alone, the same for
 //! the same files whatever the threads did, and a cancel is seen between samples.
 
+mod candidates;
 mod casync;
 mod sample;
 mod tally;
@@ -25,6 +26,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::job::Control;
 
+pub use candidates::{MAX_CANDIDATES, MIN_CANDIDATE_LEN, WORTH_A_SEED, candidate_seeds};
 pub(crate) use casync::CasyncTarget;
 pub(crate) use zchunk::ZchunkTarget;
 pub(crate) use zsync::ZsyncTarget;
