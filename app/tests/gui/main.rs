@@ -7,6 +7,7 @@
 
 mod access;
 mod follows;
+mod seed_estimates;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
