@@ -150,11 +150,7 @@ fn real_engine_estimates_an_older_build_under_another_name_and_the_download_uses
         out.path().display().to_string(),
     ])
     .unwrap();
-    let mut opts = StartOptions::new(args, out.path().to_path_buf());
-    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
-    opts.probe_clipboard = false;
-    opts.desktop = Arc::new(FakeDesktop::default());
-    let mut harness = harness_with(opts);
+    let mut harness = harness_with(real_engine_options(args, out.path()));
     wait_for(&mut harness, "the estimates", |h| {
         h.state().seed_estimates().is_some_and(|e| e.finished)
     });
@@ -176,16 +172,8 @@ fn real_engine_estimates_an_older_build_under_another_name_and_the_download_uses
     harness.get_by_label("Use these seeds").click();
     harness.run();
     assert_eq!(harness.state().form().seed_paths(), [older.clone()]);
-    harness.get_by_label("Start download").click();
-    wait_for(&mut harness, "the download", |h| {
-        h.state()
-            .run()
-            .is_some_and(|r| r.spec.options.mode == Mode::Download && !r.is_running())
-    });
+    download_to_the_end(&mut harness);
     let run = harness.state().run().unwrap();
-    if let Some(err) = run.view.error() {
-        panic!("download failed: {err} ({})", err.hint());
-    }
     assert_eq!(run.spec.seeds, [older]);
     let plan = run.view.plan.expect("a plan");
     assert!(plan.local_bytes > 0, "the seed supplied some: {plan:?}");
