@@ -66,7 +66,7 @@ fn candidates_are_estimated_and_those_worth_it_offered_biggest_first() {
     assert!(!has_text(&harness, "Looking for seeds"));
     let offered: Vec<String> = harness
         .query_all_by_label_contains("% of the target")
-        .map(|n| n.accesskit_node().label().unwrap_or_default())
+        .map(|n| n.accesskit_node().value().unwrap_or_default())
         .collect();
     assert_eq!(
         offered,
@@ -171,7 +171,10 @@ fn real_engine_estimates_an_older_build_under_another_name_and_the_download_uses
 
     harness.get_by_label("Use these seeds").click();
     harness.run();
-    assert_eq!(harness.state().form().seed_paths(), [older.clone()]);
+    assert_eq!(
+        harness.state().form().seed_paths(),
+        std::slice::from_ref(&older)
+    );
     download_to_the_end(&mut harness);
     let run = harness.state().run().unwrap();
     assert_eq!(run.spec.seeds, [older]);
