@@ -345,6 +345,8 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub log: Option<PathBuf>,
+    /// nginx's plain-HTTP port for [`Server::logged_so_far`].
+    log_barrier: Option<u16>,
     scheme: &'static str,
     _state: Option<TempDir>,
 }
@@ -365,9 +367,26 @@ impl Server {
         let Some(log) = &self.log else {
             return Vec::new();
         };
+        self.logged_so_far(log)
+    }
+
+    /// The lines of `log`, with every request answered so far in it. nginx writes a
+    /// request's line after it has sent the answer, so a client can have its answer before
+    /// the line is there; but nginx here is one process, which writes that line before it
+    /// takes the next connection: one more request, answered, means the lines before it
+    /// are written. (That request's own line is left out.)
+    fn logged_so_far(&self, log: &Path) -> Vec<String> {
+        if let Some(port) = self.log_barrier {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("nginx");
+            stream
+                .write_all(format!("GET {LOG_BARRIER} HTTP/1.0\r\n\r\n").as_bytes())
+                .unwrap();
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        }
         std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
+            .filter(|l| !l.contains(LOG_BARRIER))
             .map(str::to_string)
             .collect()
     }
@@ -385,9 +404,9 @@ impl Server {
             return (0, 0);
         };
         // nginx escapes control characters in a logged header, so the first tab ends it.
-        let lines: Vec<String> = std::fs::read_to_string(log.with_file_name("agents.log"))
-            .unwrap_or_default()
-            .lines()
+        let lines: Vec<String> = self
+            .logged_so_far(&log.with_file_name("agents.log"))
+            .iter()
             .filter_map(|l| l.split_once('\t'))
             .filter(|(by, _)| by.starts_with(agent))
             .map(|(_, request)| request.to_string())
@@ -398,6 +417,9 @@ impl Server {
 
 /// How many of `lines` ("$request $status $body_bytes_sent", the access log's format)
 /// are GETs of `path`, and the body bytes sent for them.
+/// The path of the request [`Server::logged_so_far`] makes.
+const LOG_BARRIER: &str = "/.deltadrop-tests-log-barrier";
+
 fn tally(lines: &[String], path: &str) -> (usize, u64) {
     let needle = format!("GET /{} ", path.trim_start_matches('/'));
     lines
@@ -553,6 +575,7 @@ fn start_nginx(
     state: TempDir,
 ) -> Option<Server> {
     let port = free_port();
+    let barrier = free_port();
     let log = state.path().join("access.log");
     let max_ranges = max_ranges
         .map(|n| format!("max_ranges {n};"))
@@ -566,6 +589,7 @@ fn start_nginx(
     } else {
         format!("listen 127.0.0.1:{port};")
     };
+    let listen = format!("{listen} listen 127.0.0.1:{barrier};");
     let conf = format!(
         "daemon off;\nmaster_process off;\npid {s}/nginx.pid;\nerror_log {s}/error.log;\nevents {{}}\nhttp {{\n\
          log_format plain '$request $status $body_bytes_sent';\naccess_log {s}/access.log plain;\n\
@@ -591,6 +615,7 @@ fn start_nginx(
         child,
         port,
         log: Some(log),
+        log_barrier: Some(barrier),
         scheme: if tls { "https" } else { "http" },
         _state: Some(state),
     })
@@ -631,6 +656,7 @@ fn serve_from(mut command: Command, port: u16, state: TempDir) -> Server {
         child,
         port,
         log: Some(state.path().join("access.log")),
+        log_barrier: None,
         scheme: "http",
         _state: Some(state),
     }
@@ -748,6 +774,7 @@ pub fn python_http(root: &Path) -> Option<Server> {
         child,
         port,
         log: None,
+        log_barrier: None,
         scheme: "http",
         _state: None,
     })

@@ -17,6 +17,7 @@
 //! Without the built files or wine the tests print SKIPPED (or fail under
 //! `DELTADROP_REQUIRE_PEERS=1`, as in CI, which builds the packages first).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -145,8 +146,27 @@ fn wine(program: &Path, args: &[&str], cwd: &Path) -> Output {
 
 /// [`wine`], with wine's own messages on the `WINEDEBUG` channels given (on stderr).
 fn wine_logging(program: &Path, args: &[&str], cwd: &Path, channels: &str) -> Output {
+    wine_run(program, args, cwd, channels, None)
+}
+
+/// [`wine`], with `input` on the program's standard input (a pipe, as from a script).
+fn wine_fed(program: &Path, args: &[&str], cwd: &Path, input: &[u8]) -> Output {
+    wine_run(program, args, cwd, "-all", Some(input))
+}
+
+fn wine_run(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    channels: &str,
+    input: Option<&[u8]>,
+) -> Output {
     peer("wine").expect("checked by the caller");
-    let mut child = wine_command(prefix(), program)
+    let mut command = wine_command(prefix(), program);
+    if input.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command
         .args(args)
         .env("WINEDEBUG", channels)
         .current_dir(cwd)
@@ -154,6 +174,10 @@ fn wine_logging(program: &Path, args: &[&str], cwd: &Path, channels: &str) -> Ou
         .stderr(Stdio::piped())
         .spawn()
         .expect("run wine");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+    }
     let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let stdout = std::thread::spawn(move || read_all(stdout));
     let stderr = std::thread::spawn(move || read_all(stderr));
@@ -256,6 +280,87 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
         stdout.contains(&format!(" local, fetched {fetched}")),
         "{stdout}"
     );
+}
+
+#[test]
+fn cli_exe_signs_in_with_a_password_and_a_token_header() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let Some(p) = publish() else { return };
+    const PASSWORD: &str = "wine-Pa55word";
+    const TOKEN: &str = "glpat-w1ne-t0ken";
+    let Some(users) = htpasswd(p.www.path(), "builder", PASSWORD) else {
+        return;
+    };
+    // /basic/ wants a password (auth_basic), /token/ a GitLab-style header.
+    for folder in ["basic", "token"] {
+        let dir = p.www.path().join(folder);
+        std::fs::create_dir(&dir).unwrap();
+        for name in ["image.img", "image.img.zsync"] {
+            std::fs::copy(p.www.path().join(name), dir.join(name)).unwrap();
+        }
+    }
+    let extra = format!(
+        "location /basic/ {{ auth_basic \"Nightly builds\"; auth_basic_user_file {}; }}\n\
+         location /token/ {{ if ($http_private_token != \"{TOKEN}\") {{ return 401; }} }}",
+        users.display()
+    );
+    let Some(server) = nginx(p.www.path(), None, &extra) else {
+        return;
+    };
+    let get = |url: &str, access: &[&str]| {
+        let work = workdir(&p);
+        let mut args = vec!["get", "-i", "seed.img", "-o", "image.img"];
+        args.extend_from_slice(access);
+        args.push(url);
+        (wine(&cli, &args, work.path()), work)
+    };
+    let basic = server.url("basic/image.img.zsync");
+    let token = server.url("token/image.img.zsync");
+
+    let (refused, _work) = get(&basic, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("HTTP 401") && said.contains("Nightly builds"),
+        "{said}"
+    );
+
+    let sign_in = format!("127.0.0.1=builder:{PASSWORD}");
+    let (signed_in, work) = get(&basic, &["-A", &sign_in]);
+    assert_delta_download(&signed_in, work.path(), &p);
+
+    let header = format!("127.0.0.1=PRIVATE-TOKEN: {TOKEN}");
+    let (with_token, work) = get(&token, &["--header", &header]);
+    assert_delta_download(&with_token, work.path(), &p);
+    // Saved in Windows' Credential Manager by `login` (the password from a pipe), used by
+    // `get` without -A, forgotten by `logout`.
+    let login = wine_fed(
+        &cli,
+        &["login", "127.0.0.1", "--user", "builder"],
+        p.www.path(),
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+    let (saved, work) = get(&basic, &[]);
+    let logout = wine(&cli, &["logout", "127.0.0.1"], p.www.path());
+    assert_eq!(logout.status.code(), Some(0), "{}", text(&logout.stderr));
+    assert_delta_download(&saved, work.path(), &p);
+    let (forgotten, _work) = get(&basic, &[]);
+    assert_eq!(
+        forgotten.status.code(),
+        Some(1),
+        "logout forgot the sign-in"
+    );
+    for out in [&refused, &signed_in, &with_token, &login, &saved, &logout] {
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !shown.contains(TOKEN) && !shown.contains(PASSWORD),
+            "{shown}"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,25 @@ pub(crate) struct FolderLock {
     dir: PathBuf,
 }
 
+/// How long a lock held elsewhere is waited for before the check gives way.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Tries to lock `file` for up to [`LOCK_PATIENCE`]. Not once only: a lock is held by every
+/// copy of its descriptor, and a process that another thread of this one is starting has
+/// copies of all of them until it has started its program (which closes them), so the
+/// lock of a check that has just ended can outlive it for a moment.
+fn try_lock_awhile(file: &File) -> std::result::Result<(), std::fs::TryLockError> {
+    let give_up = Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl FolderLock {
     /// Takes the lock on `folder`, creating the folder if it is gone.
     pub fn take(folder: &Path) -> Result<FolderLock> {
@@ -116,7 +135,7 @@ impl FolderLock {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io("create", &path, e))?;
-        match file.try_lock() {
+        match try_lock_awhile(&file) {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Invalid(format!(
