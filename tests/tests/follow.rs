@@ -201,7 +201,10 @@ fn a_first_follow_takes_an_older_build_under_another_name_found_by_its_content()
 
     let total = builds[1].len() as u64;
     let fetched = f.server.requests_by("deltadrop/", "latest/image.img").1;
-    println!("first follow with an older build in the folder: fetched {fetched} of {total} bytes");
+    println!(
+        "first follow with an older build in the folder: {}; fetched {fetched} of {total} bytes",
+        taken[0]
+    );
     assert!(fetched * 5 < total, "fetched {fetched} of {total}");
     assert!(
         summary.plan.local_bytes * 10 > total * 8,
