@@ -1,5 +1,5 @@
 //! The `deltadrop-cli` binary as scripts use it: exit codes, zsync's closing line,
-//! `--json` events, `info` and `make`.
+//! `--json` events, `info` (and `info --estimate`) and `make`.
 
 use deltadrop_tests::*;
 
@@ -213,6 +213,60 @@ fn bytes_from_the_network_reach_the_terminal_escaped() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn info_estimate_prints_each_seeds_share_of_the_target() {
+    // Made by our own make: a local .zsync, its URL given with -u; nothing is fetched.
+    let new = random_bytes(3_000_000, 36);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("new.img"), &new).unwrap();
+    let make = run(CLI, &["make", "new.img"], work.path());
+    assert_eq!(make.status.code(), Some(0), "{}", text(&make.stderr));
+    std::fs::write(work.path().join("half"), &new[..new.len() / 2]).unwrap();
+    std::fs::write(work.path().join("other"), random_bytes(1_000_000, 37)).unwrap();
+    let args = [
+        "info",
+        "--estimate",
+        "-u",
+        "http://127.0.0.1:9/new.img.zsync",
+        "-i",
+        "half",
+        "-i",
+        "other",
+        "-i",
+        "missing",
+        "new.img.zsync",
+    ];
+    let out = run(CLI, &args, work.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("half: about 50% of the target"), "{stdout}");
+    assert!(stdout.contains("other: about 0% of the target"), "{stdout}");
+    assert!(!stdout.contains("reuse"), "no plan: {stdout}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not using missing"), "{stderr}");
+
+    let json = run(
+        CLI,
+        &[&args[..1], &["--json"], &args[1..]].concat(),
+        work.path(),
+    );
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let estimates: Vec<serde_json::Value> = text(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "seed_estimate")
+        .collect();
+    assert_eq!(estimates.len(), 2, "{estimates:?}");
+    assert_eq!(estimates[0]["path"], "half");
+    let share = estimates[0]["fraction_of_target"].as_f64().unwrap();
+    assert!((0.45..=0.55).contains(&share), "{share}");
+    assert_eq!(estimates[1]["bytes"], 0);
+    assert!(
+        !work.path().join("new.img.part").exists(),
+        "nothing written"
+    );
 }
 
 #[test]

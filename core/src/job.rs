@@ -45,6 +45,11 @@ pub enum Mode {
     Download,
     /// Stop after the plan: report what would be reused and fetched, write nothing.
     PlanOnly,
+    /// Estimate, from samples of each seed, how much of the target it would supply (one
+    /// [`Event::SeedEstimate`](crate::Event::SeedEstimate) per seed), in a small part of
+    /// the time a scan takes: for choosing seeds among many files. Nothing is scanned
+    /// whole, nothing written; the old output and `.part` are not looked at.
+    EstimateSeeds,
     /// Follow a build: check whether the control file names a new one (cheaply: a
     /// conditional request) and if so download it into the output folder, with the
     /// builds kept there as seeds; keep `JobOptions::keep_builds` of them.

@@ -11,7 +11,8 @@
 //! `control` (the `.zsync` format), `scan` (the index of weak sums and the seed scan),
 //! `part` (the file being built), `gzip` (inflating from a Z-Map checkpoint), `fetch`
 //! (HTTP, the transport with its retries and fallbacks, plain and gzip targets), `make`
-//! (writing control files) and `engine`, which runs them as the stages of a job. The one
+//! (writing control files), `estimate` (how much of a target a seed would supply, from
+//! samples of it) and `engine`, which runs them as the stages of a job. The one
 //! public entry is [`Job`]: it runs on its own thread, reports typed [`Event`]s to an
 //! [`EventSink`], and can be paused or cancelled. `ARCHITECTURE.md` follows one block
 //! through them.
@@ -37,6 +38,7 @@ mod casync;
 mod control;
 mod engine;
 mod error;
+mod estimate;
 mod event;
 mod fetch;
 mod follow;
@@ -59,6 +61,7 @@ pub use control::ControlFile;
 pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
+pub use estimate::{MAX_CANDIDATES, MIN_CANDIDATE_LEN, WORTH_A_SEED, candidate_seeds};
 pub use event::{
     BlockSource, BlockState, Event, EventSink, FollowReport, NullSink, Phase, Plan, Progress,
     Summary, TargetInfo,

@@ -165,6 +165,58 @@ fn three_builds_are_followed_keeping_two_each_costing_what_zsync_would() {
 }
 
 #[test]
+fn a_first_follow_takes_an_older_build_under_another_name_found_by_its_content() {
+    let Some(f) = Followed::on_nginx(2) else {
+        return;
+    };
+    f.publish(1);
+    let (builds, folder) = (&f.builds, &f.folder);
+    std::fs::create_dir_all(folder).unwrap();
+    // Downloaded by hand before the folder was followed, and a file of something else.
+    let older = folder.join("image-1203.img");
+    std::fs::write(&older, &builds[0]).unwrap();
+    std::fs::write(folder.join("notes.bin"), random_bytes(2_000_000, 71)).unwrap();
+
+    let (result, events) = run_job(follow_spec(f.url.clone(), folder, 2));
+    let summary = result.unwrap_or_else(|e| panic!("the check failed: {e} ({})", e.hint()));
+    let notices: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice(notice) => Some(notice),
+            _ => None,
+        })
+        .collect();
+    let taken: Vec<&&String> = notices.iter().filter(|n| n.starts_with("Using ")).collect();
+    assert_eq!(
+        taken.len(),
+        1,
+        "only the older build is worth it: {notices:?}"
+    );
+    let share: u32 = taken[0]
+        .strip_prefix("Using image-1203.img as a seed: about ")
+        .and_then(|rest| rest.strip_suffix("% of the target"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", taken[0]));
+    assert!(share >= 80, "{}", taken[0]);
+
+    let total = builds[1].len() as u64;
+    let fetched = f.server.requests_by("deltadrop/", "latest/image.img").1;
+    println!(
+        "first follow with an older build in the folder: {}; fetched {fetched} of {total} bytes",
+        taken[0]
+    );
+    assert!(fetched * 5 < total, "fetched {fetched} of {total}");
+    assert!(
+        summary.plan.local_bytes * 10 > total * 8,
+        "{:?}",
+        summary.plan
+    );
+    assert!(read(&folder.join("image.img")) == builds[1]);
+    assert!(read(&older) == builds[0], "a seed is only read");
+    assert_eq!(files(folder), ["image-1203.img", "image.img", "notes.bin"]);
+}
+
+#[test]
 fn a_server_without_validators_costs_one_request_when_nothing_is_new() {
     let builds = builds(1);
     let www = public_dir();

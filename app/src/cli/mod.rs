@@ -198,6 +198,11 @@ pub struct InfoArgs {
     /// Where the output would go (its old version and .part count as seeds).
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Estimate how much of the target each seed (-i) would supply, from samples of it,
+    /// in about a second per GB of seeds instead of scanning them whole: for choosing
+    /// seeds among many files. Prints "SEED: about N% of the target".
+    #[arg(long, conflicts_with = "output")]
+    pub estimate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,7 +257,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Info(args) => match job_spec(&args.source) {
             Ok(mut spec) => {
                 spec.output = args.output.clone();
-                spec.options.mode = Mode::PlanOnly;
+                spec.options.mode = if args.estimate {
+                    Mode::EstimateSeeds
+                } else {
+                    Mode::PlanOnly
+                };
                 run_job(spec, Renderer::for_info(args.source.json))
             }
             Err(code) => code,

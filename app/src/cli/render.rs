@@ -159,6 +159,17 @@ impl Renderer {
                     self.say(bar, quiet, line);
                 }
             }
+            Event::SeedEstimate {
+                path,
+                bytes,
+                fraction_of_target,
+                ..
+            } => println!(
+                "{}: about {:.0}% of the target ({})",
+                path.display(),
+                fraction_of_target * 100.0,
+                HumanBytes(*bytes)
+            ),
             Event::SeedSkipped { path, reason, .. } => self.say(
                 bar,
                 false,
@@ -371,6 +382,15 @@ fn event_json(event: &Event) -> Value {
             bytes,
         } => {
             json!({"event": "seed_finished", "source": source_json(*source), "blocks": blocks, "bytes": bytes})
+        }
+        Event::SeedEstimate {
+            source,
+            path,
+            bytes,
+            fraction_of_target,
+        } => {
+            json!({"event": "seed_estimate", "source": source_json(*source), "path": path, "bytes": bytes,
+            "fraction_of_target": fraction_of_target})
         }
         Event::SeedSkipped {
             source,

@@ -24,6 +24,7 @@ use super::model::JobView;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
+use super::seed_estimates::{EstimateKey, SeedEstimates, folders_to_look_in};
 use super::worker::{Suggestions, Workers, guess_target_name};
 use crate::access::split_credentials;
 use crate::desktop::tray::{Tray, TrayCommand};
@@ -179,6 +180,8 @@ pub(super) struct UiState {
     pub message: Option<String>,
     /// The (folder, target name) suggestions were last asked for.
     pub suggested_for: Option<(PathBuf, String)>,
+    /// What seeds were last looked for by content for (`None`: not looked for).
+    pub estimated_for: Option<EstimateKey>,
     /// The window title last set.
     pub title: String,
     /// The sign-in dialog, while it is open.
@@ -199,6 +202,8 @@ pub struct DeltadropApp {
     pub(super) ui_state: UiState,
     /// The follow check the scheduler is running.
     pub(super) follow_check: Option<FollowCheck>,
+    /// Files estimated as seeds for the form's target.
+    pub(super) seed_estimates: Option<SeedEstimates>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) workers: Workers,
     pub(super) access: AccessState,
@@ -281,6 +286,7 @@ impl DeltadropApp {
                 ..UiState::default()
             },
             follow_check: None,
+            seed_estimates: None,
             session_started: clock.now_unix(),
             clock,
             workers,
@@ -334,6 +340,10 @@ impl DeltadropApp {
     /// What is saved for servers behind a login (the list, without secrets).
     pub fn saved_access(&self) -> &crate::access::SavedAccess {
         &self.access.saved
+    }
+    /// The files estimated as seeds for the form's target, as reported so far.
+    pub fn seed_estimates(&self) -> Option<&SeedEstimates> {
+        self.seed_estimates.as_ref()
     }
     /// The follow check the scheduler is running, as reported so far.
     pub fn follow_check(&self) -> Option<&FollowCheck> {
@@ -481,6 +491,9 @@ impl DeltadropApp {
             }
         };
         self.ui_state.message = None;
+        // The job reads the seeds itself; an estimate would only compete for the disk.
+        self.seed_estimates = None;
+        self.ui_state.estimated_for = None;
         let (tx, rx) = channel();
         let sink = UiSink::new(tx, self.waker.clone());
         let control = self.runner.start(spec.clone(), sink);
@@ -716,6 +729,7 @@ impl DeltadropApp {
                     seed.size = Some(size.clone());
                 }
             }
+            Command::SetSeedCandidates(key, candidates) => self.estimate_seeds(key, candidates),
             Command::SetSuggestions(s) => {
                 // Only the answer for what the form still says.
                 if self.ui_state.suggested_for.as_ref() == Some(&s.request) {
@@ -858,6 +872,53 @@ impl DeltadropApp {
         }
     }
 
+    /// Looks for seeds by content when the control file or the folders to look in
+    /// changed: a worker lists the candidates ([`Self::estimate_seeds`] takes it on).
+    /// Not while a job runs; the estimate starts again when it ends.
+    fn refresh_seed_estimates(&mut self) {
+        let key = self.estimate_key();
+        if key == self.ui_state.estimated_for {
+            return;
+        }
+        self.seed_estimates = None;
+        self.ui_state.estimated_for = key.clone();
+        if let Some(key) = key {
+            let mut skip = self.form.seed_paths();
+            // The target's own name is reused by the download anyway.
+            skip.extend(self.target_name().map(|name| self.form_folder().join(name)));
+            self.workers.find_seed_candidates(key, skip);
+        }
+    }
+
+    /// What an estimate of seeds for the form would be for, if one may run now.
+    fn estimate_key(&self) -> Option<EstimateKey> {
+        let control = self.form.control.trim();
+        if self.is_running() || !self.access.loaded || !looks_like_control(control) {
+            return None;
+        }
+        Some(EstimateKey {
+            control: control.to_string(),
+            folders: folders_to_look_in(
+                &self.form_folder(),
+                &self.persisted.history,
+                &self.persisted.settings.seed_folders,
+            ),
+        })
+    }
+
+    /// Starts estimating `candidates`, listed for `key`, if the form still asks for it.
+    fn estimate_seeds(&mut self, key: EstimateKey, candidates: Vec<PathBuf>) {
+        if self.ui_state.estimated_for.as_ref() != Some(&key) || candidates.is_empty() {
+            return;
+        }
+        let Ok(mut spec) = self.spec(Mode::EstimateSeeds) else {
+            return;
+        };
+        spec.seeds = candidates;
+        let estimates = SeedEstimates::start(key, spec, self.runner.as_ref(), self.waker.clone());
+        self.seed_estimates = Some(estimates);
+    }
+
     /// Asks a worker for earlier versions next to the output when the output or the
     /// target's name changed.
     fn refresh_suggestions(&mut self) {
@@ -989,12 +1050,16 @@ impl eframe::App for DeltadropApp {
             self.run_command(ctx, command);
         }
         self.drain_job();
+        if let Some(estimates) = &mut self.seed_estimates {
+            estimates.drain();
+        }
         self.take_tray_commands(ctx);
         self.keep_following_when_closed(ctx);
         self.sync_scheduler();
         self.take_drops(ctx);
         self.take_pastes(ctx);
         self.refresh_suggestions();
+        self.refresh_seed_estimates();
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {

@@ -10,6 +10,7 @@ use deltadrop_core::Event;
 use super::access::SignInAnswer;
 use super::follows::{FollowId, ScheduleReport};
 use super::persist::View;
+use super::seed_estimates::EstimateKey;
 use super::worker::Suggestions;
 use crate::access::{SavedAccess, SavedHeader, Secret, Secrets};
 
@@ -44,6 +45,9 @@ pub enum Command {
     SetSeedSize(PathBuf, Result<u64, String>),
     /// A worker looked next to the output for earlier versions of the target.
     SetSuggestions(Suggestions),
+    /// A worker listed the files worth estimating as seeds for this control file and
+    /// these folders.
+    SetSeedCandidates(EstimateKey, Vec<PathBuf>),
     /// Something failed outside a job (a dialog, opening a folder): tell the user.
     ShowMessage(String),
     /// Check this follow as soon as no other check runs.

@@ -30,6 +30,7 @@ pub mod model;
 pub mod persist;
 pub mod platform;
 pub mod runner;
+pub mod seed_estimates;
 mod ui;
 pub mod worker;
 

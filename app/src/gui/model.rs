@@ -478,6 +478,9 @@ impl JobView {
                 }
             }
             Event::Planned(plan) => self.plan = Some(plan),
+            // Asked for only to choose seeds among candidate files; this view shows a
+            // download, not candidates.
+            Event::SeedEstimate { .. } => {}
             Event::Progress(progress) => {
                 self.progress = progress;
                 if self.phase == Some(Phase::Fetching) {

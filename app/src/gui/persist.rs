@@ -32,6 +32,9 @@ pub struct Settings {
     pub ca_cert: String,
     /// The last output chosen (a folder or a file); `None` means the Downloads folder.
     pub output: Option<PathBuf>,
+    /// More folders to look in for seeds (besides the output's and recent downloads'),
+    /// one a line.
+    pub seed_folders: String,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             proxy_user: String::new(),
             ca_cert: String::new(),
             output: None,
+            seed_folders: String::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use super::command::Command;
 use super::runner::Waker;
+use super::seed_estimates::EstimateKey;
 
 /// Files found next to where the output goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,6 +110,14 @@ impl Workers {
                 &output,
                 &target_name,
             )));
+        });
+    }
+
+    /// Lists the candidate seeds in the folders of `key`, but not `skip`.
+    pub fn find_seed_candidates(&self, key: EstimateKey, skip: Vec<PathBuf>) {
+        self.spawn("candidates", move |r| {
+            let found = deltadrop_core::candidate_seeds(&key.folders, &skip);
+            r.send(Command::SetSeedCandidates(key, found));
         });
     }
 

@@ -7,6 +7,7 @@
 
 mod access;
 mod follows;
+mod seed_estimates;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -138,6 +139,29 @@ fn options(args: GuiArgs, runner: &FakeRunner, out: &Path) -> StartOptions {
     options.desktop = Arc::new(FakeDesktop::default());
     options.probe_clipboard = false;
     options
+}
+
+/// The app with the real engine and clock, and a recorded desktop.
+fn real_engine_options(args: GuiArgs, out: &Path) -> StartOptions {
+    let mut options = StartOptions::new(args, out.to_path_buf());
+    options.access = AccessSetup::with(SecretStore::in_memory(), None);
+    options.probe_clipboard = false;
+    options.desktop = Arc::new(FakeDesktop::default());
+    options
+}
+
+/// Clicks Start and waits for the real engine's download to end, which must end well.
+fn download_to_the_end(harness: &mut Harness<'static, DeltadropApp>) {
+    harness.get_by_label("Start download").click();
+    wait_for(harness, "the download", |h| {
+        h.state()
+            .run()
+            .is_some_and(|r| r.spec.options.mode == Mode::Download && !r.is_running())
+    });
+    let run = harness.state().run().unwrap();
+    if let Some(err) = run.view.error() {
+        panic!("download failed: {err} ({})", err.hint());
+    }
 }
 
 fn harness_with(options: StartOptions) -> Harness<'static, DeltadropApp> {
@@ -953,11 +977,7 @@ fn real_engine_failure_is_shown_with_its_hint() {
     };
     let url = format!("http://127.0.0.1:{port}/missing.img.zsync");
     let out = tempfile::tempdir().unwrap();
-    let mut opts = StartOptions::new(GuiArgs::default(), out.path().to_path_buf());
-    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
-    opts.probe_clipboard = false;
-    opts.desktop = Arc::new(FakeDesktop::default());
-    let mut harness = harness_with(opts);
+    let mut harness = harness_with(real_engine_options(GuiArgs::default(), out.path()));
     type_url(&mut harness, &url);
     harness.get_by_label("Start download").click();
     wait_for(&mut harness, "the job to fail", |h| {
@@ -991,11 +1011,7 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
         demo.output.display().to_string(),
     ])
     .unwrap();
-    let mut opts = StartOptions::new(args, dir.path().to_path_buf());
-    opts.access = AccessSetup::with(SecretStore::in_memory(), None);
-    opts.probe_clipboard = false;
-    opts.desktop = Arc::new(FakeDesktop::default());
-    let mut harness = harness_with(opts);
+    let mut harness = harness_with(real_engine_options(args, dir.path()));
     harness.run();
 
     harness.get_by_label("Check cost").click();
@@ -1010,16 +1026,8 @@ fn real_download_from_the_demo_server_fills_the_map_and_verifies() {
     assert!(plan.bytes_to_fetch > 0, "and not all: {plan:?}");
     assert!(has_text(&harness, &human_bytes(plan.bytes_to_fetch)));
 
-    harness.get_by_label("Start download").click();
-    wait_for(&mut harness, "the download", |h| {
-        h.state()
-            .run()
-            .is_some_and(|r| r.spec.options.mode == Mode::Download && !r.is_running())
-    });
+    download_to_the_end(&mut harness);
     let run = harness.state().run().unwrap();
-    if let Some(err) = run.view.error() {
-        panic!("download failed: {err} ({})", err.hint());
-    }
     let map = run.view.map.as_ref().unwrap();
     assert!(map.count(BlockState::Local) > 0);
     assert!(map.count(BlockState::Fetched) > 0);

@@ -22,11 +22,12 @@ use crate::casync::id::{ChunkDigest, ChunkId};
 use crate::casync::index::{Chunk, Index};
 use crate::casync::store::{ChunkLocation, Store, UnpackError, unpack_chunk};
 use crate::error::{Error, Result, shown_url};
+use crate::estimate::CasyncTarget;
 use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
 use crate::event::{Summary, TargetInfo};
 use crate::fetch::{ByteBudget, Http, HttpConfig, Retry};
 use crate::format::Format;
-use crate::job::{Control, ControlSource, JobSpec};
+use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::part::{Assembly, Ends, Layout, Offer};
 use crate::scan::open_seed;
 
@@ -56,6 +57,9 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     reporter.emit(Event::ControlLoaded(blob.info(&index_name, &store)));
     reporter.set_total(blob.length());
     control.checkpoint()?;
+    if spec.options.mode == Mode::EstimateSeeds {
+        return job.estimate_seeds(&CasyncTarget::new(&blob.index), None, started);
+    }
     let output = output_path(spec, &index_name)?;
     let assembly = Assembly::new(&blob, job.open(blob.length(), &output)?);
     job.find_pieces(&assembly, &output, |path, source| {

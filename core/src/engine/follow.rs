@@ -15,8 +15,12 @@
 //! the new one is verified and in place, and only files the follow wrote and nobody has
 //! changed since. A check that fails leaves every kept build as it was; the download's
 //! `.part` is picked up by the next check.
+//!
+//! The first build into a folder has no kept build to start from; the folder's other
+//! files are then estimated against it, and those that hold enough of it are seeds.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use url::Url;
@@ -25,6 +29,7 @@ use super::stages::{is_safe_file_name, parse_mtime, parse_url, safe_name_from_ur
 use crate::casync::index::Index;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
+use crate::estimate::{WORTH_A_SEED, candidate_seeds};
 use crate::event::{Event, EventSink, FollowReport, Plan, Reporter, Summary};
 use crate::fetch::{Fresh, Http, HttpConfig, Validators};
 use crate::follow::{FolderLock, FollowState, KeptBuild, Pattern, kept_name, resolve_latest};
@@ -263,9 +268,52 @@ impl Check<'_> {
                 }
             }
         }
+        if kept.is_empty() {
+            let found = self.seeds_found_by_content(&spec)?;
+            spec.seeds.extend(found);
+        }
         let replacing = output.exists();
         let summary = super::run(&spec, self.sink, self.control)?;
         self.keep_builds(state, build, &output, replacing, &kept, &summary, final_url)
+    }
+
+    /// The first build into the folder has no kept build to start from, but the folder
+    /// may hold an older one under another name (downloaded by hand, copied in): its
+    /// files are estimated against the build (about 1/32 of each is read) and those that
+    /// would supply at least [`WORTH_A_SEED`] of it become seeds of `download`, each
+    /// named in a notice. An estimate that fails only costs the seeds it would have found.
+    fn seeds_found_by_content(&self, download: &JobSpec) -> Result<Vec<PathBuf>> {
+        let mut chosen = download.seeds.clone();
+        // The build's own name is reused by the download anyway.
+        chosen.extend(download.output.clone());
+        let candidates = candidate_seeds(&[self.folder.to_path_buf()], &chosen);
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut spec = download.clone();
+        spec.options.mode = Mode::EstimateSeeds;
+        spec.seeds = candidates;
+        let estimates = Estimates::default();
+        match super::run(&spec, &estimates, self.control) {
+            Ok(_) => {}
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => {
+                self.reporter.emit(Event::Notice(format!(
+                    "could not estimate the files in {} as seeds, so none is used: {e}",
+                    self.folder.display()
+                )));
+                return Ok(Vec::new());
+            }
+        }
+        let worth = estimates.worth_a_seed();
+        for (path, share) in &worth {
+            self.reporter.emit(Event::Notice(format!(
+                "Using {} as a seed: about {:.0}% of the target",
+                file_name(path),
+                share * 100.0
+            )));
+        }
+        Ok(worth.into_iter().map(|(path, _)| path).collect())
     }
 
     /// Puts the verified build first among the kept ones: the build it replaced (if
@@ -423,6 +471,41 @@ fn control_name(url: &Url) -> Result<String> {
             shown_url(url.as_str())
         ))
     })
+}
+
+/// What an estimate job said of each seed, kept rather than passed on: the follow's
+/// own events say which seeds it takes.
+#[derive(Default)]
+struct Estimates(Mutex<Vec<(PathBuf, f32)>>);
+
+impl EventSink for Estimates {
+    fn emit(&self, event: Event) {
+        if let Event::SeedEstimate {
+            path,
+            fraction_of_target,
+            ..
+        } = event
+        {
+            let mut estimates = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            estimates.push((path, fraction_of_target));
+        }
+    }
+}
+
+impl Estimates {
+    /// The seeds estimated to supply at least [`WORTH_A_SEED`] of the target, the
+    /// biggest share first (then in the order they were estimated).
+    fn worth_a_seed(self) -> Vec<(PathBuf, f32)> {
+        let mut worth: Vec<(PathBuf, f32)> = self
+            .0
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
+            .filter(|(_, share)| *share >= WORTH_A_SEED)
+            .collect();
+        worth.sort_by(|a, b| b.1.total_cmp(&a.1));
+        worth
+    }
 }
 
 fn file_name(path: &Path) -> String {

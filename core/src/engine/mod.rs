@@ -1,8 +1,10 @@
 //! The engine: a [`Job`] runs a [`JobSpec`] on its own thread through the stages in
 //! [`stages`] (load, open, scan, plan, fetch and verify, install), reporting [`Event`]s to
-//! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it.
+//! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it. A job that only
+//! estimates seeds ([`estimate`]) stops after loading.
 
 mod casync;
+mod estimate;
 mod follow;
 mod stages;
 mod zchunk;

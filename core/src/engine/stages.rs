@@ -13,6 +13,7 @@ use url::Url;
 use crate::blocks::{FileHash, Geometry, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
+use crate::estimate::ZsyncTarget;
 use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Plan, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, PlainTarget, Transport};
@@ -34,6 +35,10 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     let http = Http::new(&HttpConfig::from(&spec.options))?;
     let target = job.load(&http)?;
     control.checkpoint()?;
+    if spec.options.mode == Mode::EstimateSeeds {
+        let file_hash = Some(target.cf.file_hash.clone());
+        return job.estimate_seeds(&ZsyncTarget::new(&target.cf), file_hash, started);
+    }
     let output = output_path(spec, &target.cf, target.urls.first())?;
     let assembly = Assembly::new(&target.cf, job.open(target.cf.length, &output)?);
     job.scan(&output, &assembly)?;
@@ -119,7 +124,7 @@ impl<'a> Stages<'a> {
                 }
                 Ok(Some(PartFile::open(output, length)?))
             }
-            Mode::PlanOnly => Ok(None),
+            Mode::PlanOnly | Mode::EstimateSeeds => Ok(None),
         }
     }
 

@@ -13,12 +13,13 @@ use url::Url;
 use super::stages::{Stages, parse_url, plain_cost, safe_name_from_url};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
+use crate::estimate::ZchunkTarget;
 use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
 use crate::event::{Summary, TargetInfo};
 use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, broken};
 use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
 use crate::format::Format;
-use crate::job::{Control, ControlSource, JobSpec};
+use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
@@ -42,6 +43,13 @@ pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Re
     reporter.emit(Event::ControlLoaded(target.info(&url)));
     reporter.set_total(target.length());
     control.checkpoint()?;
+    if spec.options.mode == Mode::EstimateSeeds {
+        let header = ZchunkTarget {
+            header: &target.header,
+            length: target.length(),
+        };
+        return job.estimate_seeds(&header, target.data_hash.clone(), started);
+    }
     let output = output_path(spec, &url)?;
     let assembly = Assembly::new(&target, job.open(target.length(), &output)?);
     take_header(&reporter, &target, &assembly)?;

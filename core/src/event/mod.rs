@@ -150,7 +150,8 @@ pub struct Plan {
 pub struct Summary {
     /// The verified output file (None for a plan-only job).
     pub output: Option<PathBuf>,
-    /// What the job planned to reuse and fetch.
+    /// What the job planned to reuse and fetch (all zeros for an estimate, which plans
+    /// nothing).
     pub plan: Plan,
     /// The byte counters as the job ended.
     pub progress: Progress,
@@ -215,6 +216,20 @@ pub enum Event {
         path: PathBuf,
         /// Why, as a message for the user.
         reason: String,
+    },
+    /// How much of the target a seed would supply, estimated from samples of it: one per
+    /// seed, in order, in a job in `Mode::EstimateSeeds` (a seed that cannot be read gets
+    /// a `SeedSkipped` instead).
+    SeedEstimate {
+        /// Which seed it is.
+        source: BlockSource,
+        /// The seed's path.
+        path: PathBuf,
+        /// Target bytes it would supply, estimated.
+        bytes: u64,
+        /// `bytes` as a share of the target's length, 0 to 1 (1 for an empty target,
+        /// which any seed supplies).
+        fraction_of_target: f32,
     },
     /// Blocks `blocks` changed to `state`.
     Blocks {

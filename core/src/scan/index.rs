@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use crate::blocks::StrongSum;
 use crate::control::ControlFile;
 
 const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -213,6 +214,14 @@ impl<'c> BlockIndex<'c> {
     pub fn members(&self, group: Group) -> impl Iterator<Item = u64> + '_ {
         let span = self.group_start[group.0] as usize..self.group_start[group.0 + 1] as usize;
         self.members[span].iter().map(|&b| u64::from(b))
+    }
+
+    /// Whether a window whose weak sums gave `group` holds its contents: `strong(i)` is
+    /// the strong sum of the window's block `i` (of [`Self::seq`]), asked for only as
+    /// far as the blocks before it fit.
+    pub fn window_holds(&self, group: Group, mut strong: impl FnMut(usize) -> StrongSum) -> bool {
+        let rep = self.representative(group);
+        (0..usize::from(self.seq)).all(|i| self.control.strong_fits(rep + i as u64, &strong(i)))
     }
 
     /// A block with the group's contents, to compare strong sums against.

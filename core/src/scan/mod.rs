@@ -7,5 +7,5 @@ mod seed;
 mod seed_file;
 
 pub(crate) use index::{BlockIndex, Group};
-pub(crate) use seed::Scan;
-pub(crate) use seed_file::open_seed;
+pub(crate) use seed::{Scan, StrongCache};
+pub(crate) use seed_file::{is_gzip, open_seed};

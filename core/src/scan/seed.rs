@@ -26,26 +26,28 @@ use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event};
 use crate::job::Control;
 use crate::part::{Assembly, read_at};
-use crate::scan::{BlockIndex, Group, open_seed};
+use crate::scan::{BlockIndex, Group, is_gzip, open_seed};
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
 
-/// The strong sums of the last two windows computed, by offset.
-struct StrongCache<'c> {
+/// The strong sums of the last two windows computed, by offset: a run of matches asks
+/// for each block twice, as the second of one pair and the first of the next.
+pub(crate) struct StrongCache<'c> {
     control_file: &'c ControlFile,
     entries: [Option<(usize, StrongSum)>; 2],
 }
 
 impl<'c> StrongCache<'c> {
-    fn new(control_file: &'c ControlFile) -> Self {
+    pub fn new(control_file: &'c ControlFile) -> Self {
         StrongCache {
             control_file,
             entries: [None; 2],
         }
     }
 
-    fn at(&mut self, buf: &[u8], offset: usize, bs: usize) -> StrongSum {
+    /// The strong sum of the `bs` bytes at `buf[offset..]`.
+    pub fn at(&mut self, buf: &[u8], offset: usize, bs: usize) -> StrongSum {
         if let Some((_, sum)) = self.entries.iter().flatten().find(|(at, _)| *at == offset) {
             return *sum;
         }
@@ -115,9 +117,7 @@ impl Scan<'_> {
             size: len,
         });
         // Sniffed on the open file: a seed is opened once.
-        let mut magic = [0u8; 2];
-        let is_gzip = read_at(&file, &mut magic, 0).is_ok_and(|n| n == 2) && magic == [0x1f, 0x8b];
-        if is_gzip {
+        if is_gzip(&file) {
             let decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
             self.scan_stream(decoder, path, source)?;
         } else {
@@ -352,19 +352,17 @@ impl Scan<'_> {
         strong: &mut StrongCache<'_>,
         taken: &mut Taken,
     ) -> Result<Option<u64>> {
-        let cf = self.control_file();
         let bs = self.block_size();
-        let seq = usize::from(self.index.seq());
         let mut matched = None;
         for group in self.index.groups_for(key) {
-            let rep = self.index.representative(group);
-            if !cf.strong_fits(rep, &strong.at(buf, p, bs))
-                || (seq == 2 && !cf.strong_fits(rep + 1, &strong.at(buf, p + bs, bs)))
+            if !self
+                .index
+                .window_holds(group, |i| strong.at(buf, p + i * bs, bs))
             {
                 continue;
             }
             self.take_group(group, buf, p, taken)?;
-            matched.get_or_insert(rep);
+            matched.get_or_insert(self.index.representative(group));
         }
         Ok(matched)
     }

@@ -9,6 +9,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Whether `file` starts as a gzip stream does: such a seed is inflated, not read as it is.
+pub(crate) fn is_gzip(file: &File) -> bool {
+    let mut magic = [0u8; 2];
+    crate::part::read_at(file, &mut magic, 0).is_ok_and(|n| n == 2) && magic == [0x1f, 0x8b]
+}
+
 /// Opens the seed at `path` for reading; returns it with its length.
 pub(crate) fn open_seed(path: &Path) -> Result<(File, u64)> {
     let kind = std::fs::metadata(path)

@@ -117,6 +117,7 @@ impl DeltadropApp {
             ui.label(RichText::new("or drop them here (several at once)").weak());
         });
         self.suggestions_ui(ui);
+        self.seed_estimates_ui(ui);
     }
 
     fn suggestions_ui(&mut self, ui: &mut Ui) {
@@ -144,8 +145,11 @@ impl DeltadropApp {
                 )
             });
         }
+        let estimated = self.seed_estimates.as_ref().map(|e| e.worth_a_seed(&[]));
+        let estimated = estimated.unwrap_or_default();
         for (path, size) in &s.similar {
-            if self.form.seeds.iter().any(|seed| &seed.path == path) {
+            let offered_below = estimated.iter().any(|e| &e.path == path);
+            if offered_below || self.form.seeds.iter().any(|seed| &seed.path == path) {
                 continue;
             }
             ui.horizontal(|ui| {
@@ -162,6 +166,47 @@ impl DeltadropApp {
                     self.commands.push(Command::AddSeeds(vec![path.clone()]));
                 }
             });
+        }
+    }
+
+    /// The files found by content: "image-1203.wic: about 83% of the target", each with
+    /// its own Add, and one button that takes them all.
+    fn seed_estimates_ui(&mut self, ui: &mut Ui) {
+        let Some(estimates) = &self.seed_estimates else {
+            return;
+        };
+        let chosen = self.form.seed_paths();
+        let worth = estimates.worth_a_seed(&chosen);
+        if !estimates.finished {
+            ui.label(
+                RichText::new(format!(
+                    "Looking for seeds among {} in the folders you use…",
+                    count_of(estimates.candidates as u64, "file", "files")
+                ))
+                .weak(),
+            );
+        }
+        for estimate in &worth {
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "{}: about {:.0}% of the target",
+                    file_name(&estimate.path),
+                    estimate.share * 100.0
+                ))
+                .on_hover_text(estimate.path.display().to_string());
+                if ui
+                    .button("Add")
+                    .on_hover_text(format!("Add {} as a seed", file_name(&estimate.path)))
+                    .clicked()
+                {
+                    self.commands
+                        .push(Command::AddSeeds(vec![estimate.path.clone()]));
+                }
+            });
+        }
+        if !worth.is_empty() && ui.button("Use these seeds").clicked() {
+            let all = worth.iter().map(|e| e.path.clone()).collect();
+            self.commands.push(Command::AddSeeds(all));
         }
     }
 

@@ -1,5 +1,6 @@
-//! The Settings view: how downloads talk to servers, the theme, starting at login, and
-//! (`access_settings`) sign-ins, tokens, the proxy and client certificates.
+//! The Settings view: how downloads talk to servers, where seeds are looked for, the
+//! theme, starting at login, and (`access_settings`) sign-ins, tokens, the proxy and
+//! client certificates.
 
 use egui::{RichText, Ui};
 
@@ -31,6 +32,20 @@ impl DeltadropApp {
                     .hint_text("empty: the system's certificates"),
             )
             .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Folders to look in for seeds");
+            ui.add(
+                egui::TextEdit::multiline(&mut settings.seed_folders)
+                    .desired_rows(2)
+                    .hint_text(
+                        "one a line; the download's folder and recent ones are looked in anyway",
+                    ),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Files here are estimated against each new download and offered as seeds \
+                 when they hold enough of it",
+            );
             ui.end_row();
             ui.label("Theme");
             theme_choice(ui);
