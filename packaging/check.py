@@ -116,8 +116,10 @@ def pe_info(exe):
 # DLLs every Windows 10/11 has; anything else would have to ship beside the .exe.
 # The api-ms-win-* names are API-set contracts the loader maps onto system DLLs; the two
 # below come from Rust's std and windows-result and are listed only in builds without LTO
-# (CI's quicker profile), where unused imports are not dropped.
+# (CI's quicker profile), where unused imports are not dropped. The WinRT loader and RPC
+# runtime come with notifications (notify-rust's toasts, Windows 8 and later).
 SYSTEM_DLLS = {
+    "api-ms-win-core-winrt-l1-1-0.dll", "rpcrt4.dll",
     "api-ms-win-core-path-l1-1-0.dll", "api-ms-win-core-winrt-error-l1-1-0.dll",
     "advapi32.dll", "bcrypt.dll", "combase.dll", "bcryptprimitives.dll", "comctl32.dll", "comdlg32.dll",
     "crypt32.dll", "dwmapi.dll", "gdi32.dll", "imm32.dll", "kernel32.dll", "msvcrt.dll",

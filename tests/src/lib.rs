@@ -613,21 +613,27 @@ pub fn lighttpd(root: &Path) -> Option<Server> {
     );
     let config = state.path().join("lighttpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-D")
-        .arg("-f")
-        .arg(&config)
+    let mut command = Command::new(tool);
+    command.arg("-D").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
+}
+
+/// Starts `command`, a server configured to listen on `port` and to log its requests to
+/// `access.log` in `state` (which it keeps), and waits until it listens.
+fn serve_from(mut command: Command, port: u16, state: TempDir) -> Server {
+    let mut child = command
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start lighttpd");
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
     wait_for_port(port, &mut child);
-    Some(Server {
+    Server {
         child,
         port,
         log: Some(state.path().join("access.log")),
         scheme: "http",
         _state: Some(state),
-    })
+    }
 }
 
 /// Apache httpd serving `root`, in one foreground process. It merges overlapping and
@@ -659,21 +665,9 @@ pub fn apache_with(root: &Path, modules: &[&str], directives: &str) -> Option<Se
     );
     let config = state.path().join("httpd.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-X")
-        .arg("-f")
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start apache2");
-    wait_for_port(port, &mut child);
-    Some(Server {
-        child,
-        port,
-        log: Some(state.path().join("access.log")),
-        scheme: "http",
-        _state: Some(state),
-    })
+    let mut command = Command::new(tool);
+    command.arg("-X").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
 }
 
 /// Squid, a forward proxy, on a free loopback port, caching nothing; with `basic_auth`
@@ -707,22 +701,9 @@ pub fn squid(basic_auth: Option<(&str, &str)>) -> Option<Server> {
     );
     let config = state.path().join("squid.conf");
     std::fs::write(&config, conf).unwrap();
-    let mut child = Command::new(tool)
-        .arg("-N")
-        .arg("-f")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start squid");
-    wait_for_port(port, &mut child);
-    Some(Server {
-        child,
-        port,
-        log: Some(state.path().join("access.log")),
-        scheme: "http",
-        _state: Some(state),
-    })
+    let mut command = Command::new(tool);
+    command.arg("-N").arg("-f").arg(&config);
+    Some(serve_from(command, port, state))
 }
 
 /// An `htpasswd` file for nginx's `auth_basic_user_file`, in `dir`, with one user (the

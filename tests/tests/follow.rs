@@ -45,6 +45,52 @@ fn files(folder: &Path) -> Vec<String> {
     names
 }
 
+/// `count` builds, the first published at `latest/` on nginx, and a home for the folder
+/// that follows it.
+struct Followed {
+    builds: Vec<Vec<u8>>,
+    www: TempDir,
+    server: Server,
+    url: String,
+    home: TempDir,
+    folder: std::path::PathBuf,
+}
+
+impl Followed {
+    fn on_nginx(count: usize) -> Option<Followed> {
+        let builds = builds(count);
+        let www = public_dir();
+        if !publish_build(www.path(), &builds[0], day(0)) {
+            return None;
+        }
+        let server = nginx(www.path(), None, "")?;
+        let url = server.url("latest/image.img.zsync");
+        let home = tempfile::tempdir().unwrap();
+        let folder = home.path().join("builds");
+        Some(Followed {
+            builds,
+            www,
+            server,
+            url,
+            home,
+            folder,
+        })
+    }
+
+    /// Publishes build `n` (0-based), made on day `n`.
+    fn publish(&self, n: usize) {
+        assert!(publish_build(
+            self.www.path(),
+            &self.builds[n],
+            day(n as u64)
+        ));
+    }
+
+    fn check(&self, keep: usize) -> (FollowReport, Summary) {
+        check(&self.url, &self.folder, keep)
+    }
+}
+
 fn day(n: u64) -> SystemTime {
     // 2026-12-01 03:00 UTC, and the days after.
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_094_000 + n * 86_400)
@@ -52,28 +98,21 @@ fn day(n: u64) -> SystemTime {
 
 #[test]
 fn three_builds_are_followed_keeping_two_each_costing_what_zsync_would() {
-    let builds = builds(3);
-    let www = public_dir();
-    if !publish_build(www.path(), &builds[0], day(0)) {
-        return;
-    }
-    let (Some(server), Some(zsync)) = (nginx(www.path(), None, ""), peer("zsync")) else {
+    let (Some(f), Some(zsync)) = (Followed::on_nginx(3), peer("zsync")) else {
         return;
     };
-    let url = server.url("latest/image.img.zsync");
-    let home = tempfile::tempdir().unwrap();
-    let folder = home.path().join("builds");
+    let (builds, server, url, home, folder) = (&f.builds, &f.server, &f.url, &f.home, &f.folder);
 
     // Build 1: nothing to reuse.
-    let (report, _) = check(&url, &folder, 2);
+    let (report, _) = f.check(2);
     assert!(report.new_build);
     assert_eq!(report.newest, folder.join("image.img"));
     assert!(read(&folder.join("image.img")) == builds[0]);
-    assert_eq!(files(&folder), ["image.img"]);
+    assert_eq!(files(folder), ["image.img"]);
 
     // Nothing new: one request, answered 304 without a body.
     let before = server.access_log().len();
-    let (report, summary) = check(&url, &folder, 2);
+    let (report, summary) = f.check(2);
     assert!(!report.new_build);
     assert_eq!(summary.progress.requests, 0, "no data requests");
     let log = server.access_log();
@@ -85,11 +124,11 @@ fn three_builds_are_followed_keeping_two_each_costing_what_zsync_would() {
 
     // Builds 2 and 3: each costs about what zsync takes with the build before as seed.
     for (i, build) in builds.iter().enumerate().skip(1) {
-        assert!(publish_build(www.path(), build, day(i as u64)));
+        f.publish(i);
         let previous = home.path().join(format!("previous-{i}"));
         std::fs::write(&previous, &builds[i - 1]).unwrap();
         let before = server.requests_by("deltadrop/", "latest/image.img").1;
-        let (report, summary) = check(&url, &folder, 2);
+        let (report, summary) = f.check(2);
         let ours = server.requests_by("deltadrop/", "latest/image.img").1 - before;
         assert!(report.new_build);
         assert!(read(&folder.join("image.img")) == *build, "build {}", i + 1);
@@ -102,7 +141,7 @@ fn three_builds_are_followed_keeping_two_each_costing_what_zsync_would() {
             .arg(&previous)
             .arg("-o")
             .arg(&zsync_out)
-            .arg(&url)
+            .arg(url)
             .current_dir(home.path())
             .status()
             .unwrap();
@@ -120,7 +159,7 @@ fn three_builds_are_followed_keeping_two_each_costing_what_zsync_would() {
     }
     // The two newest builds, verified: the newest under its own name, the one before
     // with its date.
-    assert_eq!(files(&folder), ["image.20261202-0300.img", "image.img"]);
+    assert_eq!(files(folder), ["image.20261202-0300.img", "image.img"]);
     assert!(read(&folder.join("image.20261202-0300.img")) == builds[1]);
     assert!(read(&folder.join("image.img")) == builds[2]);
 }
@@ -184,35 +223,28 @@ fn a_build_replaced_during_the_download_gives_the_newer_build_whole() {
 
 #[test]
 fn kept_builds_someone_changed_are_neither_seeds_nor_removed() {
-    let builds = builds(4);
-    let www = public_dir();
-    if !publish_build(www.path(), &builds[0], day(0)) {
-        return;
-    }
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some(f) = Followed::on_nginx(4) else {
         return;
     };
-    let url = server.url("latest/image.img.zsync");
-    let home = tempfile::tempdir().unwrap();
-    let folder = home.path().join("builds");
-    check(&url, &folder, 2);
+    let (builds, folder) = (&f.builds, &f.folder);
+    f.check(2);
     // Build 2 made with a clock far ahead: its MTime is in 2100.
     let future = SystemTime::UNIX_EPOCH + Duration::from_secs(4_102_444_800);
-    assert!(publish_build(www.path(), &builds[1], future));
-    check(&url, &folder, 2);
+    assert!(publish_build(f.www.path(), &builds[1], future));
+    f.check(2);
     let kept = folder.join("image.20261201-0300.img");
-    assert_eq!(files(&folder), ["image.20261201-0300.img", "image.img"]);
+    assert_eq!(files(folder), ["image.20261201-0300.img", "image.img"]);
 
     // Someone edits the kept build 1: it is theirs now.
     std::fs::write(&kept, b"my notes").unwrap();
-    assert!(publish_build(www.path(), &builds[2], day(2)));
-    let (report, _) = check(&url, &folder, 2);
+    f.publish(2);
+    let (report, _) = f.check(2);
     assert!(report.removed.is_empty(), "{:?}", report.removed);
-    assert_eq!(text(&read(&kept)), "my notes", "{:?}", files(&folder));
+    assert_eq!(text(&read(&kept)), "my notes", "{:?}", files(folder));
     assert!(read(&folder.join("image.img")) == builds[2]);
     // Build 2 kept with its (future) date; the edited file stays, untouched.
     assert_eq!(
-        files(&folder),
+        files(folder),
         [
             "image.20261201-0300.img",
             "image.21000101-0000.img",
@@ -221,30 +253,23 @@ fn kept_builds_someone_changed_are_neither_seeds_nor_removed() {
     );
 
     // The next build removes the follow's own old build, never the user's file.
-    assert!(publish_build(www.path(), &builds[3], day(3)));
-    let (report, _) = check(&url, &folder, 2);
+    f.publish(3);
+    let (report, _) = f.check(2);
     assert_eq!(report.removed, [folder.join("image.21000101-0000.img")]);
     assert_eq!(text(&read(&kept)), "my notes");
 }
 
 #[test]
 fn a_deleted_folder_is_made_again_and_a_second_follow_of_a_folder_waits_its_turn() {
-    let builds = builds(1);
-    let www = public_dir();
-    if !publish_build(www.path(), &builds[0], day(0)) {
-        return;
-    }
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some(f) = Followed::on_nginx(1) else {
         return;
     };
-    let url = server.url("latest/image.img.zsync");
-    let home = tempfile::tempdir().unwrap();
-    let folder = home.path().join("builds");
-    check(&url, &folder, 2);
-    std::fs::remove_dir_all(&folder).unwrap();
-    let (report, _) = check(&url, &folder, 2);
+    let folder = &f.folder;
+    f.check(2);
+    std::fs::remove_dir_all(folder).unwrap();
+    let (report, _) = f.check(2);
     assert!(report.new_build, "the build is downloaded again");
-    assert!(read(&folder.join("image.img")) == builds[0]);
+    assert!(read(&folder.join("image.img")) == f.builds[0]);
 
     // Another follow holds the folder (its lock file, held open).
     let lock = std::fs::File::options()
@@ -252,7 +277,7 @@ fn a_deleted_folder_is_made_again_and_a_second_follow_of_a_folder_waits_its_turn
         .open(folder.join(".deltadrop-follow/lock"))
         .unwrap();
     lock.lock().unwrap();
-    let (result, _) = run_job(follow_spec(url.clone(), &folder, 2));
+    let (result, _) = run_job(follow_spec(f.url.clone(), folder, 2));
     let error = result.unwrap_err();
     assert!(
         error
@@ -264,24 +289,16 @@ fn a_deleted_folder_is_made_again_and_a_second_follow_of_a_folder_waits_its_turn
 
 #[test]
 fn a_disk_too_small_for_the_build_is_said_before_downloading() {
-    let builds = builds(1);
-    let www = public_dir();
-    if !publish_build(www.path(), &builds[0], day(0)) {
-        return;
-    }
-    let Some(server) = nginx(www.path(), None, "") else {
+    let Some(f) = Followed::on_nginx(1) else {
         return;
     };
     let Some(disk) = SmallDisk::mount(1_000_000) else {
         return;
     };
     let folder = disk.path().join("builds");
+    let server = &f.server;
     let before = server.requests_for("latest/image.img").0;
-    let (result, _) = run_job(follow_spec(
-        server.url("latest/image.img.zsync"),
-        &folder,
-        2,
-    ));
+    let (result, _) = run_job(follow_spec(f.url.clone(), &folder, 2));
     let error = result.unwrap_err();
     assert!(
         matches!(
