@@ -67,7 +67,7 @@ def read_log(path: Path) -> list[dict]:
         if line.startswith("#"):
             continue
         f = line.split("\t")
-        if len(f) != 6:
+        if len(f) != 7:
             continue  # a line being written
         num = lambda s: None if s == "-" else float(s)  # noqa: E731
         frames.append({"t": num(f[0]), "gap": num(f[1]), "prev_cpu": num(f[2]), "app": num(f[3]),

@@ -12,7 +12,8 @@
 //!   notifications are shown under, and the uninstaller removes a Run value left behind;
 //! - it downloads a zchunk file (and uncompresses it) and a casync blob from its chunk
 //!   store, each with a seed;
-//! - `deltadrop.exe` opens a window that draws (Xvfb, a screenshot) and downloads.
+//! - `deltadrop.exe` opens a window that draws (Xvfb, a screenshot) and downloads;
+//! - the installed `.zsync` association opens the app with the file in its form.
 //!
 //! Without the built files or wine the tests print SKIPPED (or fail under
 //! `DELTADROP_REQUIRE_PEERS=1`, as in CI, which builds the packages first).
@@ -784,5 +785,102 @@ fn app_exe_draws_its_window_and_downloads() {
     assert_eq!(
         read(&work.path().join("image.img.zs-old")),
         b"yesterday's download"
+    );
+}
+
+/// The prefix of the association test: the installed app runs in it, and the test stops
+/// it by stopping this prefix's wine server, which must not stop another test's app.
+fn association_prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| make_prefix("wine-test-prefix-open"))
+}
+
+/// How Windows programs in the prefix name a file of this machine (wine's `Z:` drive).
+fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+const OPEN_ZSYNC_KEY: &str = r"HKCU\Software\Classes\deltadrop.zsync\shell\open\command";
+
+/// The installed `.zsync` association as Explorer uses it: the registry's open command
+/// (`"...\deltadrop.exe" "%1"`) with the file for `%1`, and the app's form shows the file.
+/// The frame log (set through the environment, as the association passes no options)
+/// says what the form's "Download from" holds on every frame. (Not `wine start FILE`:
+/// Debian's wine 8 `start.exe` hung here without starting anything.)
+#[test]
+fn installed_association_opens_a_zsync_with_the_app_and_fills_the_form() {
+    let (Some(setup), Some(_)) = (
+        built(&format!("packages/deltadrop-{VERSION}-setup.exe")),
+        peer("wine"),
+    ) else {
+        return;
+    };
+    let Some(x) = xvfb() else { return };
+    let prefix = association_prefix();
+    let in_window = |program: &str| {
+        let mut command = wine_command(prefix, program);
+        command.env("DISPLAY", &x.display);
+        command
+    };
+    let out = in_window(&setup.display().to_string())
+        .arg("/S")
+        .output()
+        .expect("run setup");
+    assert!(out.status.success(), "setup /S: {}", text(&out.stderr));
+    let query = in_window("reg")
+        .args(["query", OPEN_ZSYNC_KEY, "/ve"])
+        .output()
+        .expect("run reg");
+    let listing = text(&query.stdout);
+    let (program, arguments) = listing
+        .split_once("REG_SZ")
+        .and_then(|(_, command)| command.trim().strip_prefix('"')?.split_once('"'))
+        .unwrap_or_else(|| panic!("no open command for .zsync: {listing}"));
+    assert_eq!(arguments.trim(), r#""%1""#, "{listing}");
+
+    let work = tempfile::tempdir().unwrap();
+    let control = work.path().join("image.img.zsync");
+    std::fs::write(&control, "zsync: 0.6.2\nFilename: image.img\n").unwrap();
+    let log = work.path().join("frames.tsv");
+    let _app = Killed(
+        in_window(program)
+            .arg(windows_path(&control))
+            .env("DELTADROP_FRAME_LOG", windows_path(&log))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the open command"),
+    );
+
+    let shown = format!("\t{}", windows_path(&control));
+    let shot = target_dir().join("wine-association-window.png");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let last_frame = || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        log.lines().last().unwrap_or_default().to_string()
+    };
+    while !last_frame().ends_with(&shown) {
+        if Instant::now() > deadline {
+            x.screenshot(&shot);
+            panic!(
+                "the form does not show {shown:?}; last frame: {:?}; the screen: {}",
+                last_frame(),
+                shot.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Let it draw, then look at it.
+    std::thread::sleep(Duration::from_secs(2));
+    let colours = x.screenshot(&shot);
+    // Stops the app: the only program running in this prefix.
+    let _ = Command::new("wineserver")
+        .arg("-k")
+        .env("WINEPREFIX", prefix)
+        .status();
+    assert!(
+        colours > 50,
+        "the window looks blank ({colours} colours): {}",
+        shot.display()
     );
 }

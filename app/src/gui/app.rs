@@ -21,6 +21,7 @@ use super::follows::model::folder_of;
 use super::follows::{FollowId, Notice, ScheduleReport, Scheduled, Scheduler, SchedulerParts};
 use super::frame_log::FrameLog;
 use super::model::JobView;
+use super::open_documents::OpenedDocuments;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use super::platform::{Desktop, SystemDesktop};
 use super::runner::{EngineRunner, RunControl, Runner, UiSink, Waker};
@@ -44,6 +45,8 @@ pub struct StartOptions {
     pub probe_clipboard: bool,
     /// Kept alive as long as the app (the --demo server, say).
     pub keep_alive: Option<Box<dyn Any>>,
+    /// Files the desktop opens with the running app (macOS's Finder and Dock).
+    pub opened_documents: Option<OpenedDocuments>,
 }
 
 impl StartOptions {
@@ -57,6 +60,7 @@ impl StartOptions {
             access: AccessSetup::system(),
             probe_clipboard: true,
             keep_alive: None,
+            opened_documents: None,
         }
     }
 }
@@ -218,6 +222,7 @@ pub struct DeltadropApp {
     /// `--frame-log`: frame timings for the benchmark.
     frame_log: Option<FrameLog>,
     _keep_alive: Option<Box<dyn Any>>,
+    opened_documents: Option<OpenedDocuments>,
     /// The tray icon, where the desktop has a tray: closing the window while builds are
     /// followed then minimises it, and the tray's Quit quits.
     tray: Option<Tray>,
@@ -250,6 +255,7 @@ impl DeltadropApp {
             access,
             probe_clipboard,
             keep_alive,
+            opened_documents,
         } = options;
         let output = args
             .output
@@ -298,9 +304,13 @@ impl DeltadropApp {
             scheduled: Vec::new(),
             frame_log,
             _keep_alive: keep_alive,
+            opened_documents,
             tray: None,
             quitting: false,
         };
+        if let Some(opened) = &app.opened_documents {
+            opened.wake_with(app.waker.clone());
+        }
         match scheduler {
             Ok(scheduler) => app.scheduler = Some(scheduler),
             Err(err) => {
@@ -815,15 +825,30 @@ impl DeltadropApp {
         }
     }
 
-    /// Files dropped on the window: a `.zsync` becomes the control file, the rest seeds.
+    /// Files dropped on the window: see [`take_files`](Self::take_files).
     fn take_drops(&mut self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        if dropped.is_empty() {
+        self.take_files(dropped.iter().map(|file| file.path().to_path_buf()));
+    }
+
+    /// Files the desktop opened with the app (macOS): shown in the download form, as a
+    /// file on the command line is. A second one while a download runs fills the form
+    /// for the next download; the running one goes on.
+    fn take_opened_documents(&mut self) {
+        let Some(opened) = &self.opened_documents else {
             return;
+        };
+        let paths = opened.take();
+        if !paths.is_empty() {
+            self.commands.push(Command::ShowView(View::Download));
+            self.take_files(paths);
         }
+    }
+
+    /// A `.zsync` (or casync index) becomes the control file, the rest seeds.
+    fn take_files(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
         let mut seeds = Vec::new();
-        for file in dropped {
-            let path = file.path().to_path_buf();
+        for path in paths {
             let text = path.to_string_lossy();
             if looks_like_control(&text) {
                 self.commands.push(Command::SetControl(text.into_owned()));
@@ -1057,6 +1082,7 @@ impl eframe::App for DeltadropApp {
         self.keep_following_when_closed(ctx);
         self.sync_scheduler();
         self.take_drops(ctx);
+        self.take_opened_documents();
         self.take_pastes(ctx);
         self.refresh_suggestions();
         self.refresh_seed_estimates();
@@ -1087,7 +1113,7 @@ impl eframe::App for DeltadropApp {
         }
         if let Some(log) = &mut self.frame_log {
             let (state, blocks) = frame_state(self.run.as_ref());
-            log.end(frame.info().cpu_usage, state, blocks);
+            log.end(frame.info().cpu_usage, state, blocks, &self.form.control);
         }
     }
 

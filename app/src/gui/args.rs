@@ -28,8 +28,9 @@ pub struct GuiArgs {
     /// are checked on schedule all the same.
     #[arg(long)]
     pub minimized: bool,
-    /// Write one line per frame (start time, gap, CPU time, job phase) to FILE, for
-    /// measuring frame times (`bench/gui_frames.py`).
+    /// Write one line per frame (start time, gap, CPU time, job phase, the form's URL or
+    /// file) to FILE, for measuring frame times (`bench/gui_frames.py`). Also taken from
+    /// $DELTADROP_FRAME_LOG, for runs the desktop starts (opening a .zsync).
     #[arg(long, value_name = "FILE")]
     pub frame_log: Option<PathBuf>,
     /// Turn starting at login on or off and exit, without a window (hidden: for the

@@ -7,7 +7,7 @@
 //! measures. Without the flag the app holds no log and pays one branch per frame.
 //!
 //! The file is tab-separated, one header line starting with `#`, then per frame:
-//! `t_ms gap_ms prev_cpu_ms app_ms state blocks`:
+//! `t_ms gap_ms prev_cpu_ms app_ms state blocks control`:
 //! - `t_ms`: when the frame started, since the log was opened;
 //! - `gap_ms`: since the previous frame started (`-` on the first frame);
 //! - `prev_cpu_ms`: eframe's measure of the *previous* frame (`App::logic` + `App::ui`,
@@ -15,7 +15,11 @@
 //! - `app_ms`: this frame's `logic` + `ui` (the app's own code);
 //! - `state`: `idle`, the running job's phase (`LoadingControl`, `ScanningSeeds`,
 //!   `Fetching`, ...), then `done` or `failed`;
-//! - `blocks`: the job's block count once its control file is loaded, else 0.
+//! - `blocks`: the job's block count once its control file is loaded, else 0;
+//! - `control`: what the form's "Download from" holds (a URL or a path; tabs and line
+//!   breaks as spaces), so a test of the real app sees what a file opened from the
+//!   desktop filled in (the hosted macOS job, the wine test). Sent to the writer only
+//!   when it changed: a frame pays a string comparison.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,7 @@ use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
 /// One frame's timings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sample {
     pub at: Duration,
     pub gap: Option<Duration>,
@@ -31,27 +35,31 @@ pub struct Sample {
     pub app: Duration,
     pub state: &'static str,
     pub blocks: u64,
+    /// The form's control text, when it changed since the previous sample.
+    pub control: Option<String>,
 }
 
 impl Sample {
-    /// The sample as one line of the log (without the newline).
-    pub fn line(&self) -> String {
+    /// The sample as one line of the log (without the newline), with `control` the
+    /// form's control text as of this frame.
+    pub fn line(&self, control: &str) -> String {
         let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             ms(self.at),
             self.gap.map_or("-".into(), ms),
             self.previous_cpu
                 .map_or("-".into(), |s| format!("{:.3}", f64::from(s) * 1000.0)),
             ms(self.app),
             self.state,
-            self.blocks
+            self.blocks,
+            control.replace(['\t', '\r', '\n'], " ")
         )
     }
 }
 
 /// The header line of a log.
-pub const HEADER: &str = "# t_ms\tgap_ms\tprev_cpu_ms\tapp_ms\tstate\tblocks";
+pub const HEADER: &str = "# t_ms\tgap_ms\tprev_cpu_ms\tapp_ms\tstate\tblocks\tcontrol";
 
 /// Times frames and hands the samples to a writer thread.
 pub struct FrameLog {
@@ -61,6 +69,8 @@ pub struct FrameLog {
     /// Set by [`FrameLog::begin`], taken by [`FrameLog::end`]: one sample per frame even
     /// when egui runs `ui` twice in a frame.
     started: Option<Instant>,
+    /// The control text last sent.
+    control: String,
 }
 
 impl FrameLog {
@@ -76,8 +86,12 @@ impl FrameLog {
                     let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
                     writeln!(file, "{HEADER}")?;
                     file.flush()?;
+                    let mut control = String::new();
                     for sample in rx {
-                        writeln!(file, "{}", sample.line())?;
+                        if let Some(changed) = &sample.control {
+                            control.clone_from(changed);
+                        }
+                        writeln!(file, "{}", sample.line(&control))?;
                         // A reader (the benchmark) follows the file while the app runs.
                         file.flush()?;
                     }
@@ -92,6 +106,7 @@ impl FrameLog {
             epoch: Instant::now(),
             last_start: None,
             started: None,
+            control: String::new(),
         })
     }
 
@@ -101,7 +116,13 @@ impl FrameLog {
     }
 
     /// Call last thing in a frame: sends the frame's sample.
-    pub fn end(&mut self, previous_cpu: Option<f32>, state: &'static str, blocks: u64) {
+    pub fn end(
+        &mut self,
+        previous_cpu: Option<f32>,
+        state: &'static str,
+        blocks: u64,
+        control: &str,
+    ) {
         let Some(start) = self.started.take() else {
             return;
         };
@@ -112,7 +133,11 @@ impl FrameLog {
             app: start.elapsed(),
             state,
             blocks,
+            control: (control != self.control).then(|| control.to_owned()),
         };
+        if let Some(changed) = &sample.control {
+            self.control.clone_from(changed);
+        }
         self.last_start = Some(start);
         // The writer only stops on a write error, already reported.
         let _ = self.tx.send(sample);

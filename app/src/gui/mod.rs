@@ -10,7 +10,8 @@
 //! scheduler is one more such thread: it checks followed builds when due, drawn or not.
 //! The [`block_map`] paints one byte of state per block into at most a few thousand
 //! cells. Time comes from a [`clock::Clock`] and the desktop's services through
-//! [`platform::Desktop`], so tests set both.
+//! [`platform::Desktop`], so tests set both. Files the desktop opens with the running
+//! app (macOS) arrive through [`open_documents`].
 //!
 //! ```no_run
 //! let args = <deltadrop::gui::args::GuiArgs as clap::Parser>::parse();
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod follows;
 pub mod frame_log;
 pub mod model;
+pub mod open_documents;
 pub mod persist;
 pub mod platform;
 pub mod runner;
@@ -51,6 +53,11 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
     runner::lower_hashing_pool();
     let default_output = default_output_folder();
     let mut options = StartOptions::new(args, default_output);
+    if options.args.frame_log.is_none() {
+        // A run the desktop starts for a file association has no arguments of ours: the
+        // tests of those (wine) set the log through the environment.
+        options.args.frame_log = std::env::var_os("DELTADROP_FRAME_LOG").map(Into::into);
+    }
     if options.args.demo {
         let demo = runner::in_background(demo::prepare).map_err(|e| format!("--demo: {e}"))?;
         options.args.control = Some(demo.control.clone());
@@ -61,6 +68,8 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
         options.probe_clipboard = false;
         options.keep_alive = Some(Box::new(demo));
     }
+    let (inbox, opened) = open_documents::channel();
+    options.opened_documents = Some(opened);
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_app_id(APP_ID)
@@ -75,12 +84,47 @@ pub fn run(args: GuiArgs) -> Result<(), String> {
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
+    run_window(native, options, inbox)
+}
+
+/// eframe's own event loop: Windows and Linux pass opened files on the command line.
+#[cfg(not(target_os = "macos"))]
+fn run_window(
+    native: eframe::NativeOptions,
+    options: StartOptions,
+    _inbox: open_documents::DocumentInbox,
+) -> Result<(), String> {
     eframe::run_native(
         APP_ID,
         native,
         Box::new(|cc| Ok(Box::new(DeltadropApp::new(cc, options)))),
     )
     .map_err(|e| e.to_string())
+}
+
+/// An event loop of our own, so that the "open documents" method is added to winit's
+/// application delegate between `EventLoop::new()`, which installs it, and `run_app`:
+/// eframe's `run_native` does both at once.
+#[cfg(target_os = "macos")]
+fn run_window(
+    native: eframe::NativeOptions,
+    options: StartOptions,
+    inbox: open_documents::DocumentInbox,
+) -> Result<(), String> {
+    let event_loop = winit::event_loop::EventLoop::<eframe::UserEvent>::with_user_event()
+        .build()
+        .map_err(|e| e.to_string())?;
+    if let Err(err) = open_documents::macos::listen(inbox) {
+        // The app works without it; only Finder's and the Dock's files do not arrive.
+        eprintln!("deltadrop: files opened in Finder will not reach the app: {err}");
+    }
+    let mut app = eframe::create_native(
+        APP_ID,
+        native,
+        Box::new(|cc| Ok(Box::new(DeltadropApp::new(cc, options)))),
+        &event_loop,
+    );
+    event_loop.run_app(&mut app).map_err(|e| e.to_string())
 }
 
 /// The window icon: `assets/icons/deltadrop-128.png`, rendered from `assets/deltadrop.svg`

@@ -21,7 +21,7 @@ use deltadrop::gui::access::AccessSetup;
 use deltadrop::gui::block_map::{self, MapLayout};
 use deltadrop::gui::clock::ManualClock;
 use deltadrop::gui::model::{CellMix, human_bytes};
-use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY};
+use deltadrop::gui::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use deltadrop::gui::platform::Desktop;
 use deltadrop::gui::runner::{RunControl, Runner, UiSink};
 use deltadrop::gui::{Command, DeltadropApp, GuiArgs, StartOptions};
@@ -343,6 +343,46 @@ fn dropped_files_become_seeds_a_dropped_zsync_the_source_and_seeds_can_be_remove
     assert_eq!(job.spec.seeds, vec![b]);
     assert_eq!(job.spec.control, ControlSource::File(control));
     assert_eq!(job.spec.options.mode, Mode::Download);
+}
+
+/// What macOS's Finder and Dock do (gui::open_documents): a `.zsync` opened at launch,
+/// before the first frame, fills the form; a second one opened from another thread while
+/// a download runs and another view shows brings the form back with it, and the running
+/// download goes on with the first.
+#[test]
+fn files_the_desktop_opens_fill_the_form_and_leave_a_running_download_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let first = dir.path().join("image-2.img.zsync");
+    let second = dir.path().join("image-3.img.zsync");
+    let runner = FakeRunner::default();
+    let (inbox, opened) = deltadrop::gui::open_documents::channel();
+    inbox.open([first.clone()]);
+    let mut options = options(GuiArgs::default(), &runner, out.path());
+    options.opened_documents = Some(opened);
+    let mut harness = harness_with(options);
+    harness.run();
+    assert_eq!(harness.state().form().control, first.display().to_string());
+
+    harness.get_by_label("Start download").click();
+    harness.run();
+    let job = runner.job(0);
+    assert_eq!(job.spec.control, ControlSource::File(first.clone()));
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num3);
+    harness.run();
+    assert_eq!(harness.state().view(), View::History);
+
+    let from_appkit = inbox.clone();
+    let second_path = second.clone();
+    std::thread::spawn(move || from_appkit.open([second_path]))
+        .join()
+        .unwrap();
+    harness.run();
+    assert_eq!(harness.state().view(), View::Download);
+    assert_eq!(harness.state().form().control, second.display().to_string());
+    assert!(harness.state().is_running(), "the first download goes on");
+    assert!(!job.cancelled.load(Ordering::SeqCst));
+    assert_eq!(runner.count(), 1);
 }
 
 #[test]
@@ -895,7 +935,8 @@ fn a_huge_map_stays_responsive() {
     );
 }
 
-/// `--frame-log`: one line per frame with its timings, the job's phase and block count.
+/// `--frame-log`: one line per frame with its timings, the job's phase and block count
+/// and the form's control text.
 #[test]
 fn the_frame_log_has_a_line_per_frame_with_the_phase() {
     let dir = tempfile::tempdir().unwrap();
@@ -928,8 +969,14 @@ fn the_frame_log_has_a_line_per_frame_with_the_phase() {
     }
     assert_eq!(lines[0], deltadrop::gui::frame_log::HEADER);
     let first: Vec<&str> = lines[1].split('\t').collect();
-    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(first.len(), 7, "{first:?}");
     assert_eq!(first[1], "-", "no gap before the first frame");
+    for line in &lines[1..] {
+        assert!(
+            line.ends_with("\thttp://127.0.0.1:9/big.iso.zsync"),
+            "{line}"
+        );
+    }
     for line in &lines[2..] {
         let fields: Vec<&str> = line.split('\t').collect();
         for number in [fields[0], fields[1], fields[3]] {

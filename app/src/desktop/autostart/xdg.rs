@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 use super::{remove_entry, write_replacing};
 use crate::desktop::{APP_NAME, MINIMIZED_FLAG};
 
+#[cfg(all(unix, not(target_os = "macos")))]
 pub(super) fn is_enabled() -> bool {
     super::home_dirs().is_ok_and(|dirs| is_enabled_in(dirs.config_dir()))
 }
 
+#[cfg(all(unix, not(target_os = "macos")))]
 pub(super) fn enable(exe: &Path) -> Result<(), String> {
     enable_in(super::home_dirs()?.config_dir(), exe)
 }
 
+#[cfg(all(unix, not(target_os = "macos")))]
 pub(super) fn disable() -> Result<(), String> {
     disable_in(super::home_dirs()?.config_dir())
 }
