@@ -444,6 +444,73 @@ impl Drop for Server {
     }
 }
 
+/// In `dir`, with `openssl`: a CA named `ca_name` (`ca.key`, `ca.pem`) and, for
+/// `(leaf, subject)`, a key (`{leaf}.key`) and a certificate (`{leaf}.crt`) with the
+/// common name `subject`, signed by the CA with the `extensions` (an extension file's
+/// lines: what the certificate may be used for).
+pub fn openssl_ca(
+    openssl: &Path,
+    dir: &Path,
+    ca_name: &str,
+    (leaf, subject): (&str, &str),
+    extensions: &str,
+) {
+    std::fs::write(dir.join(format!("{leaf}.ext")), extensions).unwrap();
+    let (ca_subject, subject) = (format!("/CN={ca_name}"), format!("/CN={subject}"));
+    let [key, csr, ext, crt] = ["key", "csr", "ext", "crt"].map(|kind| format!("{leaf}.{kind}"));
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &ca_subject,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-keyout", &key, "-out",
+            &csr,
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &crt,
+        ],
+    ];
+    run_openssl(openssl, &steps, dir);
+}
+
+/// Runs `openssl` with each of `steps` in `dir`; fails the test at the first that fails.
+pub fn run_openssl(openssl: &Path, steps: &[&[&str]], dir: &Path) {
+    for args in steps {
+        let out = run(openssl, args, dir);
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 /// nginx serving `root` (ranges on, `max_ranges` as given, or nginx's default),
 /// `extra` added inside the server block.
 pub fn nginx(root: &Path, max_ranges: Option<u32>, extra: &str) -> Option<Server> {
@@ -463,14 +530,6 @@ pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
     let at = |name: &str| state.path().join(name);
     let crl_port = free_port();
     std::fs::write(
-        at("leaf.ext"),
-        format!(
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             crlDistributionPoints=URI:http://127.0.0.1:{crl_port}/ca.crl\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
         at("ca.cnf"),
         "[ca]\ndefault_ca = crl_only\n[crl_only]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
          default_md = sha256\ndefault_crl_days = 1\n",
@@ -478,51 +537,17 @@ pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
     .unwrap();
     std::fs::write(at("index.txt"), "").unwrap();
     std::fs::write(at("crlnumber"), "01\n").unwrap();
-    let steps: [&[&str]; 5] = [
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=deltadrop test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "cert.pem",
-        ],
+    openssl_ca(
+        &openssl,
+        state.path(),
+        "deltadrop test CA",
+        ("leaf", "127.0.0.1"),
+        &format!(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             crlDistributionPoints=URI:http://127.0.0.1:{crl_port}/ca.crl\n"
+        ),
+    );
+    let crl_steps: [&[&str]; 2] = [
         &[
             "ca",
             "-gencrl",
@@ -545,16 +570,7 @@ pub fn nginx_tls(root: &Path, extra: &str) -> Option<(Server, PathBuf)> {
             "ca.crl",
         ],
     ];
-    for args in steps {
-        let status = Command::new(&openssl)
-            .args(args)
-            .current_dir(state.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(status.success(), "openssl {args:?} failed");
-    }
+    run_openssl(&openssl, &crl_steps, state.path());
     let ca = at("ca.pem");
     // The server owns its state directory, so the CA file lives as long as it does.
     let crl = format!(
@@ -583,8 +599,8 @@ fn start_nginx(
     let s = state.path().display();
     let listen = if tls {
         format!(
-            "listen 127.0.0.1:{port} ssl http2; ssl_certificate {s}/cert.pem; \
-             ssl_certificate_key {s}/key.pem;"
+            "listen 127.0.0.1:{port} ssl http2; ssl_certificate {s}/leaf.crt; \
+             ssl_certificate_key {s}/leaf.key;"
         )
     } else {
         format!("listen 127.0.0.1:{port};")

@@ -189,77 +189,27 @@ impl ClientCa {
         let openssl = peer("openssl")?;
         let dir = public_dir();
         // Version 3, with the extensions rustls wants of a client certificate.
-        std::fs::write(
-            dir.path().join("client.ext"),
+        openssl_ca(
+            &openssl,
+            dir.path(),
+            "deltadrop test client CA",
+            ("client", "builder"),
             "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        let steps: [&[&str]; 4] = [
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=deltadrop test client CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=builder",
-                "-keyout",
-                "client.key",
-                "-out",
-                "client.csr",
-            ],
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "client.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                "client.ext",
-                "-out",
-                "client.crt",
-            ],
-            &[
-                "pkcs12",
-                "-export",
-                "-inkey",
-                "client.key",
-                "-in",
-                "client.crt",
-                "-passout",
-                &format!("pass:{PASSWORD}"),
-                "-out",
-                "client.p12",
-            ],
+        );
+        let pass = format!("pass:{PASSWORD}");
+        let pkcs12: &[&str] = &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "client.key",
+            "-in",
+            "client.crt",
+            "-passout",
+            &pass,
+            "-out",
+            "client.p12",
         ];
-        for args in steps {
-            let out = run(&openssl, args, dir.path());
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                text(&out.stderr)
-            );
-        }
+        run_openssl(&openssl, &[pkcs12], dir.path());
         let pem = [
             read(&dir.path().join("client.crt")),
             read(&dir.path().join("client.key")),

@@ -43,16 +43,17 @@ pub struct LogoutArgs {
 /// `login HOST`: the password (or token) is read from the terminal without echo, or as
 /// one line from standard input when that is not a terminal (scripts).
 pub fn login(args: &LoginArgs) -> u8 {
-    match try_login(args, &SecretStore::system(), saved_list_path()) {
-        Ok(said) => {
-            eprintln!("deltadrop-cli: {said}");
-            EXIT_OK
-        }
-        Err(err) => {
-            eprintln!("deltadrop-cli: {err}");
-            EXIT_ERROR
-        }
-    }
+    said(try_login(args, &SecretStore::system(), saved_list_path()))
+}
+
+/// Says what `login` or `logout` did, or why not; the exit code for it.
+fn said(result: Result<String, String>) -> u8 {
+    let (line, code) = match result {
+        Ok(done) => (done, EXIT_OK),
+        Err(err) => (err, EXIT_ERROR),
+    };
+    eprintln!("deltadrop-cli: {line}");
+    code
 }
 
 fn try_login(
@@ -97,16 +98,11 @@ fn try_login(
 
 /// `logout HOST`: forgets the host's sign-in and tokens, in the store and the list.
 pub fn logout(args: &LogoutArgs) -> u8 {
-    match try_logout(&args.host, &SecretStore::system(), saved_list_path()) {
-        Ok(said) => {
-            eprintln!("deltadrop-cli: {said}");
-            EXIT_OK
-        }
-        Err(err) => {
-            eprintln!("deltadrop-cli: {err}");
-            EXIT_ERROR
-        }
-    }
+    said(try_logout(
+        &args.host,
+        &SecretStore::system(),
+        saved_list_path(),
+    ))
 }
 
 fn try_logout(
