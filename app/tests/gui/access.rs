@@ -166,17 +166,7 @@ fn a_password_typed_in_the_url_goes_to_the_store_not_to_the_follow() {
     assert_eq!(job.spec.control, ControlSource::Url(url.into()));
     assert_eq!(job.spec.options.credentials[0].password, PASSWORD);
     assert_eq!(harness.state().persisted().follows[0].url, url);
-    wait_for(&mut harness, "the sign-in saved", |h| {
-        !h.state().saved_access().sign_ins.is_empty()
-    });
-    assert_eq!(
-        store
-            .get(&SecretKey::SignIn("builds.example".into()))
-            .unwrap()
-            .unwrap()
-            .expose(),
-        PASSWORD
-    );
+    assert_sign_in_saved(&mut harness, &store, "builds.example");
     assert_nothing_saved_shows_the_password(harness.state(), &list);
 }
 
@@ -216,17 +206,7 @@ fn signing_in_to_nginx_downloads_with_the_real_engine() {
         h.state().run().is_some_and(|r| r.view.summary().is_some())
     });
     assert!(deltadrop_tests::read(&out.path().join("f.txt")) == content);
-    wait_for(&mut harness, "the sign-in saved", |h| {
-        !h.state().saved_access().sign_ins.is_empty()
-    });
-    assert_eq!(
-        store
-            .get(&SecretKey::SignIn("127.0.0.1".into()))
-            .unwrap()
-            .unwrap()
-            .expose(),
-        PASSWORD
-    );
+    assert_sign_in_saved(&mut harness, &store, "127.0.0.1");
     assert_nothing_saved_shows_the_password(harness.state(), &list);
 }
 
@@ -381,4 +361,17 @@ fn a_preset_saves_the_token_in_the_header_its_server_wants() {
         headers,
         [("gitlab.example", "PRIVATE-TOKEN", "glpat-Secret123")]
     );
+}
+
+/// Waits until the app lists a saved sign-in, then checks the store holds `host`'s password.
+fn assert_sign_in_saved(
+    harness: &mut Harness<'static, DeltadropApp>,
+    store: &SecretStore,
+    host: &str,
+) {
+    wait_for(harness, "the sign-in saved", |h| {
+        !h.state().saved_access().sign_ins.is_empty()
+    });
+    let saved = store.get(&SecretKey::SignIn(host.into())).unwrap().unwrap();
+    assert_eq!(saved.expose(), PASSWORD);
 }
