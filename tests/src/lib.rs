@@ -1194,30 +1194,24 @@ pub struct Xvfb {
 /// Starts Xvfb (1280x860, 24-bit), or skips without it or imagemagick (for screenshots).
 pub fn xvfb() -> Option<Xvfb> {
     let (tool, _, _) = (peer("Xvfb")?, peer("import")?, peer("convert")?);
-    let n = (90..190)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display");
-    let server = Killed(
+    // Xvfb picks a free display itself and prints its number on `-displayfd`: choosing one
+    // here by looking for lock files raced with tests starting their own Xvfb at once.
+    let mut server = Killed(
         Command::new(tool)
-            .args([
-                format!(":{n}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x860x24".into(),
-            ])
-            .stdout(Stdio::null())
+            .args(["-displayfd", "1", "-screen", "0", "1280x860x24"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Xvfb"),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-        assert!(Instant::now() < deadline, "Xvfb did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut number = String::new();
+    BufReader::new(server.0.stdout.take().expect("Xvfb's stdout"))
+        .read_line(&mut number)
+        .expect("read Xvfb's display number");
+    let n: u32 = number
+        .trim()
+        .parse()
+        .expect("Xvfb printed its display number");
     Some(Xvfb {
         _server: server,
         display: format!(":{n}"),
