@@ -402,14 +402,23 @@ fn data_source(
     let bad = |problem: String| Error::control(Format::Zsync, name, None, problem);
     let plain = resolve_urls(&cf.urls, base, name)?;
     if cf.is_compressed() {
-        match parse_z_map(cf) {
-            Ok(map) => return Ok((resolve_urls(&cf.z_urls, base, name)?, Some(map))),
-            Err(problem) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
-                "{}: using the uncompressed URL instead",
-                bad(problem)
+        let compressed = parse_z_map(cf).map_err(bad).and_then(|map| {
+            let urls = resolve_urls(&cf.z_urls, base, name)?;
+            match urls.is_empty() {
+                true => Err(not_beside(&cf.z_urls, base)),
+                false => Ok((urls, Some(map))),
+            }
+        });
+        match compressed {
+            Ok(source) => return Ok(source),
+            Err(e) if !plain.is_empty() => reporter.emit(Event::Notice(format!(
+                "{e}: using the uncompressed URL instead"
             ))),
-            Err(problem) => return Err(bad(problem)),
+            Err(e) => return Err(e),
         }
+    }
+    if plain.is_empty() && !cf.urls.is_empty() {
+        return Err(not_beside(&cf.urls, base));
     }
     if plain.is_empty() {
         return Err(bad("it names no URL to fetch the target from".into()));
@@ -462,7 +471,7 @@ fn load_control(spec: &JobSpec, http: &Http) -> Result<(ControlFile, Option<Url>
             let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
             let name = path.display().to_string();
             let cf = ControlFile::from_bytes(&bytes, &name)?;
-            Ok((cf, base_option, name))
+            Ok((cf, base_option.or_else(|| file_url(path)), name))
         }
     }
 }
@@ -478,10 +487,29 @@ pub(super) fn parse_url(text: &str) -> Result<Url> {
     }
 }
 
+/// A local control file's relative URLs name files beside it: the `.zsync` and its
+/// target on a share, or copied to a folder together.
+fn file_url(path: &Path) -> Option<Url> {
+    Url::from_file_path(std::path::absolute(path).ok()?).ok()
+}
+
 /// Resolves the control file's URLs (absolute, or relative to where it came from); the
-/// control file is `name` in errors.
+/// control file is `name` in errors. Files are read where they are only for a local
+/// control file (a downloaded one never names local files), and only those that are
+/// there are kept: [`not_beside`] says what is missing when none is.
 fn resolve_urls(urls: &[String], base: Option<&Url>, name: &str) -> Result<Vec<Url>> {
-    let bad = |u: &str, problem: String| {
+    let mut resolved = Vec::new();
+    for u in urls {
+        let url = resolve_url(u, base, name)?;
+        if url.scheme() != "file" || local_file(&url).is_some() {
+            resolved.push(url);
+        }
+    }
+    Ok(resolved)
+}
+
+fn resolve_url(u: &str, base: Option<&Url>, name: &str) -> Result<Url> {
+    let bad = |problem: String| {
         Error::control(
             Format::Zsync,
             name,
@@ -489,27 +517,48 @@ fn resolve_urls(urls: &[String], base: Option<&Url>, name: &str) -> Result<Vec<U
             format!("its URL \"{u}\" {problem}"),
         )
     };
-    urls.iter()
-        .map(|u| {
-            let url = match (Url::parse(u), base) {
-                (Ok(url), _) => url,
-                (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => {
-                    base.join(u).map_err(|e| bad(u, format!("is not valid ({e})")))?
-                }
-                // A local control file: the command line must say where it came from.
-                (Err(url::ParseError::RelativeUrlWithoutBase), None) => {
-                    return Err(Error::Invalid(format!(
-                        "the control file's URL \"{u}\" is relative: give the URL the .zsync was downloaded from with -u"
-                    )));
-                }
-                (Err(e), _) => return Err(bad(u, format!("is not valid ({e})"))),
-            };
-            match url.scheme() {
-                "http" | "https" => Ok(url),
-                other => Err(bad(u, format!("is {other}: only http and https are supported"))),
-            }
-        })
-        .collect()
+    let url = match (Url::parse(u), base) {
+        (Ok(url), _) => url,
+        (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => base
+            .join(u)
+            .map_err(|e| bad(format!("is not valid ({e})")))?,
+        // A control file given as bytes with no origin: the caller must say where it
+        // came from.
+        (Err(url::ParseError::RelativeUrlWithoutBase), None) => {
+            return Err(Error::Invalid(format!(
+                "the control file's URL \"{u}\" is relative: give the URL the .zsync was downloaded from with -u"
+            )));
+        }
+        (Err(e), _) => return Err(bad(format!("is not valid ({e})"))),
+    };
+    let local = base.is_some_and(|b| b.scheme() == "file");
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        "file" if local => Ok(url),
+        other => Err(bad(format!(
+            "is {other}: only http and https are supported"
+        ))),
+    }
+}
+
+/// The file a `file:` URL names, if it is there.
+fn local_file(url: &Url) -> Option<PathBuf> {
+    url.to_file_path().ok().filter(|path| path.is_file())
+}
+
+/// Why a local control file's target cannot be read: the file its first URL names is
+/// not there (a `.zsync` downloaded on its own, whose URLs are relative).
+fn not_beside(urls: &[String], base: Option<&Url>) -> Error {
+    let (first, place) = match (urls.first(), base) {
+        (Some(first), Some(base)) => (first, base.join(first).ok()),
+        _ => return Error::Invalid("the control file names no URL".into()),
+    };
+    let place = place
+        .and_then(|url| url.to_file_path().ok())
+        .map_or_else(|| first.clone(), |path| path.display().to_string());
+    Error::Invalid(format!(
+        "the control file's URL \"{first}\" names {place}, which is not there: if the .zsync was downloaded on its own, give the URL it came from (-u, or paste that URL in the app)"
+    ))
 }
 
 /// Where the output goes: the user's choice, or the control file's `Filename` (checked:
@@ -644,6 +693,40 @@ mod tests {
             "control file f.zsync: its URL \"ftp://x/y\" is ftp: only http and https are supported"
         );
         assert!(error.hint().contains("a .zsync file made by zsyncmake"));
+    }
+
+    #[test]
+    fn a_local_control_files_urls_name_the_files_beside_it() {
+        let share = tempfile::tempdir().unwrap();
+        std::fs::write(share.path().join("f.img"), b"target").unwrap();
+        let base = file_url(&share.path().join("f.img.zsync")).unwrap();
+        let urls = resolve_urls(
+            &[
+                "f.img".into(),
+                "gone.img".into(),
+                "http://m.example/f".into(),
+            ],
+            Some(&base),
+            "f.zsync",
+        )
+        .unwrap();
+        assert_eq!(urls.len(), 2, "{urls:?}");
+        assert_eq!(local_file(&urls[0]), Some(share.path().join("f.img")));
+        assert_eq!(urls[1].as_str(), "http://m.example/f");
+        // None there: the message names the place looked at and the way out.
+        let error = not_beside(&["gone.img".into()], Some(&base)).to_string();
+        let gone = share.path().join("gone.img");
+        assert!(error.contains(&gone.display().to_string()), "{error}");
+        assert!(error.contains("-u"), "{error}");
+    }
+
+    #[test]
+    fn a_downloaded_control_file_never_names_local_files() {
+        let base = Url::parse("https://h.example/dir/f.zsync").unwrap();
+        let error = resolve_urls(&["file:///etc/passwd".into()], Some(&base), "f.zsync")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("only http and https"), "{error}");
     }
 
     #[test]
