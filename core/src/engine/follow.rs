@@ -25,7 +25,7 @@ use std::time::{Instant, SystemTime};
 
 use url::Url;
 
-use super::stages::{is_safe_file_name, parse_mtime, parse_url, safe_name_from_url};
+use super::stages::{parse_mtime, parse_url};
 use crate::casync::index::Index;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
@@ -35,6 +35,7 @@ use crate::fetch::{Fresh, Http, HttpConfig, Validators};
 use crate::follow::{FolderLock, FollowState, KeptBuild, Pattern, kept_name, resolve_latest};
 use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::part::{is_safe_file_name, safe_name_from_url};
 use crate::part::{old_path, part_path, write_atomically};
 use crate::zck::header::{Lead, MAX_LEAD_LEN};
 

@@ -16,8 +16,6 @@ use crate::event::{Event, EventSink, Summary};
 use crate::format::Format;
 use crate::job::{Control, JobSpec, Mode};
 
-pub use stages::is_safe_file_name;
-
 /// A started job.
 pub struct JobHandle {
     control: Control,

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::stages::{Stages, parse_url, plain_cost, safe_name_from_url};
+use super::stages::{Stages, parse_url, plain_cost};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::ZchunkTarget;
@@ -20,6 +20,7 @@ use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, 
 use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
 use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::part::safe_name_from_url;
 use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
