@@ -415,7 +415,7 @@ fn output_path(spec: &JobSpec, index_name: &str) -> Result<PathBuf> {
     }
     let name = file_name_of(index_name)
         .and_then(|name| {
-            let stem = name.strip_suffix(".caibx")?;
+            let stem = Format::Casync.target_name(&name)?;
             crate::part::is_safe_file_name(stem).then(|| stem.to_string())
         })
         .ok_or_else(|| {
