@@ -100,7 +100,11 @@ fn uses(folder: &str, all: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
 fn the_table_of_layers_names_every_folder_once() {
     let layers = layers();
     let listed: BTreeSet<String> = layers.iter().cloned().collect();
-    assert_eq!(listed.len(), layers.len(), "a folder is listed twice: {layers:?}");
+    assert_eq!(
+        listed.len(),
+        layers.len(),
+        "a folder is listed twice: {layers:?}"
+    );
     assert_eq!(
         listed,
         folders(),
@@ -129,7 +133,8 @@ fn each_folder_uses_only_the_folders_above_it() {
 
 #[test]
 fn imports_are_read_in_both_forms() {
-    let code = "use crate::scan::Scan;\nuse crate::{part::Assembly, event};\nlet x = crate::blocks::f();";
+    let code =
+        "use crate::scan::Scan;\nuse crate::{part::Assembly, event};\nlet x = crate::blocks::f();";
     let found: Vec<String> = crate_paths(code).into_iter().collect();
     assert_eq!(found, ["blocks", "event", "part", "scan"]);
 }
