@@ -812,11 +812,13 @@ pub enum Misbehaviour {
     /// Serves one range per request with `206`, but answers a request for several with
     /// `200` and the whole file, as S3, MinIO and many CDNs do.
     WholeFileForSeveralRanges,
-    /// Answers range requests `503 Service Unavailable` with `Retry-After: seconds` while
-    /// it has answered fewer than `requests` requests in all, then serves them.
+    /// Answers requests for pieces (ranges, casync chunks) `503 Service Unavailable` with
+    /// `Retry-After: seconds` while it has answered fewer than `requests` requests in
+    /// all, then serves them.
     Busy { requests: usize, seconds: u64 },
-    /// Starts answering the first `requests` range requests (headers, then 16 KiB of the
-    /// body) and then goes silent with the connection open; serves later ones.
+    /// Starts answering requests for pieces (ranges, casync chunks) while it has answered
+    /// fewer than `requests` requests in all (headers, then half the body, at most 16 KiB)
+    /// and then goes silent with the connection open; serves later ones.
     Stall { requests: usize },
     /// Answers every range request `416 Range Not Satisfiable`, as if its file were empty.
     NotSatisfiable,
@@ -917,6 +919,12 @@ struct Request {
     authorization: bool,
 }
 
+/// Whether `request` asks for a piece of a download rather than its control file: a
+/// range, or a casync chunk (a file of its own in the store).
+fn asks_for_a_piece(request: &Request) -> bool {
+    request.range.is_some() || request.path.ends_with(".cacnk")
+}
+
 /// Reads one request's head; `None` at the end of the connection.
 fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
@@ -960,6 +968,7 @@ fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> s
     let mut w = stream;
     while let Some(request) = read_request(&mut reader)? {
         let answered = tally.count(&request);
+        let piece = asks_for_a_piece(&request);
         let path = request.path.as_str();
         let range = request.range;
         let root = match how {
@@ -973,20 +982,36 @@ fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> s
             continue;
         };
         let len = data.len() as u64;
+        match how {
+            Misbehaviour::Busy { requests, seconds } if piece && answered < requests => {
+                write!(
+                    w,
+                    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\n\r\n"
+                )?;
+                continue;
+            }
+            Misbehaviour::Stall { requests } if piece && answered < requests => {
+                let some = (len / 2).min(16 << 10);
+                if range.is_some() {
+                    write!(
+                        w,
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes 0-{}/{len}\r\n\r\n",
+                        len - 1
+                    )?;
+                } else {
+                    write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
+                }
+                w.write_all(&data[..some as usize])?;
+                std::thread::sleep(Duration::from_secs(3600));
+                return Ok(());
+            }
+            _ => {}
+        }
         let Some(range) = range else {
             write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
             w.write_all(&data)?;
             continue;
         };
-        if let Misbehaviour::Busy { requests, seconds } = how
-            && answered < requests
-        {
-            write!(
-                w,
-                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\n\r\n"
-            )?;
-            continue;
-        }
         let ranges: Vec<(u64, u64)> = range
             .trim_start_matches("bytes=")
             .split(',')
@@ -996,17 +1021,6 @@ fn answer(stream: TcpStream, root: &Path, how: Misbehaviour, tally: &Tally) -> s
             })
             .collect();
         match how {
-            Misbehaviour::Stall { requests } if answered < requests => {
-                let some = len.min(16 << 10);
-                write!(
-                    w,
-                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes 0-{}/{len}\r\n\r\n",
-                    len - 1
-                )?;
-                w.write_all(&data[..some as usize])?;
-                std::thread::sleep(Duration::from_secs(3600));
-                return Ok(());
-            }
             Misbehaviour::NotSatisfiable => {
                 write!(
                     w,
@@ -1135,8 +1149,8 @@ pub fn scripted(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Misbeh
     })
 }
 
-/// A mirror redirector (MirrorBrain, download.opensuse.org style): serves files itself
-/// when asked without a range (the control file), and sends each range request on to the
+/// A mirror redirector (MirrorBrain, download.opensuse.org style): serves the control
+/// file itself, and sends each request for a piece (a range, a casync chunk) on to the
 /// next of `mirrors` (base URLs) in turn with a `302`.
 pub fn redirector(root: &Path, mirrors: Vec<String>) -> Misbehaving {
     let root = root.to_path_buf();
@@ -1153,7 +1167,7 @@ fn redirect(
     let mut w = stream;
     while let Some(request) = read_request(&mut reader)? {
         let n = tally.count(&request);
-        if request.range.is_some() {
+        if asks_for_a_piece(&request) {
             let mirror = &mirrors[n % mirrors.len()];
             write!(
                 w,

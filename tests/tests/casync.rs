@@ -3,6 +3,7 @@
 //! `casync extract --seed` is the yardstick: the same file, no more chunks.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use deltadrop_core::{BlockState, ControlSource, Event, Format};
 use deltadrop_tests::*;
@@ -46,6 +47,17 @@ fn store_sizes(store: &Path) -> std::collections::HashMap<String, u64> {
         }
     }
     sizes
+}
+
+/// Every chunk file in the store, in order of name.
+fn chunk_files(store: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(store)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
 
 #[test]
@@ -197,13 +209,7 @@ fn a_damaged_or_missing_chunk_fails_naming_it_and_keeps_the_old_output() {
     let Some(server) = nginx(p.www.path(), None, "") else {
         return;
     };
-    let store = p.www.path().join("default.castr");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&store)
-        .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    files.sort();
+    let files = chunk_files(&p.www.path().join("default.castr"));
     // One chunk file replaced by another's bytes; no seed, so every chunk is fetched.
     let other = read(&files[1]);
     std::fs::write(&files[0], other).unwrap();
@@ -224,6 +230,11 @@ fn a_damaged_or_missing_chunk_fails_naming_it_and_keeps_the_old_output() {
     let (result, _) = run_job(job_spec(server.url("image.img.caibx"), &[], &out));
     let error = result.unwrap_err().to_string();
     assert!(error.contains("404"), "{error}");
+    let chunk_url = server.url(&format!("default.castr/{}/{damaged}.cacnk", &damaged[..4]));
+    assert!(
+        error.contains(&chunk_url),
+        "the chunk's URL is named: {error}"
+    );
     assert_eq!(read(&out), b"the previous version");
 }
 
@@ -273,4 +284,144 @@ fn make_caibx_writes_casyncs_own_index_and_a_store_casync_extract_reads() {
     );
     assert!(extracted.status.success(), "{}", text(&extracted.stderr));
     assert!(read(&out) == content);
+}
+
+/// A store behind a server that is busy for the first chunk requests: the download waits
+/// as `Retry-After` asks and succeeds; a server asking for an hour is given up on at once,
+/// with a message saying so.
+#[test]
+fn a_busy_store_is_waited_for_as_it_asks_within_bounds() {
+    let Some(p) = pair(1_000_000, 111, &[]) else {
+        return;
+    };
+    // The index is request 0; chunk requests 1 and 2 are answered 503, wait 2 s.
+    let busy = misbehaving(
+        p.www.path(),
+        Misbehaviour::Busy {
+            requests: 3,
+            seconds: 2,
+        },
+    );
+    let out = p.work.path().join("waited.img");
+    let started = Instant::now();
+    let (result, _) = run_job(job_spec(busy.url("image.img.caibx"), &[&p.seed], &out));
+    result.unwrap();
+    assert_eq!(read(&out), p.new);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "did not wait as asked: {took:?}"
+    );
+
+    let closed = misbehaving(
+        p.www.path(),
+        Misbehaviour::Busy {
+            requests: usize::MAX,
+            seconds: 3600,
+        },
+    );
+    let out = p.work.path().join("refused.img");
+    let started = Instant::now();
+    let (result, _) = run_job(job_spec(closed.url("image.img.caibx"), &[&p.seed], &out));
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("asks to come back in 3600 s"), "{error}");
+    assert!(error.contains(".cacnk"), "the chunk is named: {error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!out.exists());
+}
+
+/// A store whose first chunk replies go silent half-way: each is given up after the
+/// stall timeout and asked again; one that never answers ends the job saying so.
+#[test]
+fn a_chunk_reply_that_goes_silent_is_retried_after_the_stall_timeout() {
+    let Some(p) = pair(1_000_000, 115, &[]) else {
+        return;
+    };
+    let get = |server: &Misbehaving, name: &str| {
+        let out = p.work.path().join(name);
+        let mut spec = job_spec(server.url("image.img.caibx"), &[&p.seed], &out);
+        spec.options.stall_timeout = Duration::from_secs(1);
+        let started = Instant::now();
+        let (result, _) = run_job(spec);
+        (result, out, started.elapsed())
+    };
+
+    let stalls_twice = misbehaving(p.www.path(), Misbehaviour::Stall { requests: 3 });
+    let (result, out, took) = get(&stalls_twice, "retried.img");
+    result.unwrap();
+    assert_eq!(read(&out), p.new);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+
+    let stalls_always = misbehaving(
+        p.www.path(),
+        Misbehaviour::Stall {
+            requests: usize::MAX,
+        },
+    );
+    let (result, out, took) = get(&stalls_always, "refused.img");
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("stopped sending"), "{error}");
+    assert!(
+        error.contains(&format!("127.0.0.1:{}", stalls_always.port)),
+        "{error}"
+    );
+    assert!(
+        took < Duration::from_secs(40),
+        "gave up only after {took:?}"
+    );
+    assert!(!out.exists());
+}
+
+/// The new file's index and store, and a seed that is the new file but for one byte:
+/// exactly one chunk to fetch, so which mirror each request reaches does not depend on
+/// timing. Also a copy of the store in which every chunk file holds another's bytes.
+fn one_chunk_missing() -> Option<(Pair, TempDir)> {
+    let p = pair(1_000_000, 117, &[])?;
+    let mut almost = p.new.clone();
+    almost[p.new.len() / 2] ^= 0xff;
+    std::fs::write(&p.seed, &almost).unwrap();
+    let bad = public_dir();
+    let files = chunk_files(&p.www.path().join("default.castr"));
+    for (i, file) in files.iter().enumerate() {
+        let copy = bad.path().join(file.strip_prefix(p.www.path()).unwrap());
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::write(copy, read(&files[(i + 1) % files.len()])).unwrap();
+    }
+    Some((p, bad))
+}
+
+/// A mirror redirector sends the one missing chunk to a mirror with a bad copy, then to
+/// one without the file, then to a good one: each failure is asked again, and the
+/// download ends verified. When every copy is bad, it fails naming the mirror's URL.
+#[test]
+fn a_mirror_with_a_bad_copy_of_a_chunk_is_asked_again_until_a_good_one_serves() {
+    let Some((p, bad_store)) = one_chunk_missing() else {
+        return;
+    };
+    let good = misbehaving(p.www.path(), Misbehaviour::Honest);
+    let bad = misbehaving(bad_store.path(), Misbehaviour::Honest);
+    let empty = public_dir();
+    let without_file = misbehaving(empty.path(), Misbehaviour::Honest);
+    let base = |server: &Misbehaving| server.url("").trim_end_matches('/').to_string();
+    // The index is the redirector's request 0: chunk requests go to mirrors 1, 2, 0.
+    let mirrors = vec![base(&good), base(&bad), base(&without_file)];
+    let server = redirector(p.www.path(), mirrors);
+    let out = p.work.path().join("mirrored.img");
+    let (result, _) = run_job(job_spec(server.url("image.img.caibx"), &[&p.seed], &out));
+    result.unwrap();
+    assert_eq!(read(&out), p.new);
+    let asked = [bad.requests(), without_file.requests(), good.requests()];
+    assert_eq!(asked, [1, 1, 1], "bad copy, no file, good copy");
+
+    let only_bad = redirector(p.www.path(), vec![base(&bad)]);
+    let out = p.work.path().join("refused.img");
+    let (result, _) = run_job(job_spec(only_bad.url("image.img.caibx"), &[&p.seed], &out));
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains(&bad.url("default.castr/")) && error.contains(".cacnk"),
+        "the bad copy's URL is named: {error}"
+    );
+    assert!(error.contains(" 3 times"), "{error}");
+    assert_eq!(bad.requests(), 1 + 3, "asked a bounded number of times");
+    assert!(!out.exists());
 }

@@ -113,7 +113,25 @@ impl Store {
         }
     }
 
+    /// Where the store is, as a URL: a folder's as a `file:` URL.
+    pub(crate) fn url(&self) -> Result<Url> {
+        match self {
+            Store::Remote(url) => Ok(url.clone()),
+            Store::Local(folder) => file_url(&folder.join("")),
+        }
+    }
+
+    /// Where the chunk named `id` is, as a URL: in a local store, a `file:` URL, so that
+    /// a local store is read through the same transport as a remote one.
+    pub(crate) fn chunk_url(&self, id: &ChunkId) -> Result<Url> {
+        match self.locate(id) {
+            ChunkLocation::Url(url) => Ok(url),
+            ChunkLocation::Path(path) => file_url(&path),
+        }
+    }
+
     /// Reads, unpacks and checks `chunk` from a local store; `None` for a remote one.
+    #[cfg(test)]
     pub(crate) fn read_local(&self, chunk: &Chunk, digest: ChunkDigest) -> Option<Result<Vec<u8>>> {
         let ChunkLocation::Path(path) = self.locate(&chunk.id) else {
             return None;
@@ -122,13 +140,20 @@ impl Store {
     }
 }
 
+/// The `file:` URL of `path`, made absolute.
+fn file_url(path: &Path) -> Result<Url> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io("find", path, e))?;
+    Url::from_file_path(&absolute)
+        .map_err(|()| Error::Invalid(format!("{} cannot be named by a URL", path.display())))
+}
+
+#[cfg(test)]
 fn read_chunk_file(path: &Path, chunk: &Chunk, digest: ChunkDigest) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    match unpack_chunk(file, chunk, digest, &path.display().to_string()) {
-        Ok(unpacked) => Ok(unpacked.data),
-        Err(UnpackError::Read(e)) => Err(Error::io("read", path, e)),
-        Err(UnpackError::Bad(e)) => Err(e),
-    }
+    unpack_chunk(file, chunk, digest, &path.display().to_string()).map_err(|e| match e {
+        UnpackError::Read(e) => Error::io("read", path, e),
+        UnpackError::Bad(e) => e,
+    })
 }
 
 /// The most a chunk of `len` bytes can take compressed: zstd's own bound
@@ -147,13 +172,6 @@ pub(crate) enum UnpackError {
     Bad(Error),
 }
 
-/// A chunk's bytes, checked, and how many compressed bytes they came from.
-#[derive(Debug)]
-pub(crate) struct Unpacked {
-    pub(crate) data: Vec<u8>,
-    pub(crate) compressed_len: u64,
-}
-
 /// Decompresses a `.cacnk` that should hold `chunk`, read from `file` as it comes, and
 /// checks it against the chunk's id; `source` (URL or path) names it in errors. Never
 /// produces more than `chunk.len` bytes, however the data claims otherwise, nor reads
@@ -167,7 +185,7 @@ pub(crate) fn unpack_chunk(
     chunk: &Chunk,
     digest: ChunkDigest,
     source: &str,
-) -> std::result::Result<Unpacked, UnpackError> {
+) -> std::result::Result<Vec<u8>, UnpackError> {
     let bad = |problem: String| UnpackError::Bad(bad_data(source, chunk, problem));
     let mut file = file.take(max_compressed_len(chunk.len) + 1);
     let mut input = vec![0; DCtx::in_size()];
@@ -175,8 +193,7 @@ pub(crate) fn unpack_chunk(
     if !input[..sniffed].starts_with(&ZSTD_MAGIC) {
         return Err(bad(not_zstd(&input[..sniffed])));
     }
-    let unpacked = decompress(&mut file, &mut input, sniffed, chunk, source)?;
-    let data = &unpacked.data;
+    let data = decompress(&mut file, &mut input, sniffed, chunk, source)?;
     if data.len() as u64 != chunk.len {
         return Err(bad(format!(
             "decompresses to {}, not the index's {} bytes",
@@ -184,13 +201,13 @@ pub(crate) fn unpack_chunk(
             chunk.len
         )));
     }
-    let actual = digest.id_of(data);
+    let actual = digest.id_of(&data);
     if actual != chunk.id {
         return Err(bad(format!(
             "holds other data (its bytes hash to {actual})"
         )));
     }
-    Ok(unpacked)
+    Ok(data)
 }
 
 /// Enough of a file's start to tell zstd, xz and gzip apart.
@@ -240,14 +257,14 @@ fn window_log_max(len: u64) -> u32 {
 
 /// Streams `file`, of which `input[..filled]` is read already, through zstd into a
 /// buffer of exactly the chunk's length, reading no more than such a chunk can take
-/// compressed; the bytes and how many compressed bytes they came from.
+/// compressed.
 fn decompress(
     file: &mut impl Read,
     input: &mut [u8],
     mut filled: usize,
     chunk: &Chunk,
     source: &str,
-) -> std::result::Result<Unpacked, UnpackError> {
+) -> std::result::Result<Vec<u8>, UnpackError> {
     let bad = |problem: String| UnpackError::Bad(bad_data(source, chunk, problem));
     let limit = max_compressed_len(chunk.len);
     let mut data = Vec::with_capacity(usize::try_from(chunk.len).expect("a chunk fits in memory"));
@@ -285,10 +302,7 @@ fn decompress(
             "is not valid zstd data (it ends in the middle of a frame)".into(),
         ));
     }
-    Ok(Unpacked {
-        data,
-        compressed_len,
-    })
+    Ok(data)
 }
 
 /// [`unpack_chunk`] of a file in memory, which cannot fail to be read.
@@ -299,11 +313,10 @@ pub(crate) fn unpack_in_memory(
     digest: ChunkDigest,
     source: &str,
 ) -> Result<Vec<u8>> {
-    match unpack_chunk(packed, chunk, digest, source) {
-        Ok(unpacked) => Ok(unpacked.data),
-        Err(UnpackError::Bad(error)) => Err(error),
-        Err(UnpackError::Read(e)) => unreachable!("reading memory failed: {e}"),
-    }
+    unpack_chunk(packed, chunk, digest, source).map_err(|e| match e {
+        UnpackError::Bad(error) => error,
+        UnpackError::Read(e) => unreachable!("reading memory failed: {e}"),
+    })
 }
 
 /// What a chunk file that is no zstd frame seems to be.
@@ -502,8 +515,7 @@ mod tests {
             "s",
         )
         .unwrap();
-        assert!(unpacked.data == data);
-        assert_eq!(unpacked.compressed_len, packed.len() as u64);
+        assert!(unpacked == data);
     }
 
     #[test]

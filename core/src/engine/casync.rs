@@ -1,19 +1,23 @@
 //! A casync download. The `.caibx` index lists the blob's chunks by the hash of their
 //! bytes; each lives, zstd-compressed, as its own file in a chunk store. So: cut every
 //! seed with casync's chunker and take the chunks the index names, then fetch each
-//! missing chunk from the store (one request per chunk, many in flight, over HTTP/2
-//! where the server offers it), check its hash and put it at every place the blob has
-//! it.
+//! missing chunk from the store, check its hash and put it at every place the blob has
+//! it. The chunks are documents for the shared `fetch::Transport` (one request per chunk,
+//! many in flight, over HTTP/2 where the server offers it): retries, `Retry-After`, the
+//! stall timeout, mirror redirectors and the limit on bad copies are the other formats'.
+//! A local store is read where it is, through `file:` URLs.
 //!
 //! A chunk is checked by the hash of all its bytes, so it is held whole until written,
 //! and an index may declare chunks of up to 128 MiB: the chunks in flight share a memory
 //! budget, which bounds the download's memory whatever the index declares.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use url::Url;
 
 use super::pipeline::Target;
 use super::stages::{Stages, parse_url};
@@ -21,23 +25,19 @@ use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
 use crate::casync::id::{ChunkDigest, ChunkId};
 use crate::casync::index::{Chunk, Index};
-use crate::casync::store::{ChunkLocation, Store, UnpackError, unpack_chunk};
+use crate::casync::store::{Store, UnpackError, unpack_chunk};
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::CasyncTarget;
-use crate::event::{BlockSource, BlockState, Event, Reporter, Summary, TargetInfo};
-use crate::fetch::{ByteBudget, Http, Retry};
+use crate::event::{BlockSource, BlockState, Event, Summary, TargetInfo};
+use crate::fetch::{
+    BlockWriter, ByteBudget, Document, DocumentReceiver, Http, ReceiveError, Room, Transport,
+    broken,
+};
 use crate::format::Format;
-use crate::job::{Control, ControlSource, JobSpec};
-use crate::part::{Assembly, Ends, Layout, Offer};
+use crate::job::{ControlSource, JobSpec};
+use crate::part::{Assembly, Ends, Layout};
 use crate::scan::open_seed;
 
-/// Attempts per chunk for passing network problems.
-const MAX_ATTEMPTS: u32 = 5;
-/// Chunks fetched side by side per request the user allows in parallel: each chunk is a
-/// request of its own, mostly small, so several per connection keep the link busy.
-const WORKERS_PER_REQUEST: usize = 4;
-/// The most chunks fetched side by side, whatever `--parallel` asks.
-const MAX_WORKERS: usize = 64;
 /// Memory for the bytes of the chunks in flight. casync's default chunks (64 KiB on
 /// average, at most 256 KiB) never fill it; chunks larger than it are fetched one at a
 /// time.
@@ -107,6 +107,21 @@ impl Blob {
             .collect()
     }
 
+    /// The chunk at `piece`: where it is and its id.
+    fn chunk(&self, piece: u64) -> Chunk {
+        let bytes = self.piece_range(piece);
+        Chunk {
+            offset: bytes.start,
+            len: bytes.end - bytes.start,
+            id: self.ids[piece as usize],
+        }
+    }
+
+    /// Every place of the blob that holds the same chunk as `piece`.
+    fn places_of(&self, piece: u64) -> &[u64] {
+        &self.places[&self.ids[piece as usize]]
+    }
+
     /// Uncompressed bytes of the chunks named `ids`, once each.
     fn bytes_of(&self, ids: &[ChunkId]) -> u64 {
         ids.iter()
@@ -170,23 +185,17 @@ impl Target for Blob {
         Ok((needed.len() as u64, self.bytes_of(&needed)))
     }
 
+    /// Each missing chunk as a document of its own, through the transport.
     fn fetch(&self, stages: &Stages, http: &Http, assembly: &Assembly<Blob>) -> Result<()> {
-        let needed = self.ids_of(&assembly.missing());
-        let workers = (stages.spec.options.parallel_requests.max(1) * WORKERS_PER_REQUEST)
-            .min(MAX_WORKERS)
-            .min(needed.len());
-        let fetcher = StoreFetcher {
-            http,
-            store: &self.store,
+        let chunks = StoreChunks {
             blob: self,
-            assembly,
-            reporter: stages.reporter,
-            control: stages.control,
-            queue: Mutex::new(needed.into_iter().collect()),
+            writer: BlockWriter::new(assembly, stages.reporter),
             budget: ByteBudget::new(CHUNK_MEMORY),
-            failure: Mutex::new(None),
         };
-        fetcher.run(workers)
+        let store = self.store.url()?;
+        let options = &stages.spec.options;
+        Transport::new(http, vec![store], stages.reporter, stages.control, options)
+            .run_documents(&chunks)
     }
 }
 
@@ -258,146 +267,97 @@ fn copy_from_seed(
     Ok(())
 }
 
-/// Fetches chunks from the store, `parallel` at a time as far as their memory budget
-/// allows: each one request, its body unpacked and checked, then written wherever the
-/// blob has it.
-struct StoreFetcher<'a> {
-    http: &'a Http,
-    store: &'a Store,
+/// The blob's missing chunks, as documents in its store: each unpacked and checked
+/// against its id as it arrives, then written wherever the blob has it.
+struct StoreChunks<'a> {
     blob: &'a Blob,
-    assembly: &'a Assembly<'a, Blob>,
-    reporter: &'a Reporter<'a>,
-    control: &'a Control,
-    queue: Mutex<VecDeque<ChunkId>>,
-    /// Held by each chunk for its bytes, from unpacking until written.
+    writer: BlockWriter<'a, Blob>,
+    /// Held by each chunk for its bytes, from before its request until written.
     budget: ByteBudget,
-    /// Why the job ends early: the first error, or the cancel.
-    failure: Mutex<Option<Error>>,
 }
 
-impl StoreFetcher<'_> {
-    fn run(&self, parallel: usize) -> Result<()> {
-        std::thread::scope(|scope| {
-            for _ in 0..parallel {
-                scope.spawn(|| {
-                    while let Some(id) = self.next() {
-                        if let Err(e) = self.fetch_with_retries(id) {
-                            self.fail(e);
-                        }
-                    }
-                });
-            }
-        });
-        match self.failure.lock().unwrap().take() {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-
-    /// The next chunk to fetch, unless the job is over.
-    fn next(&self) -> Option<ChunkId> {
-        if !self.goes_on() {
-            return None;
-        }
-        self.queue.lock().unwrap().pop_front()
-    }
-
-    /// False once the job is cancelled or a chunk failed.
-    fn goes_on(&self) -> bool {
-        if let Err(e) = self.control.checkpoint() {
-            self.fail(e);
-        }
-        self.failure.lock().unwrap().is_none()
-    }
-
-    /// Ends the job with `error`, unless it has already failed.
-    fn fail(&self, error: Error) {
-        self.failure.lock().unwrap().get_or_insert(error);
-    }
-
-    fn fetch_with_retries(&self, id: ChunkId) -> Result<()> {
-        let places = &self.blob.places[&id];
-        let bytes = self.blob.piece_range(places[0]);
-        let chunk = Chunk {
-            offset: bytes.start,
-            len: bytes.end - bytes.start,
-            id,
-        };
-        self.reporter.blocks(
-            runs(places.iter().copied()),
-            BlockState::InFlight,
-            BlockSource::Network,
-        );
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let fetched = {
-                let _room = self.budget.take(chunk.len);
-                // Waiting for room can take as long as other chunks take to arrive.
-                if !self.goes_on() {
-                    return Ok(());
-                }
-                self.fetch(&chunk).map(|data| self.put(places, &data))
-            };
-            match fetched {
-                Ok(written) => return written,
-                Err((Retry::Later(wait), _)) if attempt < MAX_ATTEMPTS => {
-                    let pause = wait.unwrap_or(Duration::from_millis(250 << attempt));
-                    self.control.sleep(pause.min(Duration::from_secs(60)))?;
-                }
-                Err((_, error)) => {
-                    self.reporter.blocks(
-                        runs(places.iter().copied()),
-                        BlockState::Failed,
-                        BlockSource::Network,
-                    );
-                    return Err(error);
-                }
-            }
-        }
-    }
-
-    /// One chunk from the store, unpacked and checked against its id.
-    fn fetch(&self, chunk: &Chunk) -> std::result::Result<Vec<u8>, (Retry, Error)> {
-        let url = match self.store.locate(&chunk.id) {
-            ChunkLocation::Url(url) => url,
-            ChunkLocation::Path(_) => {
-                // A local file that does not unpack would read the same again.
-                let local = self.store.read_local(chunk, self.blob.digest());
-                return local
-                    .expect("a local store reads locally")
-                    .map_err(|e| (Retry::Never, e));
-            }
-        };
-        self.reporter.add_request();
-        let body = self.http.get_body(&url).map_err(|e| (e.retry, e.error))?;
-        match unpack_chunk(body, chunk, self.blob.digest(), url.as_str()) {
-            Ok(unpacked) => {
-                self.reporter.add_wire(unpacked.compressed_len);
-                Ok(unpacked.data)
-            }
-            Err(UnpackError::Read(e)) => Err((
-                Retry::Later(None),
-                Error::http(&url, format!("the download broke off: {e}")),
-            )),
-            // A chunk that does not unpack to its id is the store's fault: asking again
-            // would bring the same bytes.
-            Err(UnpackError::Bad(error)) => Err((Retry::Never, error)),
-        }
-    }
-
-    /// Writes a fetched chunk at every place the blob has it.
-    fn put(&self, places: &[u64], data: &[u8]) -> Result<()> {
+impl StoreChunks<'_> {
+    /// Writes a checked chunk at every place the blob has it.
+    fn put(&self, url: &Url, piece: u64, data: &[u8]) -> Result<()> {
         let mut written = Vec::new();
-        for &piece in places {
-            if self.assembly.offer(piece, data)? == Offer::Written {
-                self.reporter.add_fetched(data.len() as u64);
-                written.push(piece);
+        for &place in self.blob.places_of(piece) {
+            if self.writer.accept(url, place, data)? {
+                written.push(place);
             }
         }
-        self.reporter
+        self.writer
+            .reporter
             .blocks(runs(written), BlockState::Fetched, BlockSource::Network);
         Ok(())
+    }
+
+    fn report(&self, places: impl Iterator<Item = u64>, state: BlockState) {
+        self.writer
+            .reporter
+            .blocks(runs(places), state, BlockSource::Network);
+    }
+}
+
+impl DocumentReceiver for StoreChunks<'_> {
+    /// One document per distinct chunk missing.
+    fn next_round(&self) -> Result<Option<Vec<Document>>> {
+        let needed = self.blob.ids_of(&self.writer.assembly.missing());
+        if needed.is_empty() {
+            return Ok(None);
+        }
+        let documents = needed.into_iter().map(|id| {
+            Ok(Document {
+                url: self.blob.store.chunk_url(&id)?,
+                piece: self.blob.places[&id][0],
+            })
+        });
+        documents.collect::<Result<_>>().map(Some)
+    }
+
+    fn room(&self, document: &Document) -> Room<'_> {
+        self.budget.take(self.blob.chunk(document.piece).len)
+    }
+
+    fn feed(
+        &self,
+        document: &Document,
+        url: &Url,
+        body: &mut dyn Read,
+    ) -> std::result::Result<(), ReceiveError> {
+        let chunk = self.blob.chunk(document.piece);
+        match unpack_chunk(body, &chunk, self.blob.digest(), url.as_str()) {
+            Ok(data) => self
+                .put(url, document.piece, &data)
+                .map_err(ReceiveError::Fatal),
+            Err(UnpackError::Read(e)) => Err(broken(e)),
+            // Another copy (another mirror's, or the next reply) may be good: counted,
+            // and asked for again a bounded number of times.
+            Err(UnpackError::Bad(error)) => {
+                let problem = match error {
+                    Error::BadData { problem, .. } => problem,
+                    other => other.to_string(),
+                };
+                let rejected = self.writer.reject(url, document.piece, &problem);
+                rejected.map_err(ReceiveError::Fatal)
+            }
+        }
+    }
+
+    fn requested(&self, document: &Document) {
+        let places = self.blob.places_of(document.piece).iter().copied();
+        self.report(places, BlockState::InFlight);
+    }
+
+    fn request_over(&self, document: &Document) {
+        // Whatever did not arrive goes back to unknown, to be asked for again.
+        let assembly = self.writer.assembly;
+        let places = self.blob.places_of(document.piece).iter().copied();
+        let unfetched = places.filter(|&place| !assembly.is_present(place));
+        self.report(unfetched, BlockState::Unknown);
+    }
+
+    fn present(&self) -> u64 {
+        self.writer.assembly.present_count()
     }
 }
 

@@ -437,13 +437,23 @@ impl Http {
         Ok((data, total))
     }
 
-    /// The whole file at `url` (a casync chunk): its body, to be read as it arrives.
-    pub fn get_body(&self, url: &Url) -> std::result::Result<Response, RequestError> {
+    /// The whole file at `url` (a casync chunk), to be read as it arrives, and the URL it
+    /// came from after redirects (a mirror, which a bad copy should name). A `file:` URL
+    /// is read where it is.
+    pub fn get_file(
+        &self,
+        url: &Url,
+    ) -> std::result::Result<(Box<dyn Read + Send>, Url), RequestError> {
+        if url.scheme() == "file" {
+            let (file, _) = open_local_file(url)?;
+            return Ok((Box::new(file), url.clone()));
+        }
         let response = self.send(url, |r| r)?;
         if !response.status().is_success() {
-            return Err(self.refusal(response));
+            return Err(self.refused(response, url));
         }
-        Ok(response)
+        let final_url = response.url().clone();
+        Ok((Box::new(response), final_url))
     }
 
     /// Asks `url` for `ranges` (ascending, not touching).
@@ -496,39 +506,56 @@ impl Http {
                 body: response,
                 mirror: (final_url.origin() != url.origin()).then_some(final_url),
             }),
-            _ => {
-                let asked_to_wait = header(RETRY_AFTER).and_then(|v| retry_after(&v));
-                let mut error = self.refusal(response);
-                if error.retry == Retry::Never && final_url.origin() != url.origin() {
-                    // A redirector sent us to a mirror that failed; asked again, it may
-                    // pick another.
-                    error.retry = Retry::Later(None);
-                }
-                if let Retry::Later(_) = error.retry
-                    && let Some(wait) = asked_to_wait
-                {
-                    error.retry = if wait <= MAX_RETRY_AFTER {
-                        Retry::Later(Some(wait))
-                    } else {
-                        error.error = Error::http(
-                            &final_url,
-                            format!(
-                                "the server is busy (HTTP {status}) and asks to come back in {} s",
-                                wait.as_secs()
-                            ),
-                        );
-                        Retry::Never
-                    };
-                }
-                Err(error)
-            }
+            _ => Err(self.refused(response, url)),
         }
+    }
+
+    /// Why `response`, to a request for `asked`, is a refusal, and what to do about it:
+    /// a mirror a redirector chose is asked again (it may choose another), and a busy
+    /// server is waited for as long as it asks, within bounds.
+    fn refused(&self, response: Response, asked: &Url) -> RequestError {
+        let status = response.status();
+        let final_url = response.url().clone();
+        let asked_to_wait = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
+        let mut error = self.refusal(response);
+        if error.retry == Retry::Never && final_url.origin() != asked.origin() {
+            // A redirector sent us to a mirror that failed; asked again, it may
+            // pick another.
+            error.retry = Retry::Later(None);
+        }
+        if let Retry::Later(_) = error.retry
+            && let Some(wait) = asked_to_wait
+        {
+            error.retry = if wait <= MAX_RETRY_AFTER {
+                Retry::Later(Some(wait))
+            } else {
+                error.error = Error::http(
+                    &final_url,
+                    format!(
+                        "the server is busy (HTTP {status}) and asks to come back in {} s",
+                        wait.as_secs()
+                    ),
+                );
+                Retry::Never
+            };
+        }
+        error
     }
 }
 
 /// Opens the file a `file:` URL names. It is not there any more, or not allowed: that
 /// URL will not work; other errors (a share that went away for a moment) are retried.
 fn open_local(url: &Url) -> std::result::Result<RangeReply, RequestError> {
+    let (file, length) = open_local_file(url)?;
+    Ok(RangeReply::Local { file, length })
+}
+
+/// The file a `file:` URL names, and its length; failures as [`open_local`] classes them.
+fn open_local_file(url: &Url) -> std::result::Result<(std::fs::File, u64), RequestError> {
     let path = url.to_file_path().map_err(|()| RequestError {
         retry: Retry::Never,
         error: Error::Invalid(format!("{url} does not name a local file")),
@@ -542,7 +569,7 @@ fn open_local(url: &Url) -> std::result::Result<RangeReply, RequestError> {
     };
     let file = std::fs::File::open(&path).map_err(failed)?;
     let length = file.metadata().map_err(failed)?.len();
-    Ok(RangeReply::Local { file, length })
+    Ok((file, length))
 }
 
 /// What a server said identifies the version of a file it sent: given back, it answers

@@ -1,10 +1,11 @@
-//! Getting the missing blocks from the network. [`http`] only speaks HTTP: range
-//! requests and how their replies are framed ([`multipart`]). The [`transport`] batches
-//! ranges into requests, runs them side by side, retries, asks for fewer ranges and falls
-//! back to other URLs. What the replies fill is a target: the plain file
-//! ([`transport::PlainTarget`]), or a gzip-compressed copy read through its Z-Map
-//! ([`gzip_target`]). A [`ByteBudget`] bounds the memory of the pieces the workers hold
-//! whole at once.
+//! Getting the missing pieces from the network. [`http`] only speaks HTTP: range
+//! requests, whole documents, and how their replies are framed ([`multipart`]). The
+//! [`transport`] batches ranges into requests or asks for documents one request each,
+//! runs them side by side, retries, asks for fewer ranges and falls back to other URLs,
+//! for every format. What the replies fill is a target: the plain file
+//! ([`transport::PlainTarget`]), a gzip-compressed copy read through its Z-Map
+//! ([`gzip_target`]), or a casync blob's chunks (a `DocumentReceiver` in the engine). A
+//! [`ByteBudget`] bounds the memory of the pieces the workers hold whole at once.
 
 mod budget;
 mod gzip_target;
@@ -12,12 +13,13 @@ mod http;
 mod multipart;
 mod transport;
 
-pub(crate) use budget::ByteBudget;
+pub(crate) use budget::{ByteBudget, Room};
 pub(crate) use gzip_target::{GzipTarget, estimate as estimate_gzip, parse_map as parse_z_map};
-pub(crate) use http::{Fresh, Http, HttpConfig, Retry, Validators};
+pub(crate) use http::{Fresh, Http, HttpConfig, Validators};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};
 pub(crate) use transport::{
-    BlockWriter, Cuts, FeedPieces, PieceAssembler, PlainTarget, ReceiveError, Transport, broken,
+    BlockWriter, Cuts, Document, DocumentReceiver, FeedPieces, PieceAssembler, PlainTarget,
+    ReceiveError, Transport, broken,
 };

@@ -1,14 +1,18 @@
-//! Fetching the missing blocks: batching byte ranges into requests, running several
-//! requests at once, checking every received block, and adapting to what the server can
-//! do.
+//! Fetching the missing pieces: batching byte ranges into requests, or asking for whole
+//! documents one request each, running several requests at once, retrying, checking
+//! every received piece, and adapting to what the server can do.
 //!
-//! The work is split in two. [`Transport`] knows requests: it cuts the byte ranges a
-//! round wants into batches, runs them on parallel connections, follows the ladder below,
-//! retries and moves on to other URLs. A [`Receiver`] knows what the bytes are: which
-//! ranges of the remote file to ask for, and what to do with them. [`PlainTarget`] takes
-//! them as the target itself; `zfetch::GzipTarget` collects ranges of a gzip-compressed
-//! copy and inflates them. Both end in [`BlockWriter`], the one place where a block is
-//! checked against the control file before it is written.
+//! The work is split in two. [`Transport`] knows requests: it runs each round's requests
+//! on parallel workers, retries a request that met a passing problem (longer pauses each
+//! time, at least what `Retry-After` asked for, a stalled reply given up after the stall
+//! timeout), asks a mirror redirector again when its mirror failed, moves on to other
+//! URLs, and ends the job when rounds bring nothing new. A receiver knows what the bytes
+//! are. A [`Receiver`] wants ranges of the remote file: [`PlainTarget`] takes them as the
+//! target itself, `GzipTarget` (gzip_target.rs) collects ranges of a gzip-compressed copy
+//! and inflates them. A [`DocumentReceiver`] wants whole files at their own URLs (a casync
+//! chunk in its store, one request per chunk: just another way of cutting the target).
+//! All end in [`BlockWriter`], the one place where a piece is checked before it is
+//! written and where bad data is counted.
 //!
 //! The ladder: a batch starts with up to `max_ranges_per_request` ranges. A server that
 //! answers a multi-range request with one part, or rejects the request's size, or mangles
@@ -17,8 +21,9 @@
 //! release assets) say "one range per request": its body is dropped unread and the round
 //! is planned again with single ranges, several in flight. Only a `200` to a single range
 //! means no ranges at all: the whole file is streamed once and the missing blocks are
-//! taken from it (still verified). Blocks whose data does not verify are asked for again,
-//! a bounded number of times; then the job fails naming the URL.
+//! taken from it (still verified). Pieces whose data does not verify (a block, or a
+//! document that is not what it should be) are asked for again, a bounded number of
+//! times; then the job fails naming the URL.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
@@ -29,6 +34,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::budget::Room;
 use super::http::{Http, RangeReply, RequestError, Retry};
 use super::multipart::{PartError, for_each_part};
 use crate::blocks::{Geometry, merge, range_header, runs};
@@ -52,6 +58,11 @@ const MIN_PIECE: u64 = 1 << 20;
 /// Below this many bytes per request, one more parallel request costs more than it saves.
 const PARALLEL_WORTHWHILE: u64 = 4 << 20;
 const ZSYNC_RANGES_PER_REQUEST: usize = 20;
+/// Documents fetched side by side per request the user allows in parallel: each is a
+/// request of its own, mostly small, so several per connection keep the link busy.
+const DOCUMENTS_PER_REQUEST: usize = 4;
+/// The most documents fetched side by side, whatever `--parallel` asks.
+const MAX_DOCUMENT_WORKERS: usize = 64;
 
 /// What one round of requests asks for.
 pub(crate) struct Round {
@@ -155,7 +166,144 @@ pub(crate) struct Transport<'a> {
     replan: AtomicBool,
 }
 
-type Queue = Mutex<VecDeque<Vec<Range<u64>>>>;
+/// A round's requests not yet sent, shared by its workers.
+type Queue<W> = Mutex<VecDeque<W>>;
+
+/// What came of one try of a request.
+enum Tried {
+    /// Nothing more to do for it: what did not come is asked for in the next round.
+    Over,
+    /// Split into smaller requests, queued in its place.
+    Requeued,
+    /// A passing problem: try again after a pause, at least `wait`.
+    Again {
+        problem: Error,
+        wait: Option<Duration>,
+    },
+    /// This URL will not work.
+    UrlFails(Error),
+}
+
+/// Where a request goes.
+#[derive(Clone, Copy)]
+enum Destination<'u> {
+    /// The target's URL in use, the next one once it fails.
+    TargetUrls,
+    /// A document's own URL, the only place it is.
+    Own(&'u Url),
+}
+
+/// What the round loop needs of a receiver: each round's requests, how to send one,
+/// and how much of the target is there.
+trait Rounds: Sync {
+    /// One request's worth of work.
+    type Work: Send;
+    /// The next round's requests and how many may run side by side; `None` once nothing
+    /// is missing.
+    fn next_round(&self, transport: &Transport) -> Result<Option<(VecDeque<Self::Work>, usize)>>;
+    /// Sends one request and hands over what comes back (more work may be queued).
+    fn fetch(
+        &self,
+        transport: &Transport,
+        work: Self::Work,
+        queue: &Queue<Self::Work>,
+        last_problem: &Mutex<Option<Error>>,
+    ) -> Result<()>;
+    fn end_round(&self) -> Result<()>;
+    fn present(&self) -> u64;
+}
+
+/// Rounds of range requests, batched from the ranges a [`Receiver`] wants.
+struct RangeRounds<'r>(&'r dyn Receiver);
+
+impl Rounds for RangeRounds<'_> {
+    type Work = Vec<Range<u64>>;
+
+    fn next_round(&self, transport: &Transport) -> Result<Option<(VecDeque<Self::Work>, usize)>> {
+        let round = self.0.next_round()?;
+        Ok(round.map(|round| {
+            let batches = transport.batches(&round.ranges, &round.cuts);
+            (batches, transport.parallel)
+        }))
+    }
+
+    fn fetch(
+        &self,
+        transport: &Transport,
+        ranges: Self::Work,
+        queue: &Queue<Self::Work>,
+        last_problem: &Mutex<Option<Error>>,
+    ) -> Result<()> {
+        transport.fetch_batch(self.0, ranges, queue, last_problem)
+    }
+
+    fn end_round(&self) -> Result<()> {
+        self.0.end_round()
+    }
+
+    fn present(&self) -> u64 {
+        self.0.present()
+    }
+}
+
+/// Rounds of one request per document, as many at once as small files need to keep the
+/// link busy.
+struct DocumentRounds<'r>(&'r dyn DocumentReceiver);
+
+impl Rounds for DocumentRounds<'_> {
+    type Work = Document;
+
+    fn next_round(&self, transport: &Transport) -> Result<Option<(VecDeque<Document>, usize)>> {
+        let workers = (transport.parallel * DOCUMENTS_PER_REQUEST).min(MAX_DOCUMENT_WORKERS);
+        let round = self.0.next_round()?;
+        Ok(round.map(|documents| (documents.into(), workers)))
+    }
+
+    fn fetch(
+        &self,
+        transport: &Transport,
+        document: Document,
+        _: &Queue<Document>,
+        last_problem: &Mutex<Option<Error>>,
+    ) -> Result<()> {
+        transport.fetch_document(self.0, document, last_problem)
+    }
+
+    fn end_round(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn present(&self) -> u64 {
+        self.0.present()
+    }
+}
+
+/// A whole file at its own URL, asked for in one request: a casync chunk in its store.
+pub(crate) struct Document {
+    pub url: Url,
+    /// The target's piece it holds (the first, if the target has it in several places).
+    pub piece: u64,
+}
+
+/// The part of fetching whole documents that depends on what they are. Called from
+/// several request threads at once.
+pub(crate) trait DocumentReceiver: Sync {
+    /// The documents to ask for next; `None` once nothing is missing.
+    fn next_round(&self) -> Result<Option<Vec<Document>>>;
+    /// Memory for `document`'s bytes, taken before it is asked for and held until it is
+    /// written: waits while the documents in flight hold too much.
+    fn room(&self, document: &Document) -> Room<'_>;
+    /// Takes `body`: `document` as `url` (where redirects led) sent it. A document whose
+    /// data is bad is counted with [`BlockWriter::reject`] and asked for again next round.
+    fn feed(&self, document: &Document, url: &Url, body: &mut dyn Read)
+    -> Result<(), ReceiveError>;
+    /// The request for `document` is about to be sent.
+    fn requested(&self, _document: &Document) {}
+    /// The request for `document` is over, whatever came of it.
+    fn request_over(&self, _document: &Document) {}
+    /// Pieces of the target present so far: a round that adds none made no progress.
+    fn present(&self) -> u64;
+}
 
 impl<'a> Transport<'a> {
     pub fn new(
@@ -178,32 +326,43 @@ impl<'a> Transport<'a> {
         }
     }
 
-    /// Runs rounds until `receiver` wants nothing more.
+    /// Runs rounds of range requests until `receiver` wants nothing more.
     pub fn run(&self, receiver: &dyn Receiver) -> Result<()> {
+        self.run_rounds(&RangeRounds(receiver))
+    }
+
+    /// Runs rounds of requests for whole documents until `receiver` wants nothing more.
+    pub fn run_documents(&self, receiver: &dyn DocumentReceiver) -> Result<()> {
+        self.run_rounds(&DocumentRounds(receiver))
+    }
+
+    /// Asks `rounds` for a round's work, runs it on parallel workers, and again, until
+    /// nothing is missing; gives up when rounds in a row bring nothing new.
+    fn run_rounds<R: Rounds>(&self, rounds: &R) -> Result<()> {
         let mut stalled = 0;
         let last_problem: Mutex<Option<Error>> = Mutex::new(None);
         loop {
             self.control.checkpoint()?;
-            let Some(round) = receiver.next_round()? else {
+            let Some((work, workers)) = rounds.next_round(self)? else {
                 return Ok(());
             };
-            let before = receiver.present();
-            let queue: Queue = Mutex::new(self.batches(&round.ranges, &round.cuts));
+            let before = rounds.present();
+            let queue: Queue<R::Work> = Mutex::new(work);
             let fatal: Mutex<Option<Error>> = Mutex::new(None);
-            let workers = self.parallel.clamp(1, queue.lock().unwrap().len().max(1));
+            let workers = workers.clamp(1, queue.lock().unwrap().len().max(1));
             std::thread::scope(|scope| {
                 for _ in 0..workers {
-                    scope.spawn(|| self.work(receiver, &queue, &fatal, &last_problem));
+                    scope.spawn(|| self.work(rounds, &queue, &fatal, &last_problem));
                 }
             });
             if let Some(error) = fatal.into_inner().unwrap() {
                 return Err(error);
             }
-            receiver.end_round()?;
+            rounds.end_round()?;
             if self.replan.swap(false, Ordering::Relaxed) {
                 continue;
             }
-            if receiver.present() == before {
+            if rounds.present() == before {
                 stalled += 1;
                 if stalled >= MAX_STALLED_ROUNDS {
                     let url = self
@@ -225,18 +384,18 @@ impl<'a> Transport<'a> {
         }
     }
 
-    fn work(
+    fn work<R: Rounds>(
         &self,
-        receiver: &dyn Receiver,
-        queue: &Queue,
+        rounds: &R,
+        queue: &Queue<R::Work>,
         fatal: &Mutex<Option<Error>>,
         last_problem: &Mutex<Option<Error>>,
     ) {
         loop {
-            let Some(batch) = queue.lock().unwrap().pop_front() else {
+            let Some(work) = queue.lock().unwrap().pop_front() else {
                 return;
             };
-            if let Err(error) = self.fetch_batch(receiver, batch, queue, last_problem) {
+            if let Err(error) = rounds.fetch(self, work, queue, last_problem) {
                 fatal.lock().unwrap().get_or_insert(error);
                 queue.lock().unwrap().clear();
                 return;
@@ -298,57 +457,61 @@ impl<'a> Transport<'a> {
         &self,
         receiver: &dyn Receiver,
         ranges: Vec<Range<u64>>,
-        queue: &Queue,
+        queue: &Queue<Vec<Range<u64>>>,
         last_problem: &Mutex<Option<Error>>,
     ) -> Result<()> {
         receiver.requested(&ranges);
-        let mut attempt = 0;
-        let result = loop {
-            self.control.checkpoint()?;
-            let mut asked_to_wait = None;
-            let (url_index, url) = self.current_url()?;
+        let tried = self.with_retries(Destination::TargetUrls, last_problem, |url, attempt| {
             let present = receiver.present();
             self.reporter.add_request();
-            let problem = match self.http.get_ranges(&url, &ranges) {
+            Ok(match self.http.get_ranges(url, &ranges) {
                 Ok(RangeReply::Whole {
                     mirror: Some(mirror),
                     ..
                 }) if attempt + 1 < MAX_ATTEMPTS => {
                     // One mirror of a redirector without ranges says nothing about the
                     // others: ask again before taking the whole file from it.
-                    Error::http(&mirror, "this mirror ignores range requests (HTTP 200)")
+                    let problem =
+                        Error::http(&mirror, "this mirror ignores range requests (HTTP 200)");
+                    Tried::Again {
+                        problem,
+                        wait: None,
+                    }
                 }
                 Ok(RangeReply::Whole { .. }) if ranges.len() > 1 => {
                     // Dropping the reply closes the connection before the body comes.
-                    self.one_range_per_request(&url, queue);
-                    break Ok(());
+                    self.one_range_per_request(url, queue);
+                    Tried::Over
                 }
                 Ok(reply) => match self
-                    .receive(receiver, reply, &url, &ranges)
-                    .map_err(|e| e.naming(&url))
+                    .receive(receiver, reply, url, &ranges)
+                    .map_err(|e| e.naming(url))
                 {
-                    Ok(()) => break Ok(()),
-                    Err(ReceiveError::Fatal(e)) => break Err(e),
+                    Ok(()) => Tried::Over,
+                    Err(ReceiveError::Fatal(e)) => return Err(e),
                     Err(ReceiveError::Framing(e)) => {
                         self.fewer_ranges(ranges.len() / 2, &e);
                         *last_problem.lock().unwrap() = Some(e);
-                        break Ok(());
+                        Tried::Over
                     }
                     Err(ReceiveError::Network(e)) if receiver.present() > present => {
                         // The reply broke off after bringing blocks: the next round asks
                         // for what is still missing rather than repeat this request.
                         *last_problem.lock().unwrap() = Some(e);
-                        break Ok(());
+                        Tried::Over
                     }
-                    Err(ReceiveError::Network(e)) => e,
+                    Err(ReceiveError::Network(problem)) => Tried::Again {
+                        problem,
+                        wait: None,
+                    },
                 },
                 Err(RequestError {
                     retry: Retry::Later(wait),
                     error,
-                }) => {
-                    asked_to_wait = wait;
-                    error
-                }
+                }) => Tried::Again {
+                    problem: error,
+                    wait,
+                },
                 Err(RequestError {
                     retry: Retry::FewerRanges,
                     error,
@@ -359,34 +522,106 @@ impl<'a> Transport<'a> {
                         .lock()
                         .unwrap()
                         .extend([first.to_vec(), second.to_vec()]);
-                    return Ok(());
+                    Tried::Requeued
                 }
-                Err(RequestError { retry: _, error }) => {
-                    if !self.give_up_url(url_index, &error) {
-                        break Err(error);
-                    }
-                    continue;
+                Err(RequestError { retry: _, error }) => Tried::UrlFails(error),
+            })
+        });
+        if !matches!(tried, Ok(Tried::Requeued)) {
+            receiver.request_over(&ranges);
+        }
+        tried.map(drop)
+    }
+
+    /// One document in one request: its memory taken first (waiting while the documents
+    /// in flight hold too much), its body handed to `receiver`.
+    fn fetch_document(
+        &self,
+        receiver: &dyn DocumentReceiver,
+        document: Document,
+        last_problem: &Mutex<Option<Error>>,
+    ) -> Result<()> {
+        receiver.requested(&document);
+        let destination = Destination::Own(&document.url);
+        let tried = self.with_retries(destination, last_problem, |url, _| {
+            let _room = receiver.room(&document);
+            // Waiting for room can take as long as other documents take to arrive.
+            self.control.checkpoint()?;
+            if url.scheme() != "file" {
+                self.reporter.add_request();
+            }
+            let (body, sent_from) = match self.http.get_file(url) {
+                Ok(reply) => reply,
+                Err(RequestError {
+                    retry: Retry::Later(wait),
+                    error,
+                }) => {
+                    return Ok(Tried::Again {
+                        problem: error,
+                        wait,
+                    });
                 }
+                Err(RequestError { error, .. }) => return Ok(Tried::UrlFails(error)),
+            };
+            let fed = receiver.feed(&document, &sent_from, &mut self.counted(body));
+            match fed.map_err(|e| e.naming(&sent_from)) {
+                Ok(()) => Ok(Tried::Over),
+                Err(ReceiveError::Fatal(error)) => Err(error),
+                Err(ReceiveError::Network(problem) | ReceiveError::Framing(problem)) => {
+                    Ok(Tried::Again {
+                        problem,
+                        wait: None,
+                    })
+                }
+            }
+        });
+        receiver.request_over(&document);
+        tried.map(drop)
+    }
+
+    /// Tries one request until it is over. A passing problem is tried again after a
+    /// pause, longer each time and at least what the server asked for, up to
+    /// [`MAX_ATTEMPTS`] times; then, or at once when the URL will not work, the target's
+    /// next URL takes over if it has one, else the job fails.
+    fn with_retries(
+        &self,
+        destination: Destination<'_>,
+        last_problem: &Mutex<Option<Error>>,
+        mut try_once: impl FnMut(&Url, u32) -> Result<Tried>,
+    ) -> Result<Tried> {
+        let mut attempt = 0;
+        loop {
+            self.control.checkpoint()?;
+            let (url_index, url) = match destination {
+                Destination::TargetUrls => {
+                    let (index, url) = self.current_url()?;
+                    (Some(index), url)
+                }
+                Destination::Own(url) => (None, url.clone()),
+            };
+            let move_on = |error: &Error| url_index.is_some_and(|i| self.give_up_url(i, error));
+            let (problem, wait) = match try_once(&url, attempt)? {
+                Tried::Again { problem, wait } => (problem, wait),
+                Tried::UrlFails(error) if move_on(&error) => continue,
+                Tried::UrlFails(error) => return Err(error),
+                over => return Ok(over),
             };
             attempt += 1;
             if attempt >= MAX_ATTEMPTS {
-                // This URL keeps failing: the control file's next URL, if it has one.
-                if self.give_up_url(url_index, &problem) {
+                if move_on(&problem) {
                     attempt = 0;
                     continue;
                 }
-                break Err(problem);
+                return Err(problem);
             }
             *last_problem.lock().unwrap() = Some(problem);
             let backoff = Duration::from_millis(250 << attempt);
             self.control
-                .sleep(asked_to_wait.map_or(backoff, |wait| wait.max(backoff)))?;
-        };
-        receiver.request_over(&ranges);
-        result
+                .sleep(wait.map_or(backoff, |wait| wait.max(backoff)))?;
+        }
     }
 
-    /// Waits `how_long` before a retry, but stops at once when the job is cancelled.
+    /// The target's URL that requests go to now, and its place in the list.
     fn current_url(&self) -> Result<(usize, Url)> {
         let i = self.url_index.load(Ordering::Relaxed);
         self.urls
@@ -414,7 +649,7 @@ impl<'a> Transport<'a> {
     /// The server at `url` answered several ranges with the whole file: from now on each
     /// request asks for one range, and the rest of this round is planned again so that
     /// its single ranges run side by side.
-    fn one_range_per_request(&self, url: &Url, queue: &Queue) {
+    fn one_range_per_request(&self, url: &Url, queue: &Queue<Vec<Range<u64>>>) {
         self.fewer_ranges(
             1,
             &Error::http(
@@ -723,7 +958,7 @@ impl<'a, L: Layout + ?Sized> BlockWriter<'a, L> {
 
     /// Offers `data` (a whole piece; a block zero-padded to the block size) as `piece`,
     /// received from `url`; true when it was missing and is now written.
-    fn accept(&self, url: &Url, piece: u64, data: &[u8]) -> Result<bool> {
+    pub fn accept(&self, url: &Url, piece: u64, data: &[u8]) -> Result<bool> {
         let offer = self.assembly.offer(piece, data)?;
         self.account(url, piece, offer)
     }
