@@ -23,7 +23,7 @@ use crate::format::Format;
 use crate::gzip::ZMap;
 use crate::gzip::recompress;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
-use crate::part::{Assembly, Layout, PartFile, part_path};
+use crate::part::{Assembly, Layout, PartFile, canonical, part_path};
 use crate::scan::BlockIndex;
 use crate::scan::Scan;
 
@@ -436,10 +436,6 @@ fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
         bytes,
     });
     Ok(())
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Reads the control file; returns it, the URL its relative URLs are relative to, and

@@ -7,5 +7,7 @@ mod file;
 mod layout;
 
 pub(crate) use assembly::{Assembly, Offer};
-pub(crate) use file::{PartFile, old_path, part_path, read_at, with_suffix, write_atomically};
+pub(crate) use file::{
+    PartFile, canonical, old_path, part_path, read_at, with_suffix, write_atomically,
+};
 pub(crate) use layout::{Ends, Layout};
