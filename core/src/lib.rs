@@ -72,3 +72,4 @@ pub use job::{
     ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
 };
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
+pub use zck::{ZckMade, write_zck};
