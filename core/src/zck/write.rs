@@ -134,7 +134,7 @@ struct Packed {
 fn pack_chunks(source: File, input: &Path, chunks: &TempFile) -> Result<Packed> {
     let sizes = ChunkSizes::new(MIN_CHUNK, AVG_CHUNK, MAX_CHUNK).expect("zck's sizes are valid");
     let mut cuts = Cuts::new(source, sizes, input);
-    let mut out = BufWriter::new(&chunks.file);
+    let mut out = BufWriter::new(chunks.file());
     let mut data = OVERALL_CHECKSUM.hasher();
     let (mut entries, mut data_len, mut uncompressed_len) = (Vec::new(), 0, 0);
     let mut batch = cut_batch(&mut cuts)?;
@@ -186,9 +186,6 @@ fn compress_batch(batch: &[Vec<u8>], input: &Path) -> Result<Vec<(Vec<u8>, Check
     batch
         .par_iter()
         .map_init(compressor, |compressor, plain| {
-            let compressor = compressor
-                .as_mut()
-                .map_err(|e| Error::io("compress", input, clone_io(e)))?;
             let stored = compressor
                 .compress(plain)
                 .map_err(|e| Error::io("compress", input, e))?;
@@ -199,17 +196,14 @@ fn compress_batch(batch: &[Vec<u8>], input: &Path) -> Result<Vec<(Vec<u8>, Check
         .collect()
 }
 
-/// A zstd compressor set as zck sets its own.
-fn compressor() -> std::io::Result<zstd::bulk::Compressor<'static>> {
-    let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
-    compressor.set_parameter(zstd::stream::raw::CParameter::Strategy(STRATEGY))?;
-    Ok(compressor)
-}
-
-/// A compressor that could not be made fails every chunk its thread takes; each
-/// failure gets its own copy of the error.
-fn clone_io(e: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), e.to_string())
+/// A zstd compressor set as zck sets its own. Only a zstd without btopt (older than
+/// 1.3, never linked here: the zstd crate brings its own) could refuse these settings.
+fn compressor() -> zstd::bulk::Compressor<'static> {
+    let mut compressor = zstd::bulk::Compressor::new(LEVEL).expect("zstd knows level 9");
+    compressor
+        .set_parameter(zstd::stream::raw::CParameter::Strategy(STRATEGY))
+        .expect("zstd knows btopt");
+    compressor
 }
 
 /// The whole header: lead, preface, index and no signatures, laid out as zchunk 1.x
@@ -253,20 +247,21 @@ fn index_bytes(entries: &[Entry]) -> Vec<u8> {
 /// Writes `header` to `whole`, then copies the chunks after it and syncs.
 fn assemble(header: &[u8], chunks: &TempFile, whole: &TempFile) -> Result<()> {
     let write_err = |e| Error::io("write", &whole.path, e);
-    let mut out = &whole.file;
+    let mut out = whole.file();
     out.write_all(header).map_err(write_err)?;
-    let mut from = &chunks.file;
+    let mut from = chunks.file();
     from.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("read", &chunks.path, e))?;
     // File to file: on Linux, std copies in the kernel (copy_file_range).
     std::io::copy(&mut from, &mut out).map_err(write_err)?;
-    whole.file.sync_all().map_err(write_err)
+    whole.file().sync_all().map_err(write_err)
 }
 
-/// A file this writer makes and removes again, unless renamed into place first.
+/// A file this writer makes and removes again, unless renamed into place first. It is
+/// closed before either: Windows renames or removes no file that is open.
 struct TempFile {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
 }
 
 impl TempFile {
@@ -278,16 +273,25 @@ impl TempFile {
             .truncate(true)
             .open(&path)
             .map_err(|e| Error::io("create", &path, e))?;
-        Ok(TempFile { path, file })
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
     }
 
-    fn rename_to(self, output: &Path) -> Result<()> {
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("open until renamed or dropped")
+    }
+
+    fn rename_to(mut self, output: &Path) -> Result<()> {
+        self.file = None;
         std::fs::rename(&self.path, output).map_err(|e| Error::io("replace", output, e))
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
+        self.file = None;
         // Gone already once renamed into place; otherwise a failed run's leftover.
         let _ = std::fs::remove_file(&self.path);
     }
