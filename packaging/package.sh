@@ -97,20 +97,28 @@ write_plist() {
 
 package_macos() {
   [ "$(uname -s)" = Darwin ] || die "macos: the .app and .dmg are built on a Mac (hdiutil)"
-  cargo build --release --locked -p deltadrop
-  local arch app stage=$work/macos
-  arch=$(uname -m)
+  # One .app for both Macs: each program built for Apple silicon and for Intel, joined by
+  # lipo into a universal binary.
+  local target macs=(aarch64-apple-darwin x86_64-apple-darwin)
+  for target in "${macs[@]}"; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+    cargo build --release --locked -p deltadrop --target "$target"
+  done
+  local program app stage=$work/macos
   rm -rf "$stage"
   app=$stage/deltadrop.app
   mkdir -p "$app/Contents/MacOS" "$app/Contents/Resources" "$out"
-  cp target/release/deltadrop target/release/deltadrop-cli "$app/Contents/MacOS/"
+  for program in deltadrop deltadrop-cli; do
+    lipo -create -output "$app/Contents/MacOS/$program" \
+      "target/${macs[0]}/release/$program" "target/${macs[1]}/release/$program"
+  done
   cp assets/icons/deltadrop.icns "$app/Contents/Resources/"
   write_plist "$app/Contents/Info.plist"
   printf 'APPL????' >"$app/Contents/PkgInfo"
   # Not signed with a Developer ID: sign ad hoc so Apple silicon runs it at all.
   codesign --force --deep --sign - "$app"
   ln -s /Applications "$stage/Applications"
-  local dmg=$out/deltadrop-$VERSION-macos-$arch.dmg
+  local dmg=$out/deltadrop-$VERSION-macos-universal.dmg
   rm -f "$dmg"
   hdiutil create -volname deltadrop -srcfolder "$stage" -ov -format UDZO "$dmg"
   ls -l "$dmg"

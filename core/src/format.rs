@@ -16,19 +16,59 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format of a control file by its name (a URL's query and fragment aside): a
-    /// `.zck` file is its own control file, a `.caibx` a casync index; anything else is
-    /// a `.zsync`.
-    pub fn of_name(name: &str) -> Format {
-        let name = name.split(['?', '#']).next().unwrap_or(name);
-        let name = name.to_ascii_lowercase();
-        if name.ends_with(".zck") {
-            Format::Zchunk
-        } else if name.ends_with(".caibx") {
-            Format::Casync
-        } else {
-            Format::Zsync
+    /// Every format, in the order front ends list them.
+    pub const ALL: [Format; 3] = [Format::Zsync, Format::Zchunk, Format::Casync];
+
+    /// The extension of the format's control file, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Zsync => "zsync",
+            Format::Zchunk => "zck",
+            Format::Casync => "caibx",
         }
+    }
+
+    /// The format whose control file `name` is, by its extension (a URL's query and
+    /// fragment aside, any case); `None` for any other name.
+    pub fn of_control_name(name: &str) -> Option<Format> {
+        let name = name.split(['?', '#']).next().unwrap_or(name);
+        let (_, extension) = name.rsplit_once('.')?;
+        Format::ALL
+            .into_iter()
+            .find(|format| extension.eq_ignore_ascii_case(format.extension()))
+    }
+
+    /// The format of a control file by its name: a `.zck` file is its own control
+    /// file, a `.caibx` a casync index; anything else is taken for a `.zsync`.
+    pub fn of_name(name: &str) -> Format {
+        Format::of_control_name(name).unwrap_or_default()
+    }
+
+    /// Whether the control file is the target itself (a `.zck`: its header, then its
+    /// chunks), rather than a description of it beside it.
+    pub fn is_its_own_target(self) -> bool {
+        self == Format::Zchunk
+    }
+
+    /// Whether a local copy of the control file can start a download: a `.zsync` or a
+    /// casync index names where its data is; a local `.zck` is a seed, and its URL is
+    /// needed to download the new one.
+    pub fn opens_locally(self) -> bool {
+        !self.is_its_own_target()
+    }
+
+    /// The name of the file a control file named `control` (its last path segment)
+    /// stands for: `x.img` for `x.img.zsync` or `x.img.caibx`, the `.zck` itself.
+    pub fn target_name(self, control: &str) -> Option<&str> {
+        if self.is_its_own_target() {
+            return Some(control);
+        }
+        let cut = control.len().checked_sub(self.extension().len() + 1)?;
+        let (stem, extension) = (control.get(..cut)?, &control[cut..]);
+        let named = extension
+            .strip_prefix('.')
+            .is_some_and(|e| e.eq_ignore_ascii_case(self.extension()));
+        (named && !stem.is_empty()).then_some(stem)
     }
 
     /// The format's name, for the user.
@@ -73,5 +113,17 @@ mod tests {
         assert_eq!(Format::of_name("https://h/X.ZCK"), Format::Zchunk);
         assert_eq!(Format::of_name("local.zsync"), Format::Zsync);
         assert_eq!(Format::of_name("https://h/os.img.caibx"), Format::Casync);
+        assert_eq!(Format::of_control_name("image.img"), None);
+        assert_eq!(Format::of_control_name("noextension"), None);
+    }
+
+    #[test]
+    fn a_control_file_names_its_target() {
+        assert_eq!(Format::Zsync.target_name("x.img.zsync"), Some("x.img"));
+        assert_eq!(Format::Casync.target_name("os.img.CAIBX"), Some("os.img"));
+        assert_eq!(Format::Zchunk.target_name("p.xml.zck"), Some("p.xml.zck"));
+        assert_eq!(Format::Zsync.target_name(".zsync"), None);
+        assert_eq!(Format::Zsync.target_name("x.img.caibx"), None);
+        assert_eq!(Format::Casync.target_name("é.caibx"), Some("é"));
     }
 }

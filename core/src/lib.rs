@@ -58,7 +58,6 @@ mod zck;
 
 pub use blocks::{FileHash, FileHashAlgorithm, StrongHash};
 pub use control::ControlFile;
-pub use engine::is_safe_file_name;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
 pub use estimate::{MAX_CANDIDATES, MIN_CANDIDATE_LEN, WORTH_A_SEED, candidate_seeds};
@@ -72,4 +71,5 @@ pub use job::{
     ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
 };
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
+pub use part::is_safe_file_name;
 pub use zck::{ZckMade, write_zck};

@@ -1173,6 +1173,53 @@ fn redirect(
     Ok(())
 }
 
+/// Where cargo builds: `CARGO_TARGET_DIR`, or the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A file the packaging builds under `target/` (`relative`), or a skip (a failure under
+/// `DELTADROP_REQUIRE_PEERS=1`).
+pub fn built(relative: &str) -> Option<PathBuf> {
+    let path = target_dir().join(relative);
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "{} is not built (run packaging/package.sh deb windows)",
+        path.display()
+    );
+    if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// Waits (up to 90 s) until the app's frame log (`DELTADROP_FRAME_LOG`) says its form's
+/// "Download from" holds `shown`; else photographs the screen into `shot` and fails.
+pub fn wait_for_form(x: &Xvfb, log: &Path, shown: &str, shot: &Path) {
+    let shown = format!("\t{shown}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let last_frame = || {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        log.lines().last().unwrap_or_default().to_string()
+    };
+    while !last_frame().ends_with(&shown) {
+        if Instant::now() > deadline {
+            x.screenshot(shot);
+            panic!(
+                "the form does not show {shown:?}; last frame: {:?}; the screen: {}",
+                last_frame(),
+                shot.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A child process, killed when dropped.
 pub struct Killed(pub Child);
 

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use deltadrop_core::{BlockSource, BlockState, Error, Event, JobSpec, Mode, Summary};
+use deltadrop_core::{
+    BlockSource, BlockState, ControlSource, Error, Event, JobSpec, Mode, Summary,
+};
 use deltadrop_core::{MakeOptions, write_control_file};
 use deltadrop_tests::*;
 
@@ -658,4 +660,65 @@ impl Drop for LoopDevice {
     fn drop(&mut self) {
         let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
     }
+}
+
+/// A `.zsync` opened from a share or a folder, beside its target: its relative URL names
+/// the file beside it, whose missing blocks are read where they are (only those), as
+/// zsyncmake's own relative URLs intend. Plain and `-z` (the `.gz` beside it).
+#[test]
+fn a_local_control_file_reads_the_target_beside_it() {
+    let old = random_bytes(3_000_000, 31);
+    let new = edited(&old, 32);
+    for make_args in [&[][..], &["-z"][..]] {
+        let Some((share, control)) = publish("image.img", &new, make_args) else {
+            return;
+        };
+        if make_args == ["-z"] {
+            // Only the compressed copy is on the share, as zsyncmake -z publishes it.
+            std::fs::remove_file(share.path().join("image.img")).unwrap();
+        }
+        let (work, seed) = work_with_seed(&old);
+        let out = work.path().join("image.img");
+        let mut spec = job_spec(String::new(), &[&seed], &out);
+        spec.control = ControlSource::File(control.clone());
+        let (result, _) = run_job(spec);
+        let summary = result.unwrap_or_else(|e| panic!("{make_args:?}: {e}"));
+        assert!(
+            read(&out) == new,
+            "{make_args:?}: the output is not the target"
+        );
+        let read_from_share = summary.progress.wire_bytes;
+        assert!(
+            read_from_share > 0 && read_from_share < 300_000,
+            "{make_args:?}: read {read_from_share} bytes of the target, not only the missing blocks"
+        );
+        assert_eq!(read(&seed), old, "the seed was modified");
+    }
+}
+
+/// A `.zsync` downloaded on its own (its target not beside it) says where it looked and
+/// how to give the URL it came from; with that URL (`-u`) it downloads from the server.
+#[test]
+fn a_control_file_downloaded_alone_asks_for_its_url() {
+    let new = random_bytes(400_000, 33);
+    let Some((www, server)) = on_nginx("image.img", &new, &[]) else {
+        return;
+    };
+    let downloads = tempfile::tempdir().unwrap();
+    let control = downloads.path().join("image.img.zsync");
+    std::fs::copy(www.path().join("image.img.zsync"), &control).unwrap();
+    let out = downloads.path().join("image.img");
+    let mut spec = job_spec(String::new(), &[], &out);
+    spec.control = ControlSource::File(control.clone());
+    let (result, _) = run_job(spec.clone());
+    let message = result.unwrap_err().to_string();
+    let looked_at = downloads.path().join("image.img").display().to_string();
+    assert!(
+        message.contains(&looked_at) && message.contains("-u"),
+        "{message}"
+    );
+    assert!(!out.exists());
+    spec.options.base_url = Some(server.url("image.img.zsync"));
+    run_job(spec).0.unwrap();
+    assert!(read(&out) == new);
 }

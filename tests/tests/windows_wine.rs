@@ -28,30 +28,6 @@ use deltadrop_tests::*;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-/// A file `packaging/package.sh windows` builds, or a skip (a failure under
-/// `DELTADROP_REQUIRE_PEERS=1`).
-fn built(relative: &str) -> Option<PathBuf> {
-    let path = target_dir().join(relative);
-    if path.is_file() {
-        return Some(path);
-    }
-    let why = format!(
-        "{} is not built (run packaging/package.sh windows)",
-        path.display()
-    );
-    if std::env::var("DELTADROP_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
 fn exe(name: &str) -> Option<PathBuf> {
     built(&format!("x86_64-pc-windows-gnu/release/{name}.exe"))
 }
@@ -280,6 +256,49 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     assert!(
         stdout.contains(&format!(" local, fetched {fetched}")),
         "{stdout}"
+    );
+}
+
+/// A `.zsync` opened by its Windows path, its target beside it (a share mapped to a
+/// drive, here wine's `Z:`): the relative URL names that file, which is read where it is,
+/// only its missing blocks.
+#[test]
+fn cli_exe_reads_the_target_beside_a_local_zsync() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let Some(p) = publish() else {
+        return;
+    };
+    let work = workdir(&p);
+    let control = windows_path(&p.www.path().join("image.img.zsync"));
+    let out = wine(
+        &cli,
+        &[
+            "get",
+            "--json",
+            "-i",
+            "seed.img",
+            "-o",
+            "image.img",
+            &control,
+        ],
+        work.path(),
+    );
+    assert_delta_download(&out, work.path(), &p);
+    let summary = text(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["event"] == "finished")
+        .unwrap_or_else(|| panic!("no summary: {}", text(&out.stdout)));
+    let read_beside = summary["progress"]["wire_bytes"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(
+        read_beside > 0 && read_beside < p.new.len() as u64 / 4,
+        "read {read_beside} of {} bytes: {summary}",
+        p.new.len()
     );
 }
 
@@ -852,24 +871,9 @@ fn installed_association_opens_a_zsync_with_the_app_and_fills_the_form() {
             .expect("start the open command"),
     );
 
-    let shown = format!("\t{}", windows_path(&control));
+    let shown = windows_path(&control);
     let shot = target_dir().join("wine-association-window.png");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let last_frame = || {
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
-        log.lines().last().unwrap_or_default().to_string()
-    };
-    while !last_frame().ends_with(&shown) {
-        if Instant::now() > deadline {
-            x.screenshot(&shot);
-            panic!(
-                "the form does not show {shown:?}; last frame: {:?}; the screen: {}",
-                last_frame(),
-                shot.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_form(&x, &log, &shown, &shot);
     // Let it draw, then look at it.
     std::thread::sleep(Duration::from_secs(2));
     let colours = x.screenshot(&shot);

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use deltadrop_core::{ControlSource, Error, Event, JobOptions, JobSpec, Mode, Phase, Summary};
+use deltadrop_core::{
+    ControlSource, Error, Event, Format, JobOptions, JobSpec, Mode, Phase, Summary,
+};
 
 use super::access::{AccessForm, AccessSetup, AccessState, SignInForm};
 use super::args::GuiArgs;
@@ -144,15 +146,15 @@ pub fn file_name(path: &Path) -> String {
 }
 
 /// Whether pasted or dropped text looks like a control file we can use: a URL, or a
-/// local `.zsync` or casync index (a local `.zck` is a seed: the download needs its URL).
+/// local control file that can start a download (a local `.zck` is a seed: the download
+/// needs its URL).
 pub fn looks_like_control(text: &str) -> bool {
     let text = text.trim();
     !text.is_empty()
         && !text.contains('\n')
         && (text.starts_with("http://")
             || text.starts_with("https://")
-            || text.ends_with(".zsync")
-            || text.ends_with(".caibx"))
+            || Format::of_control_name(text).is_some_and(Format::opens_locally))
 }
 
 /// A follow's check that the scheduler runs, as reported so far.
@@ -657,9 +659,14 @@ impl DeltadropApp {
                 self.ui_state.clipboard_offer = None;
             }
             Command::BrowseControl => {
+                let extensions: Vec<&str> = Format::ALL
+                    .into_iter()
+                    .filter(|format| format.opens_locally())
+                    .map(Format::extension)
+                    .collect();
                 let dialog = rfd::AsyncFileDialog::new()
                     .set_title("Open a .zsync file or a casync index")
-                    .add_filter(".zsync and .caibx files", &["zsync", "caibx"])
+                    .add_filter("control files", &extensions)
                     .pick_file();
                 self.workers.dialog(dialog, |f| {
                     Command::SetControl(f.path().display().to_string())

@@ -10,6 +10,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::task::{Context, Poll, Wake};
 use std::time::SystemTime;
 
+use deltadrop_core::Format;
+
 use super::command::Command;
 use super::runner::Waker;
 use super::seed_estimates::EstimateKey;
@@ -180,10 +182,7 @@ pub fn guess_target_name(control: &str) -> Option<String> {
     let control = control.trim();
     let without_query = control.split(['?', '#']).next().unwrap_or(control);
     let last = without_query.rsplit(['/', '\\']).next()?;
-    let name = last
-        .strip_suffix(".zsync")
-        .or_else(|| last.strip_suffix(".caibx"))
-        .or_else(|| last.ends_with(".zck").then_some(last))?;
+    let name = Format::of_control_name(last)?.target_name(last)?;
     (!name.is_empty()).then(|| name.to_string())
 }
 
@@ -241,9 +240,8 @@ pub fn find_previous_versions(output: &Path, target_name: &str) -> Suggestions {
             out.previous = Some((entry.path(), meta.len()));
             continue;
         }
-        let skip = [".part", ".zsync", ".zs-old"]
-            .iter()
-            .any(|s| name.ends_with(s));
+        let skip = [".part", ".zs-old"].iter().any(|s| name.ends_with(s))
+            || Format::of_control_name(&name).is_some_and(|f| !f.is_its_own_target());
         if skip || extension(&name) != ext || family.is_none() || name_family(&name) != family {
             continue;
         }

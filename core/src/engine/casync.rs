@@ -3,7 +3,7 @@
 //! seed with casync's chunker and take the chunks the index names, then fetch each
 //! missing chunk from the store (one request per chunk, many in flight, over HTTP/2
 //! where the server offers it), check its hash and put it at every place the blob has
-//! it. The stages after loading are the zsync run's own.
+//! it.
 //!
 //! A chunk is checked by the hash of all its bytes, so it is held whole until written,
 //! and an index may declare chunks of up to 128 MiB: the chunks in flight share a memory
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::pipeline::Target;
 use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
@@ -23,11 +24,10 @@ use crate::casync::index::{Chunk, Index};
 use crate::casync::store::{ChunkLocation, Store, UnpackError, unpack_chunk};
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::CasyncTarget;
-use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
-use crate::event::{Summary, TargetInfo};
-use crate::fetch::{ByteBudget, Http, HttpConfig, Retry};
+use crate::event::{BlockSource, BlockState, Event, Reporter, Summary, TargetInfo};
+use crate::fetch::{ByteBudget, Http, Retry};
 use crate::format::Format;
-use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::job::{Control, ControlSource, JobSpec};
 use crate::part::{Assembly, Ends, Layout, Offer};
 use crate::scan::open_seed;
 
@@ -43,75 +43,13 @@ const MAX_WORKERS: usize = 64;
 /// time.
 const CHUNK_MEMORY: u64 = 64 << 20;
 
-pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
-    let started = Instant::now();
-    let reporter = Reporter::new(sink);
-    let job = Stages::new(spec, &reporter, control);
-    reporter.emit(Event::Phase(Phase::LoadingControl));
-    let http = Http::new(&HttpConfig::from(&spec.options))?;
-    let (blob, index_name) = Blob::load(spec, &http)?;
-    let store = match &spec.options.store {
-        Some(store) => Store::new(store),
-        None => Store::default_for_index(&index_name),
-    };
-    reporter.emit(Event::ControlLoaded(blob.info(&index_name, &store)));
-    reporter.set_total(blob.length());
-    control.checkpoint()?;
-    if spec.options.mode == Mode::EstimateSeeds {
-        return job.estimate_seeds(&CasyncTarget::new(&blob.index), None, started);
-    }
-    let output = output_path(spec, &index_name)?;
-    let assembly = Assembly::new(&blob, job.open(blob.length(), &output)?);
-    job.find_pieces(&assembly, &output, |path, source| {
-        copy_from_seed(&job, &blob, &assembly, path, source)
-    })?;
-    let missing = assembly.missing();
-    let needed = blob.ids_of(&missing);
-    let plan = job.report_plan(
-        &blob,
-        &missing,
-        (needed.len() as u64, blob.bytes_of(&needed)),
-    );
-    let summary = |output, file_hash| Summary {
-        output,
-        plan,
-        progress: reporter.snapshot(),
-        file_hash,
-        elapsed: started.elapsed(),
-        follow: None,
-    };
-    if assembly.file().is_none() {
-        reporter.emit(Event::Phase(Phase::Done));
-        return Ok(summary(None, None));
-    }
-    let file_hash = job.fetch_and_verify(&assembly, &plan, || {
-        reporter.emit(Event::Phase(Phase::Fetching));
-        let workers = (spec.options.parallel_requests.max(1) * WORKERS_PER_REQUEST)
-            .min(MAX_WORKERS)
-            .min(needed.len());
-        let fetcher = StoreFetcher {
-            http: &http,
-            store: &store,
-            blob: &blob,
-            assembly: &assembly,
-            reporter: &reporter,
-            control,
-            queue: Mutex::new(needed.into_iter().collect()),
-            budget: ByteBudget::new(CHUNK_MEMORY),
-            failure: Mutex::new(None),
-        };
-        fetcher.run(workers)?;
-        reporter.progress_now();
-        Ok(())
-    })?;
-    job.install(assembly, &output, None)?;
-    reporter.emit(Event::Phase(Phase::Done));
-    Ok(summary(Some(output), Some(file_hash)))
-}
-
 /// The blob an index describes: one piece per chunk.
-struct Blob {
+pub(super) struct Blob {
     index: Index,
+    /// The index's URL or path, as given.
+    index_name: String,
+    /// Where its chunks are.
+    store: Store,
     /// Where each chunk ends.
     ends: Ends,
     /// Each chunk's id, in blob order.
@@ -121,8 +59,8 @@ struct Blob {
 }
 
 impl Blob {
-    /// Reads the index from its URL or file; returns it with its name.
-    fn load(spec: &JobSpec, http: &Http) -> Result<(Blob, String)> {
+    /// Reads the index from its URL or file, and finds its store.
+    fn read_index(spec: &JobSpec, http: &Http) -> Result<Blob> {
         let (bytes, name) = match &spec.control {
             ControlSource::Url(url) => {
                 let url = parse_url(url)?;
@@ -141,34 +79,18 @@ impl Blob {
         for (i, chunk) in chunks.iter().enumerate() {
             places.entry(chunk.id).or_default().push(i as u64);
         }
-        let blob = Blob {
+        let store = match &spec.options.store {
+            Some(store) => Store::new(store),
+            None => Store::default_for_index(&name),
+        };
+        Ok(Blob {
             ends: Ends(chunks.iter().map(|c| c.range().end).collect()),
             ids: chunks.iter().map(|c| c.id).collect(),
             places,
             index,
-        };
-        Ok((blob, name))
-    }
-
-    fn info(&self, index_name: &str, store: &Store) -> TargetInfo {
-        let count = self.ends.count();
-        let store = match store {
-            Store::Remote(url) => shown_url(url.as_str()),
-            Store::Local(path) => path.display().to_string(),
-        };
-        TargetInfo {
-            format: Format::Casync,
-            filename: file_name_of(index_name).unwrap_or_default(),
-            length: self.length(),
-            block_size: u32::try_from(self.index.sizes().avg()).unwrap_or(u32::MAX),
-            block_count: count,
-            block_ends: self.ends.0.clone(),
-            urls: vec![store],
-            // Compressed chunks, but not a gzip target.
-            compressed: false,
-            file_hash: None,
-            mtime: None,
-        }
+            index_name: name,
+            store,
+        })
     }
 
     fn digest(&self) -> ChunkDigest {
@@ -192,6 +114,79 @@ impl Blob {
             .map(|piece| self.piece_range(piece))
             .map(|r| r.end - r.start)
             .sum()
+    }
+}
+
+impl Target for Blob {
+    type Layout = Blob;
+
+    fn load(stages: &Stages, http: &Http) -> Result<Blob> {
+        Blob::read_index(stages.spec, http)
+    }
+
+    fn layout(&self) -> &Blob {
+        self
+    }
+
+    fn info(&self) -> TargetInfo {
+        let count = self.ends.count();
+        let store = match &self.store {
+            Store::Remote(url) => shown_url(url.as_str()),
+            Store::Local(path) => path.display().to_string(),
+        };
+        TargetInfo {
+            format: Format::Casync,
+            filename: file_name_of(&self.index_name).unwrap_or_default(),
+            length: self.length(),
+            block_size: u32::try_from(self.index.sizes().avg()).unwrap_or(u32::MAX),
+            block_count: count,
+            block_ends: self.ends.0.clone(),
+            urls: vec![store],
+            // Compressed chunks, but not a gzip target.
+            compressed: false,
+            file_hash: None,
+            mtime: None,
+        }
+    }
+
+    fn estimate_seeds(&self, stages: &Stages, started: Instant) -> Result<Summary> {
+        stages.estimate_seeds(&CasyncTarget::new(&self.index), None, started)
+    }
+
+    fn output_path(&self, spec: &JobSpec) -> Result<PathBuf> {
+        output_path(spec, &self.index_name)
+    }
+
+    /// The chunks of the `.part`, then those casync's chunker cuts from each seed.
+    fn take_local(&self, stages: &Stages, assembly: &Assembly<Blob>, output: &Path) -> Result<()> {
+        stages.find_pieces(assembly, output, |path, source| {
+            copy_from_seed(stages, self, assembly, path, source)
+        })
+    }
+
+    /// One request per distinct chunk missing.
+    fn cost(&self, _: &Assembly<Blob>, missing: &[Range<u64>]) -> Result<(u64, u64)> {
+        let needed = self.ids_of(missing);
+        Ok((needed.len() as u64, self.bytes_of(&needed)))
+    }
+
+    fn fetch(&self, stages: &Stages, http: &Http, assembly: &Assembly<Blob>) -> Result<()> {
+        let needed = self.ids_of(&assembly.missing());
+        let workers = (stages.spec.options.parallel_requests.max(1) * WORKERS_PER_REQUEST)
+            .min(MAX_WORKERS)
+            .min(needed.len());
+        let fetcher = StoreFetcher {
+            http,
+            store: &self.store,
+            blob: self,
+            assembly,
+            reporter: stages.reporter,
+            control: stages.control,
+            queue: Mutex::new(needed.into_iter().collect()),
+            budget: ByteBudget::new(CHUNK_MEMORY),
+            failure: Mutex::new(None),
+        };
+        fetcher.run(workers)
     }
 }
 
@@ -415,8 +410,8 @@ fn output_path(spec: &JobSpec, index_name: &str) -> Result<PathBuf> {
     }
     let name = file_name_of(index_name)
         .and_then(|name| {
-            let stem = name.strip_suffix(".caibx")?;
-            super::is_safe_file_name(stem).then(|| stem.to_string())
+            let stem = Format::Casync.target_name(&name)?;
+            crate::part::is_safe_file_name(stem).then(|| stem.to_string())
         })
         .ok_or_else(|| {
             Error::Invalid(

@@ -25,7 +25,7 @@ use std::time::{Instant, SystemTime};
 
 use url::Url;
 
-use super::stages::{is_safe_file_name, parse_mtime, parse_url, safe_name_from_url};
+use super::stages::{parse_mtime, parse_url};
 use crate::casync::index::Index;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
@@ -35,6 +35,7 @@ use crate::fetch::{Fresh, Http, HttpConfig, Validators};
 use crate::follow::{FolderLock, FollowState, KeptBuild, Pattern, kept_name, resolve_latest};
 use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::part::{is_safe_file_name, safe_name_from_url};
 use crate::part::{old_path, part_path, write_atomically};
 use crate::zck::header::{Lead, MAX_LEAD_LEN};
 
@@ -410,10 +411,10 @@ impl Check<'_> {
 /// What the control file `bytes` of `format`, from `url`, says the build is.
 fn read_build(format: Format, bytes: &[u8], url: &Url) -> Result<Build> {
     let shown = shown_url(url.as_str());
-    let from_url = |suffix: &str| {
-        safe_name_from_url(url)
-            .and_then(|n| n.strip_suffix(suffix).map(str::to_string))
-            .filter(|n| is_safe_file_name(n))
+    let from_url = || {
+        let control = safe_name_from_url(url)?;
+        let target = format.target_name(&control)?;
+        is_safe_file_name(target).then(|| target.to_string())
     };
     let no_name = || {
         Error::control(
@@ -430,7 +431,7 @@ fn read_build(format: Format, bytes: &[u8], url: &Url) -> Result<Build> {
                 .filename
                 .clone()
                 .filter(|n| is_safe_file_name(n))
-                .or_else(|| from_url(".zsync"))
+                .or_else(from_url)
                 .ok_or_else(no_name)?;
             Ok(Build {
                 identity: cf.file_hash.to_string(),
@@ -443,7 +444,7 @@ fn read_build(format: Format, bytes: &[u8], url: &Url) -> Result<Build> {
             let lead = Lead::parse(bytes, &shown)?;
             Ok(Build {
                 identity: format!("zchunk header {}", lead.header_checksum),
-                name: safe_name_from_url(url).ok_or_else(no_name)?,
+                name: from_url().ok_or_else(no_name)?,
                 // The header, which says, comes with the download.
                 length: 0,
                 built: None,
@@ -454,7 +455,7 @@ fn read_build(format: Format, bytes: &[u8], url: &Url) -> Result<Build> {
             let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
             Ok(Build {
                 identity: format!("casync index SHA-256:{}", hex::encode(hash.as_ref())),
-                name: from_url(".caibx").ok_or_else(no_name)?,
+                name: from_url().ok_or_else(no_name)?,
                 length: index.blob_len(),
                 built: None,
             })

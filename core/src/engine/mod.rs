@@ -1,13 +1,17 @@
-//! The engine: a [`Job`] runs a [`JobSpec`] on its own thread through the stages in
-//! [`stages`] (load, open, scan, plan, fetch and verify, install), reporting [`Event`]s to
-//! an [`EventSink`]; its [`JobHandle`] pauses, cancels and waits for it. A job that only
-//! estimates seeds ([`estimate`]) stops after loading.
+//! The engine: a [`Job`] runs a [`JobSpec`] on its own thread through one sequence for
+//! every format ([`pipeline`]: load, open, take what is local, plan, fetch and verify,
+//! install; the shared stages in [`stages`]), reporting [`Event`]s to an [`EventSink`];
+//! its [`JobHandle`] pauses, cancels and waits for it. Each format is a
+//! [`pipeline::Target`] in its own file: [`zsync`], [`zchunk`], [`casync`]. A job that
+//! only estimates seeds ([`estimate`]) stops after loading.
 
 mod casync;
 mod estimate;
 mod follow;
+mod pipeline;
 mod stages;
 mod zchunk;
+mod zsync;
 
 use std::thread::JoinHandle;
 
@@ -15,8 +19,6 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventSink, Summary};
 use crate::format::Format;
 use crate::job::{Control, JobSpec, Mode};
-
-pub use stages::is_safe_file_name;
 
 /// A started job.
 pub struct JobHandle {
@@ -79,8 +81,8 @@ fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summar
         return follow::run(spec, sink, control);
     }
     match spec.control.format() {
-        Format::Zsync => stages::run(spec, sink, control),
-        Format::Zchunk => zchunk::run(spec, sink, control),
-        Format::Casync => casync::run(spec, sink, control),
+        Format::Zsync => pipeline::run::<zsync::Zsync>(spec, sink, control),
+        Format::Zchunk => pipeline::run::<zchunk::Zck>(spec, sink, control),
+        Format::Casync => pipeline::run::<casync::Blob>(spec, sink, control),
     }
 }

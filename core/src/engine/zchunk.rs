@@ -2,7 +2,7 @@
 //! the control file and the target: fetch the header, take the chunks older `.zck` files
 //! (and an interrupted `.part`) already hold, fetch the rest as ranges of the same file,
 //! check every chunk, and the data checksum as the file fills, and write the `.zck`
-//! exactly as published. The stages after loading are the zsync run's own.
+//! exactly as published.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -10,16 +10,17 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::stages::{Stages, parse_url, plain_cost, safe_name_from_url};
+use super::pipeline::Target;
+use super::stages::{Stages, parse_url, plain_cost};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::ZchunkTarget;
-use crate::event::{BlockSource, BlockState, Event, EventSink, Phase, Reporter};
-use crate::event::{Summary, TargetInfo};
+use crate::event::{BlockSource, BlockState, Event, Reporter, Summary, TargetInfo};
 use crate::fetch::{BlockWriter, Cuts, FeedPieces, PieceAssembler, ReceiveError, broken};
-use crate::fetch::{Http, HttpConfig, PlainTarget, Transport};
+use crate::fetch::{Http, PlainTarget, Transport};
 use crate::format::Format;
-use crate::job::{Control, ControlSource, JobSpec, Mode};
+use crate::job::{ControlSource, JobSpec};
+use crate::part::safe_name_from_url;
 use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
@@ -29,67 +30,11 @@ use crate::zck::uncompress::uncompress_file;
 /// tens of KiB).
 const MAX_CHUNK: u64 = 256 << 20;
 
-pub(crate) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
-    let started = Instant::now();
-    let reporter = Reporter::new(sink);
-    let job = Stages::new(spec, &reporter, control);
-    reporter.emit(Event::Phase(Phase::LoadingControl));
-    let http = Http::new(&HttpConfig::from(&spec.options))?;
-    let url = match &spec.control {
-        ControlSource::Url(url) => parse_url(url)?,
-        ControlSource::File(path) => return Err(local_zck(path)),
-    };
-    let target = Zck::load(&http, &url)?;
-    reporter.emit(Event::ControlLoaded(target.info(&url)));
-    reporter.set_total(target.length());
-    control.checkpoint()?;
-    if spec.options.mode == Mode::EstimateSeeds {
-        let header = ZchunkTarget {
-            header: &target.header,
-            length: target.length(),
-        };
-        return job.estimate_seeds(&header, target.data_hash.clone(), started);
-    }
-    let output = output_path(spec, &url)?;
-    let assembly = Assembly::new(&target, job.open(target.length(), &output)?);
-    take_header(&reporter, &target, &assembly)?;
-    job.find_pieces(&assembly, &output, |path, source| {
-        copy_from_seed(&job, &target, &assembly, path, source)
-    })?;
-    let missing = assembly.missing();
-    let plan = job.report_plan(&target, &missing, plain_cost(&target, &missing));
-    let summary = |output, file_hash| Summary {
-        output,
-        plan,
-        progress: reporter.snapshot(),
-        file_hash,
-        elapsed: started.elapsed(),
-        follow: None,
-    };
-    if assembly.file().is_none() {
-        reporter.emit(Event::Phase(Phase::Done));
-        return Ok(summary(None, target.data_hash.clone()));
-    }
-    let file_hash = job.fetch_and_verify(&assembly, &plan, || {
-        reporter.emit(Event::Phase(Phase::Fetching));
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let urls = vec![url.clone()];
-        Transport::new(&http, urls, &reporter, control, &spec.options)
-            .run(&PlainTarget { writer: &writer })?;
-        reporter.progress_now();
-        Ok(())
-    })?;
-    job.install(assembly, &output, None)?;
-    if spec.options.uncompress {
-        uncompress(&reporter, &output)?;
-    }
-    reporter.emit(Event::Phase(Phase::Done));
-    Ok(summary(Some(output), Some(file_hash)))
-}
-
 /// A `.zck` file as its header describes it: the header is piece 0, each chunk (the
 /// dictionary first) one piece after it.
-struct Zck {
+pub(super) struct Zck {
+    /// Where it is published: the header and the chunks are ranges of this file.
+    url: Url,
     header: Header,
     /// The header exactly as published (it is written into the file as it is).
     header_bytes: Vec<u8>,
@@ -102,7 +47,8 @@ struct Zck {
 impl Zck {
     /// Reads the header from the start of the file at `url`: the lead first, which says
     /// how long the rest is.
-    fn load(http: &Http, url: &Url) -> Result<Zck> {
+    fn read_header(http: &Http, url: Url) -> Result<Zck> {
+        let url = &url;
         let name = shown_url(url.as_str());
         let (mut header_bytes, total) = http.get_bytes(url, 0..MAX_LEAD_LEN as u64)?;
         let lead = Lead::parse(&header_bytes, &name)?;
@@ -145,14 +91,31 @@ impl Zck {
             digest: header.data_checksum.as_bytes().to_vec(),
         });
         Ok(Zck {
+            url: url.clone(),
             header_bytes: header_bytes[..header_len].to_vec(),
             header,
             ends: Ends(ends),
             data_hash,
         })
     }
+}
 
-    fn info(&self, url: &Url) -> TargetInfo {
+impl Target for Zck {
+    type Layout = Zck;
+
+    fn load(stages: &Stages, http: &Http) -> Result<Zck> {
+        match &stages.spec.control {
+            ControlSource::Url(url) => Zck::read_header(http, parse_url(url)?),
+            ControlSource::File(path) => Err(local_zck(path)),
+        }
+    }
+
+    fn layout(&self) -> &Zck {
+        self
+    }
+
+    fn info(&self) -> TargetInfo {
+        let url = &self.url;
         let chunks = self.header.chunks.len() as u64;
         TargetInfo {
             format: Format::Zchunk,
@@ -170,6 +133,53 @@ impl Zck {
             file_hash: self.data_hash.clone(),
             mtime: None,
         }
+    }
+
+    fn estimate_seeds(&self, stages: &Stages, started: Instant) -> Result<Summary> {
+        let header = ZchunkTarget {
+            header: &self.header,
+            length: self.length(),
+        };
+        stages.estimate_seeds(&header, self.data_hash.clone(), started)
+    }
+
+    fn output_path(&self, spec: &JobSpec) -> Result<PathBuf> {
+        output_path(spec, &self.url)
+    }
+
+    /// The header, fetched already, then the chunks of the `.part` and of each seed
+    /// `.zck`.
+    fn take_local(&self, stages: &Stages, assembly: &Assembly<Zck>, output: &Path) -> Result<()> {
+        take_header(stages.reporter, self, assembly)?;
+        stages.find_pieces(assembly, output, |path, source| {
+            copy_from_seed(stages, self, assembly, path, source)
+        })
+    }
+
+    fn cost(&self, _: &Assembly<Zck>, missing: &[Range<u64>]) -> Result<(u64, u64)> {
+        Ok(plain_cost(self, missing))
+    }
+
+    /// The missing chunks are ranges of the `.zck` itself.
+    fn fetch(&self, stages: &Stages, http: &Http, assembly: &Assembly<Zck>) -> Result<()> {
+        let writer = BlockWriter::new(assembly, stages.reporter);
+        let urls = vec![self.url.clone()];
+        Transport::new(
+            http,
+            urls,
+            stages.reporter,
+            stages.control,
+            &stages.spec.options,
+        )
+        .run(&PlainTarget { writer: &writer })
+    }
+
+    /// `--uncompress`: the file the `.zck` was made from, beside it.
+    fn installed(&self, stages: &Stages, output: &Path) -> Result<()> {
+        if stages.spec.options.uncompress {
+            uncompress(stages.reporter, output)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::format::Format;
 use crate::part::canonical;
 
 /// Smaller files are not candidates: they would supply too little of a target worth a
@@ -68,8 +69,13 @@ fn is_candidate_name(path: &Path) -> bool {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return false;
     };
-    let not_data = [".part", ".zsync", ".caibx", ".caidx"];
-    !name.starts_with('.') && !not_data.iter().any(|suffix| name.ends_with(suffix))
+    // `.caidx`: casync's index of a directory tree, which is not a file's data either.
+    let not_data = [".part", ".caidx"];
+    let describes_a_target =
+        Format::of_control_name(&name).is_some_and(|format| !format.is_its_own_target());
+    !name.starts_with('.')
+        && !describes_a_target
+        && !not_data.iter().any(|suffix| name.ends_with(suffix))
 }
 
 #[cfg(test)]

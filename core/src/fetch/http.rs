@@ -60,6 +60,9 @@ pub(crate) enum RangeReply {
         total: Option<u64>,
         body: Response,
     },
+    /// A file read where it is (the target beside a local control file, on a share or
+    /// in a folder): any range of it can be read.
+    Local { file: std::fs::File, length: u64 },
     /// `200`: the server ignores ranges and sends the whole file. `mirror` is where a
     /// redirect led, if it left the server asked: another request may reach another
     /// mirror.
@@ -449,6 +452,9 @@ impl Http {
         url: &Url,
         ranges: &[Range<u64>],
     ) -> std::result::Result<RangeReply, RequestError> {
+        if url.scheme() == "file" {
+            return open_local(url);
+        }
         let response = self.send(url, |r| r.header(RANGE, range_header(ranges)))?;
         let status = response.status();
         let final_url = response.url().clone();
@@ -518,6 +524,25 @@ impl Http {
             }
         }
     }
+}
+
+/// Opens the file a `file:` URL names. It is not there any more, or not allowed: that
+/// URL will not work; other errors (a share that went away for a moment) are retried.
+fn open_local(url: &Url) -> std::result::Result<RangeReply, RequestError> {
+    let path = url.to_file_path().map_err(|()| RequestError {
+        retry: Retry::Never,
+        error: Error::Invalid(format!("{url} does not name a local file")),
+    })?;
+    let failed = |e: std::io::Error| RequestError {
+        retry: match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Retry::Never,
+            _ => Retry::Later(None),
+        },
+        error: Error::io("read", &path, e),
+    };
+    let file = std::fs::File::open(&path).map_err(failed)?;
+    let length = file.metadata().map_err(failed)?.len();
+    Ok(RangeReply::Local { file, length })
 }
 
 /// What a server said identifies the version of a file it sent: given back, it answers

@@ -21,7 +21,7 @@
 //! a bounded number of times; then the job fails naming the URL.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -438,6 +438,15 @@ impl<'a> Transport<'a> {
         }
     }
 
+    /// `body`, counted as it is read and stopped when the job is cancelled.
+    fn counted<R: Read>(&self, body: R) -> Counted<'_, R> {
+        Counted {
+            inner: body,
+            reporter: self.reporter,
+            control: self.control,
+        }
+    }
+
     fn receive(
         &self,
         receiver: &dyn Receiver,
@@ -445,14 +454,9 @@ impl<'a> Transport<'a> {
         url: &Url,
         asked: &[Range<u64>],
     ) -> std::result::Result<(), ReceiveError> {
-        let counted = |body| Counted {
-            inner: body,
-            reporter: self.reporter,
-            control: self.control,
-        };
         match reply {
             RangeReply::Multipart { boundary, body } => {
-                let mut reader = std::io::BufReader::with_capacity(1 << 16, counted(body));
+                let mut reader = std::io::BufReader::with_capacity(1 << 16, self.counted(body));
                 let mut sent = Vec::new();
                 let mut budget = ReplyBudget::for_request(asked);
                 let result = for_each_part(&mut reader, &boundary, |range, total, body| {
@@ -490,7 +494,7 @@ impl<'a> Transport<'a> {
                     .iter()
                     .all(|r| range.start <= r.start && r.end <= range.end);
                 // No more than the part the server says it sends, however long the body.
-                let mut part = counted(body).take(range.end - range.start);
+                let mut part = self.counted(body).take(range.end - range.start);
                 let result = receiver.feed(url, range.start, &mut part);
                 if !covers_all {
                     self.fewer_ranges(
@@ -499,6 +503,19 @@ impl<'a> Transport<'a> {
                     );
                 }
                 result
+            }
+            RangeReply::Local { mut file, length } => {
+                for range in asked {
+                    receiver
+                        .check_reply(url, range, Some(length))
+                        .map_err(ReceiveError::Fatal)?;
+                    file.seek(SeekFrom::Start(range.start)).map_err(|e| {
+                        ReceiveError::Network(Error::http(url, format!("reading failed: {e}")))
+                    })?;
+                    let mut part = self.counted(&mut file).take(range.end - range.start);
+                    receiver.feed(url, range.start, &mut part)?;
+                }
+                Ok(())
             }
             RangeReply::Whole { length, body, .. } => {
                 if let Some(length) = length {
@@ -514,7 +531,7 @@ impl<'a> Transport<'a> {
                     "{} does not support range requests: downloading the whole file (every block is still checked)",
                     shown_url(url.as_str())
                 )));
-                let result = receiver.feed_whole(url, &mut counted(body));
+                let result = receiver.feed_whole(url, &mut self.counted(body));
                 *done = result.is_ok();
                 result
             }

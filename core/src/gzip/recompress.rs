@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::control::ControlFile;
-use crate::engine::is_safe_file_name;
 use crate::error::{Error, Result};
 use crate::gzip::{ZMap, parse_gzip_header};
+use crate::part::is_safe_file_name;
 
 /// The gzip header and trailer bytes around a deflate stream: the trailer is CRC-32 and
 /// length, 4 bytes each.
