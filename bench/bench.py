@@ -10,7 +10,8 @@ Two cases: the plain target, and the gzip target `zsyncmake -z` publishes (only 
 and a map into it are served; clients fetch compressed ranges and inflate them). `make`
 and `make -z` are timed against zsyncmake on the same file. The zck case publishes
 the pair as zchunk files (Debian's `zck`) and runs zchunk's own client, `zckdl`, beside
-ours, each with the old `.zck` as its seed; the casync case publishes the new file with
+ours, each with the old `.zck` as its seed, then does the same with the pair made by
+`deltadrop-cli make --zck` (timed against `zck` on the new file); the casync case publishes the new file with
 `casync make` (index and chunk store) and runs `casync extract --seed` beside ours.
 
     bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2]
@@ -36,6 +37,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
+
+
+def ours_zck_seed(old: Path) -> Path:
+    """Where the old file's .zck made by `make --zck` goes: the seed of the zck-ours case."""
+    return old.with_name(f"{old.name}.ours.zck")
 
 
 def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42) -> None:
@@ -197,11 +203,25 @@ def main() -> None:
         for tool in ("zck", "zckdl"):
             if not shutil.which(tool):
                 raise SystemExit(f"{tool} is needed: apt-get install zchunk")
-        t = time.monotonic()
+        made_in = {}
         for made in (old, new):
+            t = time.monotonic()
             subprocess.run(["zck", "-o", f"{made}.zck", str(made)], check=True, stdout=subprocess.DEVNULL)
-        print(f"zck made both .zck files in {time.monotonic() - t:.1f}s "
+            made_in[made] = time.monotonic() - t
+        print(f"zck made both .zck files in {sum(made_in.values()):.1f}s "
               f"({Path(f'{new}.zck').stat().st_size / MB:.1f} MiB)", flush=True)
+        # The same pair made by us: the new one served from www/ours/, the old one the seed.
+        (www / "ours").mkdir()
+        ours_made_in = {}
+        for made, out in ((old, ours_zck_seed(old)), (new, www / "ours" / "image.img.zck")):
+            t = time.monotonic()
+            subprocess.run([str(ours), "make", "--zck", "-o", str(out), str(made)], check=True,
+                           stderr=subprocess.DEVNULL)
+            ours_made_in[made] = time.monotonic() - t
+        print(f"make --zck of the new file: zck {made_in[new]:.2f}s "
+              f"({Path(f'{new}.zck').stat().st_size / MB:.2f} MiB), deltadrop-cli {ours_made_in[new]:.2f}s "
+              f"({(www / 'ours' / 'image.img.zck').stat().st_size / MB:.2f} MiB) "
+              f"({ours_made_in[new] / made_in[new]:.2f}x)", flush=True)
     if args.case in ("casync", "all"):
         if not shutil.which("casync"):
             raise SystemExit("casync is needed: apt-get install casync")
@@ -251,15 +271,18 @@ def main() -> None:
 
     nginx, port, log = start_nginx(www, work / "nginx")
     cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz"),
-             "zck": ("image.img.zck", "image.img.zck"), "casync": ("image.img.caibx", "default.castr/")}
-    chosen = {"both": ["plain", "gzip"], "all": ["plain", "gzip", "zck", "casync"]}.get(args.case, [args.case])
+             "zck": ("image.img.zck", "image.img.zck"), "zck-ours": ("ours/image.img.zck", "ours/image.img.zck"),
+             "casync": ("image.img.caibx", "default.castr/")}
+    chosen = {"both": ["plain", "gzip"], "zck": ["zck", "zck-ours"],
+              "all": ["plain", "gzip", "zck", "zck-ours", "casync"]}.get(args.case, [args.case])
     cases = {case: cases[case] for case in chosen}
     try:
         offset = 0
         for case, (control, target) in cases.items():
             url = f"http://127.0.0.1:{port}/{control}"
-            seed, expected = (Path(f"{old}.zck"), Path(f"{new}.zck")) if case == "zck" else (old, new)
-            peer = {"zck": "zckdl", "casync": "casync"}.get(case, "zsync")
+            seed, expected = {"zck": (Path(f"{old}.zck"), Path(f"{new}.zck")),
+                              "zck-ours": (ours_zck_seed(old), www / "ours" / "image.img.zck")}.get(case, (old, new))
+            peer = {"zck": "zckdl", "zck-ours": "zckdl", "casync": "casync"}.get(case, "zsync")
             # zckdl has no -o: it writes the URL's file name in its working directory.
             peer_dir = client / "peer"
             clients = {

@@ -1,5 +1,5 @@
 //! The `deltadrop-cli` binary as scripts use it: exit codes, zsync's closing line,
-//! `--json` events, `info` (and `info --estimate`) and `make`.
+//! `--json` events, `info` (and `info --estimate`) and `make` (`--zck` too).
 
 use deltadrop_tests::*;
 
@@ -128,6 +128,67 @@ fn json_events_info_and_make() {
     assert_eq!(last["event"], "finished");
     assert_eq!(last["ok"], true);
     assert_eq!(read(&work.path().join("f.txt")), new);
+}
+
+#[test]
+fn make_zck_writes_a_zck_that_get_updates_from() {
+    let old = text_bytes(600_000, 35);
+    let new = edited(&old, 36);
+    let www = public_dir();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("f.txt"), &new).unwrap();
+    std::fs::write(work.path().join("old.txt"), &old).unwrap();
+    let make = run(CLI, &["make", "--zck", "f.txt"], www.path());
+    assert_eq!(make.status.code(), Some(0), "{}", text(&make.stderr));
+    assert!(
+        text(&make.stderr).contains("wrote f.txt.zck ("),
+        "{}",
+        text(&make.stderr)
+    );
+    let make = run(
+        CLI,
+        &["make", "--zck", "-o", "seed.zck", "old.txt"],
+        work.path(),
+    );
+    assert_eq!(make.status.code(), Some(0), "{}", text(&make.stderr));
+
+    // Options that belong to other formats, and an output that is the input.
+    for args in [&["-z"][..], &["--caibx"], &["-b", "4096"], &["-u", "x"]] {
+        let refused = run(
+            CLI,
+            &[&["make", "--zck"], args, &["f.txt"]].concat(),
+            www.path(),
+        );
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&refused.stderr).contains("cannot be used with"),
+            "{args:?}"
+        );
+    }
+    let refused = run(CLI, &["make", "--zck", "-o", "f.txt", "f.txt"], www.path());
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("would overwrite the input"));
+    assert_eq!(read(&www.path().join("f.txt")), new);
+
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+    let out = run(
+        CLI,
+        &[
+            "get",
+            "--uncompress",
+            "-i",
+            "seed.zck",
+            &server.url("f.txt.zck"),
+        ],
+        work.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(read(&work.path().join("f.txt")) == new);
+    let (_, fetched) = server.requests_for("f.txt.zck");
+    let whole = read(&www.path().join("f.txt.zck")).len() as u64;
+    assert!(fetched < whole / 2, "fetched {fetched} of {whole}");
 }
 
 #[test]

@@ -72,3 +72,4 @@ pub use job::{
 };
 pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
 pub use part::is_safe_file_name;
+pub use zck::{ZckMade, write_zck};

@@ -1,8 +1,10 @@
 //! zchunk downloads end to end: Debian's `zck` makes the files, nginx (or a server that
 //! misbehaves) serves them, the engine downloads with older `.zck` files as seeds, and
 //! zchunk's own `zckdl` and `unzck` are the yardsticks: the same file, no more bytes.
+//! The files our writer (`make --zck`) makes are held to the same: zchunk's tools read
+//! them, both clients update from them, and an update costs no more than from `zck`'s.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use deltadrop_core::{BlockState, Event, Format, Mode};
 use deltadrop_tests::*;
@@ -251,4 +253,192 @@ fn a_failed_uncompress_says_the_download_itself_is_good() {
             .starts_with("The download itself is complete and verified")
     );
     assert!(!message.contains("damaged"), "{message}");
+}
+
+/// `content` made into `dir/name.zck` by our writer (`make --zck`); the input is left
+/// beside it.
+fn our_zck(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let input = dir.join(name);
+    std::fs::write(&input, content).unwrap();
+    let output = dir.join(format!("{name}.zck"));
+    deltadrop_core::write_zck(&input, &output).unwrap();
+    output
+}
+
+#[test]
+fn zchunks_own_tools_read_the_zck_we_write() {
+    let (Some(unzck), Some(read_header)) = (peer("unzck"), peer("zck_read_header")) else {
+        return;
+    };
+    let mut content = text_bytes(3_000_000, 81);
+    content.extend(random_bytes(500_000, 82));
+    let dir = tempfile::tempdir().unwrap();
+    let ours = our_zck(dir.path(), "data.bin", &content);
+    std::fs::remove_file(dir.path().join("data.bin")).unwrap();
+
+    let unzipped = run(&unzck, &["data.bin.zck"], dir.path());
+    assert!(unzipped.status.success(), "{}", text(&unzipped.stderr));
+    assert!(
+        read(&dir.path().join("data.bin")) == content,
+        "unzck's output"
+    );
+
+    // zck_read_header checks the header and data checksums (-f) and lists the chunks.
+    let shown = run(&read_header, &["-f", "-c", "data.bin.zck"], dir.path());
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let shown = text(&shown.stdout);
+    let field = |label: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in {shown}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Overall checksum type:"), "SHA-256");
+    assert_eq!(field("Chunk checksum type:"), "SHA-512/128");
+    let chunks: usize = field("Chunk count:").parse().unwrap();
+    assert!(chunks > 50, "{chunks} chunks for 3.5 MB");
+    let header_len: u64 = field("Header size:").parse().unwrap();
+    let data_len: u64 = field("Data size:").parse().unwrap();
+    assert_eq!(header_len + data_len, read(&ours).len() as u64);
+}
+
+#[test]
+fn our_engine_and_zckdl_update_from_the_zck_we_write() {
+    let (Some(zckdl), Some(unzck)) = (peer("zckdl"), peer("unzck")) else {
+        return;
+    };
+    let old = text_bytes(4_000_000, 71);
+    let new = edited(&old, 72);
+    let www = public_dir();
+    let work = tempfile::tempdir().unwrap();
+    let published = read(&our_zck(www.path(), "data.txt", &new));
+    let seed = our_zck(work.path(), "old.txt", &old);
+    let Some(server) = nginx(www.path(), None, "") else {
+        return;
+    };
+
+    // Ours, with the older .zck as the seed.
+    let out = work.path().join("data.txt.zck");
+    let mut spec = job_spec(server.url("data.txt.zck"), &[&seed], &out);
+    spec.options.uncompress = true;
+    let summary = run_job(spec).0.unwrap();
+    assert_eq!(read(&out), published, "the .zck exactly as published");
+    assert!(read(&work.path().join("data.txt")) == new, "--uncompress");
+    let progress = summary.progress;
+    assert!(
+        progress.local_bytes > published.len() as u64 / 2,
+        "{progress:?}"
+    );
+
+    // zckdl, with the same seed.
+    let theirs = tempfile::tempdir().unwrap();
+    let seed_arg = format!("--source={}", seed.display());
+    let got = run(
+        &zckdl,
+        &[&seed_arg, &server.url("data.txt.zck")],
+        theirs.path(),
+    );
+    assert!(got.status.success(), "zckdl: {}", text(&got.stderr));
+    assert_eq!(read(&theirs.path().join("data.txt.zck")), published);
+    // zckdl names no User-Agent: its bytes are all but ours.
+    let theirs_bytes =
+        server.requests_for("data.txt.zck").1 - server.requests_by("deltadrop/", "data.txt.zck").1;
+    let unzipped = run(&unzck, &["data.txt.zck"], theirs.path());
+    assert!(unzipped.status.success(), "{}", text(&unzipped.stderr));
+    assert!(
+        read(&theirs.path().join("data.txt")) == new,
+        "unzck after zckdl"
+    );
+    eprintln!(
+        "from our .zck of {} bytes: deltadrop fetched {}, zckdl {theirs_bytes}",
+        published.len(),
+        progress.fetched_bytes
+    );
+}
+
+/// A realistic next version of `old`: a dozen small edits at scattered places (a line
+/// rewritten, a few words inserted, a stretch removed), the way a log, a package list
+/// or a disk image changes between two builds.
+fn small_edits(old: &[u8], seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut new = old.to_vec();
+    for edit in 0..12 {
+        let at = (rng.fraction() * (new.len() - 1000) as f64) as usize;
+        let len = 20 + (rng.next_u64() % 300) as usize;
+        match edit % 3 {
+            0 => new[at..at + len].copy_from_slice(&random_bytes(len, rng.next_u64())),
+            1 => {
+                new.splice(at..at, text_bytes(len, rng.next_u64()));
+            }
+            _ => {
+                new.drain(at..at + len);
+            }
+        }
+    }
+    new
+}
+
+#[test]
+fn an_update_from_our_zck_costs_at_most_5_percent_more_than_from_zcks() {
+    // Several MiB: text with binary stretches, as in a disk image; two pairs of versions.
+    let mut ours_total = 0;
+    let mut theirs_total = 0;
+    for pair_seed in [91, 93] {
+        let mut old = text_bytes(5_000_000, pair_seed);
+        for (i, at) in [1_000_000, 3_000_000].into_iter().enumerate() {
+            let binary = random_bytes(400_000, pair_seed * 10 + i as u64);
+            old.splice(at..at, binary);
+        }
+        let new = small_edits(&old, pair_seed + 1);
+        let www = public_dir();
+        let work = tempfile::tempdir().unwrap();
+        let ours_new = read(&our_zck(www.path(), "ours", &new));
+        let ours_seed = our_zck(work.path(), "ours-old", &old);
+        let Some(theirs_new) = zck(www.path(), "theirs", &new, &[]) else {
+            return;
+        };
+        let theirs_new = read(&theirs_new);
+        let Some(theirs_seed) = zck(work.path(), "theirs-old", &old, &[]) else {
+            return;
+        };
+        let Some(server) = nginx(www.path(), None, "") else {
+            return;
+        };
+        let mut fetched = [0, 0];
+        for (i, (name, seed, published)) in [
+            ("ours.zck", &ours_seed, &ours_new),
+            ("theirs.zck", &theirs_seed, &theirs_new),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let out = work.path().join(format!("out-{name}"));
+            run_job(job_spec(server.url(name), &[seed], &out))
+                .0
+                .unwrap();
+            assert_eq!(&read(&out), published, "{name}");
+            fetched[i] = server.requests_for(name).1;
+        }
+        eprintln!(
+            "pair {pair_seed}: {} bytes made into our .zck of {} bytes and zck's of {}; \
+             the update fetched {} bytes from ours, {} from zck's",
+            new.len(),
+            ours_new.len(),
+            theirs_new.len(),
+            fetched[0],
+            fetched[1]
+        );
+        ours_total += fetched[0];
+        theirs_total += fetched[1];
+    }
+    eprintln!(
+        "in all: {ours_total} bytes from ours, {theirs_total} from zck's ({:.3}x)",
+        ours_total as f64 / theirs_total as f64
+    );
+    assert!(
+        ours_total * 100 <= theirs_total * 105,
+        "{ours_total} bytes from ours > 1.05 x {theirs_total} from zck's"
+    );
 }

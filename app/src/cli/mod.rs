@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use deltadrop_core::{ControlSource, Error, Job, JobOptions, JobSpec, Mode};
-use deltadrop_core::{MakeOptions, write_casync_index, write_control_file};
+use deltadrop_core::{MakeOptions, write_casync_index, write_control_file, write_zck};
 
 pub use access::{CLIENT_CERT_PASSWORD_VAR, LoginArgs, LogoutArgs};
 use render::Renderer;
@@ -215,7 +215,8 @@ pub struct MakeArgs {
     /// URL the file will be served at (repeatable; default: its name, relative).
     #[arg(short = 'u', value_name = "URL")]
     pub urls: Vec<String>,
-    /// Where to write the .zsync (default: FILE.zsync in the current directory).
+    /// Where to write the .zsync (default: FILE.zsync in the current directory), or with
+    /// --caibx the index, with --zck the .zck.
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// The Filename header (default: FILE's name).
@@ -232,6 +233,11 @@ pub struct MakeArgs {
     /// With --caibx: the chunk store folder (default: default.castr beside the index).
     #[arg(long, value_name = "DIR", requires = "caibx")]
     pub store: Option<PathBuf>,
+    /// Write a zchunk file (FILE.zck in the current directory, or -o) instead of a
+    /// .zsync: chunks cut by content and compressed with zstd, which zchunk's own tools
+    /// (zckdl, unzck) read too. The .zck is its own control file: serve it alone.
+    #[arg(long, conflicts_with_all = ["compress", "block_size", "urls", "filename", "caibx"])]
+    pub zck: bool,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +326,9 @@ fn make(args: &MakeArgs) -> u8 {
     if args.caibx {
         return make_caibx(args);
     }
+    if args.zck {
+        return make_zck(args);
+    }
     let options = MakeOptions {
         block_size: args.block_size,
         urls: args.urls.clone(),
@@ -357,6 +366,27 @@ fn make_caibx(args: &MakeArgs) -> u8 {
                 made.chunks,
                 made.new_chunk_files,
                 store.display()
+            );
+            EXIT_OK
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn make_zck(args: &MakeArgs) -> u8 {
+    let output = args.output.clone().unwrap_or_else(|| {
+        let name = args.file.file_name().unwrap_or_default().to_string_lossy();
+        PathBuf::from(format!("{name}.zck"))
+    });
+    match write_zck(&args.file, &output) {
+        Ok(made) => {
+            eprintln!(
+                "wrote {} ({} chunks, {} bytes for {} bytes of {})",
+                output.display(),
+                made.chunks,
+                made.len,
+                made.uncompressed_len,
+                args.file.display()
             );
             EXIT_OK
         }

@@ -378,6 +378,26 @@ impl<R: Read> Cuts<R> {
         }
     }
 
+    /// The next chunk, with its bytes in `bytes`: for a writer that packs each chunk
+    /// (zchunk's `make --zck`) without naming it by casync's id.
+    pub(crate) fn next_with_bytes(&mut self, bytes: &mut Vec<u8>) -> Option<Result<Cut>> {
+        bytes.clear();
+        self.next_fed(|piece| bytes.extend_from_slice(piece))
+    }
+
+    /// The next chunk, its bytes passed to `feed`; `None` once the stream (or a read
+    /// error, given once) has ended it.
+    fn next_fed(&mut self, feed: impl FnMut(&[u8])) -> Option<Result<Cut>> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_cut(feed).transpose();
+        if matches!(next, Some(Err(_))) {
+            self.done = true;
+        }
+        next
+    }
+
     /// Reads more of the stream into the buffer; false at its end.
     fn refill(&mut self) -> Result<bool> {
         loop {
@@ -408,14 +428,7 @@ impl<R: Read> Iterator for Cuts<R> {
     type Item = Result<Cut>;
 
     fn next(&mut self) -> Option<Result<Cut>> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_cut(|_| {}).transpose();
-        if matches!(next, Some(Err(_))) {
-            self.done = true;
-        }
-        next
+        self.next_fed(|_| {})
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::event::{BlockSource, BlockState, Event, Phase, Plan};
 use crate::job::{Control, JobSpec, Mode};
-use crate::part::{Assembly, Layout, PartFile, part_path};
+use crate::part::{Assembly, Layout, PartFile, canonical, part_path};
 
 /// What every stage of a job uses.
 pub(super) struct Stages<'a> {
@@ -233,10 +233,6 @@ pub(crate) fn plain_cost<L: Layout + ?Sized>(layout: &L, missing: &[Range<u64>])
         .map(|r| r.end - r.start)
         .sum();
     (missing.len() as u64, bytes)
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 pub(super) fn parse_url(text: &str) -> Result<Url> {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::format::Format;
+use crate::part::canonical;
 
 /// Smaller files are not candidates: they would supply too little of a target worth a
 /// delta download to be worth the look.
@@ -27,11 +28,11 @@ pub const WORTH_A_SEED: f32 = 0.05;
 /// newest [`MAX_CANDIDATES`], newest first (then by path, so the same folders give the
 /// same list). A folder that cannot be read is passed over.
 pub fn candidate_seeds(folders: &[PathBuf], skip: &[PathBuf]) -> Vec<PathBuf> {
-    let skip: Vec<PathBuf> = skip.iter().map(|p| same_file_key(p)).collect();
+    let skip: Vec<PathBuf> = skip.iter().map(|p| canonical(p)).collect();
     let mut found: Vec<(SystemTime, PathBuf)> = Vec::new();
     let mut seen_folders: Vec<PathBuf> = Vec::new();
     for folder in folders {
-        let key = same_file_key(folder);
+        let key = canonical(folder);
         if seen_folders.contains(&key) {
             continue;
         }
@@ -41,7 +42,7 @@ pub fn candidate_seeds(folders: &[PathBuf], skip: &[PathBuf]) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !is_candidate_name(&path) || skip.contains(&same_file_key(&path)) {
+            if !is_candidate_name(&path) || skip.contains(&canonical(&path)) {
                 continue;
             }
             let Ok(meta) = std::fs::metadata(&path) else {
@@ -75,11 +76,6 @@ fn is_candidate_name(path: &Path) -> bool {
     !name.starts_with('.')
         && !describes_a_target
         && !not_data.iter().any(|suffix| name.ends_with(suffix))
-}
-
-/// The path by which two names of one file compare equal, where it can be resolved.
-fn same_file_key(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ mod layout;
 mod names;
 
 pub(crate) use assembly::{Assembly, Offer};
-pub(crate) use file::{PartFile, old_path, part_path, read_at, with_suffix, write_atomically};
+pub(crate) use file::{
+    PartFile, canonical, old_path, part_path, read_at, with_suffix, write_atomically,
+};
 pub(crate) use layout::{Ends, Layout};
 pub use names::is_safe_file_name;
 pub(crate) use names::safe_name_from_url;

@@ -37,6 +37,16 @@ impl ChecksumType {
         })
     }
 
+    /// The number a header gives it (the inverse of [`ChecksumType::from_code`]).
+    pub fn code(self) -> u64 {
+        match self {
+            ChecksumType::Sha1 => 0,
+            ChecksumType::Sha256 => 1,
+            ChecksumType::Sha512 => 2,
+            ChecksumType::Sha512_128 => 3,
+        }
+    }
+
     /// The name zchunk's tools show, e.g. `SHA-512/128`.
     pub fn name(self) -> &'static str {
         self.algorithm().name()
@@ -159,6 +169,7 @@ mod tests {
     fn codes_and_pieces() {
         for code in 0..4 {
             let kind = ChecksumType::from_code(code).unwrap();
+            assert_eq!(kind.code(), code);
             let mut hasher = kind.hasher();
             hasher.update(b"ab");
             hasher.update(b"c");

@@ -1,4 +1,5 @@
-//! Reading a zchunk header front to back: fixed-size fields and compressed integers.
+//! Reading a zchunk header front to back: fixed-size fields and compressed integers
+//! (and writing the integers, for `make --zck`).
 //!
 //! A compressed integer (zchunk's "ci") is little-endian base 128: seven bits a byte, the
 //! top bit set only on the last byte. zchunk reads at most `(64 / 7) + 1` = 10 bytes of
@@ -67,8 +68,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// `value` as a compressed integer (tests build headers with it).
-#[cfg(test)]
+/// Appends `value` as a compressed integer (the writer's, and the tests' headers).
 pub(crate) fn encode_int(mut value: u64, out: &mut Vec<u8>) {
     loop {
         let part = (value % 128) as u8;

@@ -18,7 +18,7 @@ use super::chunk::Chunk;
 use super::cursor::{Cursor, Cut, MAX_INT_LEN};
 
 /// The id of a zchunk file.
-const MAGIC: &[u8; 5] = b"\0ZCK1";
+pub(crate) const MAGIC: &[u8; 5] = b"\0ZCK1";
 /// The id of a detached header (the header alone, as `unzck --header` writes it).
 const DETACHED_MAGIC: &[u8; 5] = b"\0ZHR1";
 
@@ -104,6 +104,16 @@ pub(crate) enum Compression {
     None,
     /// 2: each a zstd frame; chunks use the dictionary when there is one.
     Zstd,
+}
+
+impl Compression {
+    /// The number the preface gives it.
+    pub fn code(self) -> u64 {
+        match self {
+            Compression::None => 0,
+            Compression::Zstd => 2,
+        }
+    }
 }
 
 /// An optional element of the preface; none are defined yet, so all are kept unread.

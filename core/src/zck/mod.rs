@@ -4,7 +4,7 @@
 //! dictionary and the chunks, each compressed on its own. The index lists every chunk's
 //! checksum and lengths, so a downloader fetches the header, takes the chunks it already
 //! has in an older .zck (a *seed*) by checksum, and fetches the rest as byte ranges; no
-//! rolling checksum is needed, unlike zsync. This module reads the format — written from
+//! rolling checksum is needed, unlike zsync. This module reads and writes the format — written from
 //! zchunk's `zchunk_format.txt` and checked against its `src/lib` and its tools — and
 //! leaves the fetching to the engine:
 //!
@@ -15,6 +15,7 @@
 //! - [`read`]: a local .zck's header and chunks read from the file, and a whole-file check.
 //! - [`seed`]: the chunks of a local older .zck, found by checksum as zckdl finds them.
 //! - [`uncompress`]: a complete .zck back to its uncompressed file, chunk by chunk.
+//! - `write`: the other way, a file made into a .zck ([`write_zck`], `make --zck`).
 //!
 //! Errors are the crate's [`Error`], with messages naming the file.
 
@@ -25,6 +26,9 @@ pub(crate) mod header;
 pub(crate) mod read;
 pub(crate) mod seed;
 pub(crate) mod uncompress;
+mod write;
+
+pub use write::{ZckMade, write_zck};
 
 #[cfg(test)]
 mod tests;

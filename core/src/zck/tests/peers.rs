@@ -3,7 +3,7 @@
 //! manual chunking, an empty file) are parsed, checked chunk by chunk, compared with
 //! `zck_read_header -c`, and uncompressed byte for byte as `unzck` does; an old/new
 //! pair matches as many chunks as `zck_delta_size` reports; `unzck` reads the files
-//! our test builder writes.
+//! our test builder writes, and the tools read the files our writer (`make --zck`) makes.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use crate::zck::header::Header;
 use crate::zck::read::verify_file;
 use crate::zck::seed::Seed;
 use crate::zck::uncompress::uncompress_file;
+use crate::zck::write_zck;
 
 /// Log-like lines with repeats and a little noise: compressible, and chunked by zck's
 /// rolling hash into many chunks.
@@ -248,4 +249,32 @@ fn unzck_reads_what_our_test_builder_writes() {
     let out = run_peer("unzck", &["-c", "built.zck"], dir);
     assert!(out == pieces.concat());
     run_peer("zck_read_header", &["-f", "built.zck"], dir);
+}
+
+#[test]
+fn files_we_write_read_as_zchunk_reads_them() {
+    if !peer_available("zck", "--version", "zchunk") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let big = text(1_500_000, 5);
+    for len in [0, 1, 5_000, 400_000, 1_500_000] {
+        let plain = &big[..len];
+        let input = dir.join(format!("ours{len}"));
+        std::fs::write(&input, plain).unwrap();
+        let ours = dir.join(format!("ours{len}.zck"));
+        write_zck(&input, &ours).unwrap();
+        let header = check_against_tools(dir, &ours, plain);
+        run_peer("zck_read_header", &["-f", ours.to_str().unwrap()], dir);
+        if len >= 400_000 {
+            assert!(header.chunks.len() > 5, "{} chunks", header.chunks.len());
+        }
+    }
+    // With no data, the header is all there is, and it is zck's, byte for byte.
+    let theirs = make(dir, "empty", b"", &[]);
+    assert_eq!(
+        std::fs::read(dir.join("ours0.zck")).unwrap(),
+        std::fs::read(theirs).unwrap()
+    );
 }
