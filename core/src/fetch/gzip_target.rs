@@ -33,9 +33,8 @@ use std::sync::{Mutex, RwLock};
 
 use url::Url;
 
-use super::transport::{
-    Assembler, BlockWriter, Cuts, ReceiveError, Receiver, Round, Wanted, broken, for_each_chunk,
-};
+use super::pieces::{Assembler, BlockWriter, Wanted, broken, for_each_chunk};
+use super::transport::{Cuts, ReceiveError, Receiver, Round};
 use crate::blocks::{Geometry, merge, runs};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};

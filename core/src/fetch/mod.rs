@@ -3,14 +3,17 @@
 //! [`transport`] batches ranges into requests or asks for documents one request each,
 //! runs them side by side, retries, asks for fewer ranges and falls back to other URLs,
 //! for every format. What the replies fill is a target: the plain file
-//! ([`transport::PlainTarget`]), a gzip-compressed copy read through its Z-Map
-//! ([`gzip_target`]), or a casync blob's chunks (a `DocumentReceiver` in the engine). A
+//! ([`plain_target`]), a gzip-compressed copy read through its Z-Map ([`gzip_target`]),
+//! or a casync blob's chunks (a `DocumentReceiver` in the engine). Every piece that
+//! arrives is checked by [`pieces`]' `BlockWriter` before it is written. A
 //! [`ByteBudget`] bounds the memory of the pieces the workers hold whole at once.
 
 mod budget;
 mod gzip_target;
 mod http;
 mod multipart;
+mod pieces;
+mod plain_target;
 mod transport;
 
 pub(crate) use budget::{ByteBudget, Room};
@@ -19,7 +22,6 @@ pub(crate) use http::{Fresh, Http, HttpConfig, Validators};
 // The parsers' fuzzing entry points and the tests reach them here.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use multipart::{PartError, boundary_of, for_each_part, parse_content_range};
-pub(crate) use transport::{
-    BlockWriter, Cuts, Document, DocumentReceiver, FeedPieces, PieceAssembler, PlainTarget,
-    ReceiveError, Transport, broken,
-};
+pub(crate) use pieces::{BlockWriter, PieceAssembler, broken};
+pub(crate) use plain_target::{FeedPieces, PlainTarget};
+pub(crate) use transport::{Cuts, Document, DocumentReceiver, ReceiveError, Transport};

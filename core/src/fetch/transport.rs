@@ -1,18 +1,19 @@
-//! Fetching the missing pieces: batching byte ranges into requests, or asking for whole
-//! documents one request each, running several requests at once, retrying, checking
-//! every received piece, and adapting to what the server can do.
+//! Scheduling and receiving requests: batching byte ranges into requests, or asking for
+//! whole documents one request each, running several requests at once, retrying,
+//! reading each reply as what it is, and adapting to what the server can do. Checking
+//! the pieces is `pieces.rs`'s job; what the ranges are, the receivers'.
 //!
 //! The work is split in two. [`Transport`] knows requests: it runs each round's requests
 //! on parallel workers, retries a request that met a passing problem (longer pauses each
 //! time, at least what `Retry-After` asked for, a stalled reply given up after the stall
 //! timeout), asks a mirror redirector again when its mirror failed, moves on to other
 //! URLs, and ends the job when rounds bring nothing new. A receiver knows what the bytes
-//! are. A [`Receiver`] wants ranges of the remote file: [`PlainTarget`] takes them as the
-//! target itself, `GzipTarget` (gzip_target.rs) collects ranges of a gzip-compressed copy
+//! are. A [`Receiver`] wants ranges of the remote file: `PlainTarget` (plain_target.rs)
+//! takes them as the target itself, `GzipTarget` (gzip_target.rs) collects ranges of a gzip-compressed copy
 //! and inflates them. A [`DocumentReceiver`] wants whole files at their own URLs (a casync
 //! chunk in its store, one request per chunk: just another way of cutting the target).
-//! All end in [`BlockWriter`], the one place where a piece is checked before it is
-//! written and where bad data is counted.
+//! All end in `BlockWriter` (pieces.rs), the one place where a piece is checked before
+//! it is written and where bad data is counted.
 //!
 //! The ladder: a batch starts with up to `max_ranges_per_request` ranges. A server that
 //! answers a multi-range request with one part, or rejects the request's size, or mangles
@@ -25,7 +26,7 @@
 //! document that is not what it should be) are asked for again, a bounded number of
 //! times; then the job fails naming the URL.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::Mutex;
@@ -37,18 +38,14 @@ use url::Url;
 use super::budget::Room;
 use super::http::{Http, RangeReply, RequestError, Retry};
 use super::multipart::{PartError, for_each_part};
-use crate::blocks::{Geometry, merge, range_header, runs};
-use crate::control::ControlFile;
+use crate::blocks::{merge, range_header};
 use crate::error::{Error, Result, shown_url};
+use crate::event::Event;
 use crate::event::Reporter;
-use crate::event::{BlockSource, BlockState, Event};
 use crate::job::{Control, JobOptions};
-use crate::part::{Assembly, Layout, Offer};
 
 /// Attempts per batch for passing network problems.
 const MAX_ATTEMPTS: u32 = 5;
-/// A block whose data fails its checksum this often fails the job.
-const MAX_BAD_BLOCK: u32 = 3;
 /// Rounds in a row that fetch nothing new before giving up.
 const MAX_STALLED_ROUNDS: u32 = 3;
 /// Longest `Range` header value we send (servers limit header lines to 4-8 KiB).
@@ -130,7 +127,7 @@ pub(crate) enum ReceiveError {
 
 /// Stands for the server in errors made where its URL is not known (a body reader); the
 /// fetcher puts the URL in before anyone sees them.
-const UNNAMED_SERVER: &str = "the server";
+pub(super) const UNNAMED_SERVER: &str = "the server";
 
 impl ReceiveError {
     /// Names `url` in an error made without it.
@@ -294,7 +291,7 @@ pub(crate) trait DocumentReceiver: Sync {
     /// written: waits while the documents in flight hold too much.
     fn room(&self, document: &Document) -> Room<'_>;
     /// Takes `body`: `document` as `url` (where redirects led) sent it. A document whose
-    /// data is bad is counted with [`BlockWriter::reject`] and asked for again next round.
+    /// data is bad is counted with `BlockWriter::reject` (pieces.rs) and asked for again next round.
     fn feed(&self, document: &Document, url: &Url, body: &mut dyn Read)
     -> Result<(), ReceiveError>;
     /// The request for `document` is about to be sent.
@@ -774,117 +771,6 @@ impl<'a> Transport<'a> {
     }
 }
 
-/// How the bytes of a remote file that is the target itself become its pieces.
-pub(crate) trait FeedPieces: Sync {
-    /// Where a range of the file may be cut between requests.
-    fn cuts(&self) -> Cuts;
-    /// Takes `body`: the target's bytes from offset `start` on.
-    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError>;
-    /// Why the remote file may not be the length expected, for the user.
-    fn why_other_length(&self) -> &'static str;
-}
-
-/// zsync's blocks: cut at block boundaries, checked many at a time by the [`Assembler`].
-impl FeedPieces for BlockWriter<'_> {
-    fn cuts(&self) -> Cuts {
-        Cuts::Every(u64::from(self.geometry().block_size))
-    }
-
-    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError> {
-        Assembler::new(self, url, start).copy_from(body, broken)
-    }
-
-    fn why_other_length(&self) -> &'static str {
-        "the .zsync is out of date or for another file"
-    }
-}
-
-/// The remote file is the target itself: its bytes are the target's pieces.
-pub(crate) struct PlainTarget<'w, 'a, L: Layout + ?Sized = ControlFile> {
-    pub writer: &'w BlockWriter<'a, L>,
-}
-
-impl<L: Layout + ?Sized> PlainTarget<'_, '_, L> {
-    fn piece_runs(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
-        let layout = self.writer.assembly.layout();
-        ranges
-            .iter()
-            .map(|r| layout.whole_pieces_in(r.clone()))
-            .collect()
-    }
-}
-
-impl<L: Layout + ?Sized> Receiver for PlainTarget<'_, '_, L>
-where
-    for<'a> BlockWriter<'a, L>: FeedPieces,
-{
-    fn next_round(&self) -> Result<Option<Round>> {
-        let layout = self.writer.assembly.layout();
-        let missing = self.writer.assembly.missing();
-        Ok((!missing.is_empty()).then(|| Round {
-            ranges: missing
-                .into_iter()
-                .map(|run| layout.byte_range(run))
-                .collect(),
-            cuts: self.writer.cuts(),
-        }))
-    }
-
-    fn check_reply(&self, url: &Url, range: &Range<u64>, total: Option<u64>) -> Result<()> {
-        let length = self.writer.assembly.layout().length();
-        match total {
-            Some(total) if total != length => Err(Error::BadData {
-                url: shown_url(url.as_str()),
-                problem: format!(
-                    "its file is {total} bytes but {length} bytes were expected: {}",
-                    self.writer.why_other_length()
-                ),
-            }),
-            _ if range.end > length => Err(Error::BadData {
-                url: shown_url(url.as_str()),
-                problem: format!(
-                    "it sent bytes {}-{}, past the end of the {length}-byte file",
-                    range.start,
-                    range.end - 1,
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError> {
-        self.writer.feed(url, start, body)
-    }
-
-    fn feed_whole(&self, url: &Url, body: &mut dyn Read) -> Result<(), ReceiveError> {
-        self.writer.feed(url, 0, body)
-    }
-
-    fn requested(&self, ranges: &[Range<u64>]) {
-        self.writer.reporter.blocks(
-            self.piece_runs(ranges),
-            BlockState::InFlight,
-            BlockSource::Network,
-        );
-    }
-
-    fn request_over(&self, ranges: &[Range<u64>]) {
-        // Whatever did not arrive goes back to unknown, to be asked for again.
-        let unfetched = self
-            .piece_runs(ranges)
-            .into_iter()
-            .flat_map(|run| runs(run.filter(|&p| !self.writer.assembly.is_present(p))))
-            .collect::<Vec<_>>();
-        self.writer
-            .reporter
-            .blocks(unfetched, BlockState::Unknown, BlockSource::Network);
-    }
-
-    fn present(&self) -> u64 {
-        self.writer.assembly.present_count()
-    }
-}
-
 impl From<PartError> for ReceiveError {
     fn from(e: PartError) -> Self {
         match e {
@@ -939,279 +825,6 @@ fn interleave(batches: VecDeque<Vec<Range<u64>>>, parallel: usize) -> VecDeque<V
     dealt
 }
 
-/// Hands pieces received from the network to the [`Assembly`], reports the new ones, and
-/// counts the bad ones: the job fails when one keeps coming back wrong.
-pub(crate) struct BlockWriter<'a, L: Layout + ?Sized = ControlFile> {
-    pub assembly: &'a Assembly<'a, L>,
-    pub reporter: &'a Reporter<'a>,
-    bad_pieces: Mutex<HashMap<u64, u32>>,
-}
-
-impl<'a, L: Layout + ?Sized> BlockWriter<'a, L> {
-    pub fn new(assembly: &'a Assembly<'a, L>, reporter: &'a Reporter<'a>) -> Self {
-        BlockWriter {
-            assembly,
-            reporter,
-            bad_pieces: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Offers `data` (a whole piece; a block zero-padded to the block size) as `piece`,
-    /// received from `url`; true when it was missing and is now written.
-    pub fn accept(&self, url: &Url, piece: u64, data: &[u8]) -> Result<bool> {
-        let offer = self.assembly.offer(piece, data)?;
-        self.account(url, piece, offer)
-    }
-
-    /// Reports what became of an offered piece; true if it was written now.
-    fn account(&self, url: &Url, piece: u64, offer: Offer) -> Result<bool> {
-        match offer {
-            Offer::Written => {
-                let bytes = self.assembly.layout().piece_range(piece);
-                self.reporter.add_fetched(bytes.end - bytes.start);
-                Ok(true)
-            }
-            Offer::AlreadyPresent => Ok(false),
-            Offer::WrongSums => self.reject_checksum(url, piece).map(|()| false),
-        }
-    }
-
-    fn reject_checksum(&self, url: &Url, piece: u64) -> Result<()> {
-        let bytes = self.assembly.layout().piece_range(piece);
-        self.reject(
-            url,
-            piece,
-            &format!(
-                "block {piece} (bytes {}-{}) failed its checksum",
-                bytes.start,
-                bytes.end - 1
-            ),
-        )
-    }
-
-    /// Counts a failure to obtain `piece` from `url`'s data (`what` says which); an error
-    /// once that piece has failed [`MAX_BAD_BLOCK`] times.
-    pub fn reject(&self, url: &Url, piece: u64, what: &str) -> Result<()> {
-        self.reporter.blocks(
-            std::iter::once(piece..piece + 1),
-            BlockState::Failed,
-            BlockSource::Network,
-        );
-        let mut bad = self.bad_pieces.lock().unwrap();
-        let count = bad.entry(piece).or_default();
-        *count += 1;
-        if *count >= MAX_BAD_BLOCK {
-            return Err(Error::BadData {
-                url: shown_url(url.as_str()),
-                problem: format!("{what} {MAX_BAD_BLOCK} times"),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl BlockWriter<'_> {
-    pub fn geometry(&self) -> Geometry {
-        self.assembly.geometry()
-    }
-
-    /// Offers consecutive full-size blocks from `first` on, all of `data`. Returns the
-    /// blocks that were missing and are now written.
-    fn accept_blocks(&self, url: &Url, first: u64, data: &[u8]) -> Result<Vec<u64>> {
-        let offers = self.assembly.offer_run(first, data)?;
-        let mut new = Vec::new();
-        for (k, offer) in offers.into_iter().enumerate() {
-            let block = first + k as u64;
-            if self.account(url, block, offer)? {
-                new.push(block);
-            }
-        }
-        Ok(new)
-    }
-}
-
-/// Cuts a stream of target bytes, starting at a known offset, into blocks for the
-/// [`BlockWriter`]. Bytes of blocks the stream does not hold whole are dropped.
-pub(crate) struct Assembler<'w, 'a> {
-    writer: &'w BlockWriter<'a>,
-    url: &'w Url,
-    /// Target offset of the next byte.
-    next: u64,
-    block: Vec<u8>,
-    /// Bytes of the block at `next - filled` collected in `block`.
-    filled: usize,
-    fetched: Vec<u64>,
-}
-
-impl<'w, 'a> Assembler<'w, 'a> {
-    pub fn new(writer: &'w BlockWriter<'a>, url: &'w Url, start: u64) -> Self {
-        Assembler {
-            writer,
-            url,
-            next: start,
-            block: vec![0; writer.geometry().block_size as usize],
-            filled: 0,
-            fetched: Vec::new(),
-        }
-    }
-
-    /// Target offset of the next byte expected.
-    pub fn position(&self) -> u64 {
-        self.next
-    }
-
-    /// Takes the next bytes of the stream.
-    pub fn write(&mut self, mut data: &[u8]) -> Result<()> {
-        let geometry = self.writer.geometry();
-        let bs = u64::from(geometry.block_size);
-        while !data.is_empty() && self.next < geometry.length {
-            let in_block = (self.next % bs) as usize;
-            if in_block != self.filled {
-                // Data starting inside a block cannot complete that block: skip to the
-                // next one.
-                let skip = (bs as usize - in_block).min(data.len());
-                self.next += skip as u64;
-                data = &data[skip..];
-                continue;
-            }
-            let block = geometry.block_of(self.next);
-            let len = geometry.block_len(block);
-            let whole = (data.len() / bs as usize).min((geometry.length / bs - block) as usize);
-            if self.filled == 0 && whole > 0 {
-                // Whole full-size blocks in the input: check and write them where they are.
-                let take = whole * bs as usize;
-                let new = self.writer.accept_blocks(self.url, block, &data[..take])?;
-                self.record(new);
-                self.next += take as u64;
-                data = &data[take..];
-                continue;
-            }
-            let take = (len - self.filled).min(data.len());
-            self.block[self.filled..self.filled + take].copy_from_slice(&data[..take]);
-            self.filled += take;
-            self.next += take as u64;
-            data = &data[take..];
-            if self.filled == len {
-                self.filled = 0;
-                self.block[len..].fill(0);
-                if self.writer.accept(self.url, block, &self.block)? {
-                    self.record([block]);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes everything `body` yields; read errors become what `on_error` makes of them.
-    pub fn copy_from(
-        &mut self,
-        body: &mut dyn Read,
-        on_error: impl Fn(std::io::Error) -> ReceiveError,
-    ) -> Result<(), ReceiveError> {
-        for_each_chunk(body, on_error, |chunk| {
-            self.write(chunk).map_err(ReceiveError::Fatal)?;
-            Ok(if self.next < self.writer.geometry().length {
-                Wanted::More
-            } else {
-                Wanted::Nothing
-            })
-        })
-    }
-
-    /// Notes newly written blocks; they are reported in batches.
-    fn record(&mut self, blocks: impl IntoIterator<Item = u64>) {
-        self.fetched.extend(blocks);
-        if self.fetched.len() >= 64 {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let fetched = std::mem::take(&mut self.fetched);
-        self.writer
-            .reporter
-            .blocks(runs(fetched), BlockState::Fetched, BlockSource::Network);
-    }
-}
-
-impl Drop for Assembler<'_, '_> {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-/// Cuts a stream of target bytes, starting at a known offset, into pieces of any size
-/// (chunks), each offered whole. Bytes of pieces the stream does not hold whole are
-/// dropped. A piece is held in memory until it is complete: formats bound their pieces'
-/// size when they read their index.
-pub(crate) struct PieceAssembler<'w, 'a, L: Layout + ?Sized> {
-    writer: &'w BlockWriter<'a, L>,
-    url: &'w Url,
-    /// Target offset of the next byte.
-    next: u64,
-    /// The bytes of the piece being collected, from its start.
-    piece: Vec<u8>,
-}
-
-impl<'w, 'a, L: Layout + ?Sized> PieceAssembler<'w, 'a, L> {
-    pub fn new(writer: &'w BlockWriter<'a, L>, url: &'w Url, start: u64) -> Self {
-        PieceAssembler {
-            writer,
-            url,
-            next: start,
-            piece: Vec::new(),
-        }
-    }
-
-    /// Takes the next bytes of the stream.
-    fn write(&mut self, mut data: &[u8]) -> Result<()> {
-        let layout = self.writer.assembly.layout();
-        while !data.is_empty() && self.next < layout.length() {
-            let piece = layout.piece_at(self.next);
-            let bytes = layout.piece_range(piece);
-            if self.piece.is_empty() && self.next != bytes.start {
-                // Data starting inside a piece cannot complete it: skip to the next one.
-                let skip = (bytes.end - self.next).min(data.len() as u64);
-                self.next += skip;
-                data = &data[skip as usize..];
-                continue;
-            }
-            let take = (bytes.end - self.next).min(data.len() as u64) as usize;
-            self.piece.extend_from_slice(&data[..take]);
-            self.next += take as u64;
-            data = &data[take..];
-            if self.next == bytes.end {
-                if self.writer.accept(self.url, piece, &self.piece)? {
-                    self.writer.reporter.blocks(
-                        std::iter::once(piece..piece + 1),
-                        BlockState::Fetched,
-                        BlockSource::Network,
-                    );
-                }
-                self.piece.clear();
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes everything `body` yields; read errors become what `on_error` makes of them.
-    pub fn copy_from(
-        &mut self,
-        body: &mut dyn Read,
-        on_error: impl Fn(std::io::Error) -> ReceiveError,
-    ) -> Result<(), ReceiveError> {
-        let length = self.writer.assembly.layout().length();
-        for_each_chunk(body, on_error, |chunk| {
-            self.write(chunk).map_err(ReceiveError::Fatal)?;
-            Ok(if self.next < length {
-                Wanted::More
-            } else {
-                Wanted::Nothing
-            })
-        })
-    }
-}
-
 /// How many of the `asked` ranges the `sent` parts hold whole, however the server cut or
 /// merged them.
 fn covered_count(asked: &[Range<u64>], sent: Vec<Range<u64>>) -> usize {
@@ -1256,171 +869,9 @@ impl ReplyBudget {
     }
 }
 
-/// Whether a reader of a reply body wants the bytes that follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wanted {
-    More,
-    Nothing,
-}
-
-/// A read error on a reply body: the connection broke.
-pub(crate) fn broken(e: std::io::Error) -> ReceiveError {
-    let timed_out = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-        .is_some_and(reqwest::Error::is_timeout);
-    let problem = if timed_out {
-        "it stopped sending in the middle of its reply".to_string()
-    } else {
-        format!("the reply broke off: {e}")
-    };
-    ReceiveError::Network(Error::http(UNNAMED_SERVER, problem))
-}
-
-/// Hands `body`'s bytes to `on_chunk` as they arrive, until the end of the body or until
-/// `on_chunk` says it wants no more (a body that goes on past what can be used, even
-/// without end, is not read further); read errors become what `on_error` makes of them.
-pub(crate) fn for_each_chunk(
-    body: &mut dyn Read,
-    on_error: impl Fn(std::io::Error) -> ReceiveError,
-    mut on_chunk: impl FnMut(&[u8]) -> Result<Wanted, ReceiveError>,
-) -> Result<(), ReceiveError> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match body.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                if on_chunk(&buf[..n])? == Wanted::Nothing {
-                    return Ok(());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(on_error(e)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::NullSink;
-    use crate::test_data::noise;
-
-    #[test]
-    fn assembled_blocks_are_checked_and_only_good_ones_written() {
-        // 20 blocks and a partial one; block 5 arrives corrupted. The stream comes in
-        // pieces that cut blocks anywhere, so whole blocks are checked together where a
-        // piece holds several, one by one where they straddle pieces.
-        let bs = 1024;
-        let dir = tempfile::tempdir().unwrap();
-        let target = noise(20 * bs + 300, 21);
-        let path = dir.path().join("target");
-        std::fs::write(&path, &target).unwrap();
-        let options = crate::make::MakeOptions {
-            block_size: Some(bs as u32),
-            ..Default::default()
-        };
-        let cf = crate::make::make(&path, &options).unwrap();
-        let part =
-            crate::part::PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
-        let assembly = Assembly::new(&cf, Some(part));
-        let sink = NullSink;
-        let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let url = Url::parse("http://example.invalid/target").unwrap();
-
-        let mut sent = target.clone();
-        sent[5 * bs + 700] ^= 1;
-        let mut assembler = Assembler::new(&writer, &url, 0);
-        for piece in [
-            &sent[..1500],
-            &sent[1500..13 * bs + 10],
-            &sent[13 * bs + 10..],
-        ] {
-            assembler.write(piece).unwrap();
-        }
-        drop(assembler);
-        assert_eq!(assembly.missing(), vec![5..6]);
-        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
-        assert_eq!(written[..5 * bs], target[..5 * bs]);
-        assert_eq!(
-            written[5 * bs..6 * bs],
-            vec![0; bs],
-            "the bad block is not written"
-        );
-        assert_eq!(written[6 * bs..], target[6 * bs..]);
-        assert_eq!(writer.bad_pieces.lock().unwrap()[&5], 1);
-    }
-
-    /// Pieces of uneven sizes, each checked against the original's bytes.
-    struct Uneven {
-        data: Vec<u8>,
-        ends: crate::part::Ends,
-        hash: crate::blocks::FileHash,
-    }
-
-    impl Layout for Uneven {
-        fn length(&self) -> u64 {
-            self.data.len() as u64
-        }
-        fn piece_count(&self) -> u64 {
-            self.ends.count()
-        }
-        fn piece_range(&self, piece: u64) -> Range<u64> {
-            self.ends.range(piece)
-        }
-        fn piece_at(&self, offset: u64) -> u64 {
-            self.ends.at(offset)
-        }
-        fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
-            let r = self.piece_range(piece);
-            self.data[r.start as usize..r.end as usize] == *data
-        }
-        fn file_hash(&self) -> Option<(&crate::blocks::FileHash, Range<u64>)> {
-            Some((&self.hash, 0..self.length()))
-        }
-    }
-
-    #[test]
-    fn pieces_of_any_size_are_assembled_whole_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Uneven {
-            data: noise(10_000, 22),
-            ends: crate::part::Ends(vec![700, 701, 3000, 3100, 8000, 10_000]),
-            hash: crate::blocks::FileHash::from_hex(
-                crate::blocks::FileHashAlgorithm::Sha1,
-                &"0".repeat(40),
-            )
-            .unwrap(),
-        };
-        let part = crate::part::PartFile::open(&dir.path().join("out"), 10_000).unwrap();
-        let assembly = Assembly::new(&layout, Some(part));
-        let sink = NullSink;
-        let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let url = Url::parse("http://example.invalid/target").unwrap();
-
-        // From inside piece 0 to the end, piece 2 corrupted, cut anywhere.
-        let mut sent = layout.data[200..].to_vec();
-        sent[2000] ^= 1;
-        let mut assembler = PieceAssembler::new(&writer, &url, 200);
-        for cut in sent.chunks(333) {
-            assembler.write(cut).unwrap();
-        }
-        assert_eq!(assembly.missing(), vec![0..1, 2..3]);
-        assert_eq!(writer.bad_pieces.lock().unwrap()[&2], 1);
-        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
-        assert_eq!(written[700..701], layout.data[700..701]);
-        assert_eq!(written[3000..], layout.data[3000..]);
-        assert_eq!(
-            written[..700],
-            vec![0; 700],
-            "a piece begun mid-way is dropped"
-        );
-        assert_eq!(layout.whole_pieces_in(200..3100), 1..4);
-        assert_eq!(layout.whole_pieces_in(0..10_000), 0..6);
-        assert_eq!(layout.whole_pieces_in(701..702), 2..2);
-    }
 
     #[test]
     fn merged_parts_cover_the_ranges_they_span() {
