@@ -57,6 +57,7 @@ mod test_data;
 mod zck;
 
 pub use blocks::{FileHash, FileHashAlgorithm, StrongHash};
+pub use casync::{CasyncMade, write_casync_index};
 pub use control::ControlFile;
 pub use engine::{Job, JobHandle};
 pub use error::{Error, Result, shown_url};
@@ -70,6 +71,6 @@ pub use format::Format;
 pub use job::{
     ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
 };
-pub use make::{CasyncMade, MakeOptions, write_casync_index, write_control_file};
+pub use make::{MakeOptions, write_control_file};
 pub use part::is_safe_file_name;
 pub use zck::{ZckMade, write_zck};

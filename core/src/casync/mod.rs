@@ -9,7 +9,8 @@
 //!
 //! This module is the format layer only, with no network and no job: [`index`] parses an
 //! index, [`chunker`] cuts a stream exactly where casync cuts it and names the chunks,
-//! [`store`] says where a chunk lives and unpacks and checks one. The facts (layout,
+//! [`store`] says where a chunk lives and unpacks and checks one; `write` makes an index
+//! and its store from a file (`make --caibx`), with the same chunker. The facts (layout,
 //! magic numbers, the buzhash table, the cut rule) are taken from casync's own source
 //! (`caformat.h`, `caindex.c`, `cachunker.c`, `cachunkid.c`, `castore.c`); the tests run
 //! the real `casync make` and demand the same cuts and ids, chunk for chunk.
@@ -18,6 +19,9 @@ pub(crate) mod chunker;
 pub(crate) mod id;
 pub(crate) mod index;
 pub(crate) mod store;
+mod write;
+
+pub use write::{CasyncMade, write_casync_index};
 
 #[cfg(test)]
 mod hostile;

@@ -4,10 +4,7 @@
 //! Block sums of a chunk are computed in parallel while the whole-file SHA-1 runs beside
 //! them, so making a control file is bound by the disk, not by one core.
 
-mod casync;
 mod gzip;
-
-pub use casync::{CasyncMade, write_casync_index};
 
 use std::path::{Path, PathBuf};
 

@@ -6,10 +6,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use crate::casync::chunker::{ChunkSizes, Chunks};
-use crate::casync::id::ChunkDigest;
-use crate::casync::index::{BLOB_FLAGS, write_index};
-use crate::casync::store::chunk_file_name;
+use super::chunker::{ChunkSizes, Chunks};
+use super::id::ChunkDigest;
+use super::index::{BLOB_FLAGS, write_index};
+use super::store::chunk_file_name;
 use crate::error::{Error, Result};
 use crate::part::write_atomically;
 
