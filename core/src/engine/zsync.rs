@@ -11,7 +11,6 @@ use url::Url;
 
 use super::pipeline::Target;
 use super::stages::{Stages, parse_url, plain_cost};
-use crate::blocks::Geometry;
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::ZsyncTarget;
@@ -27,7 +26,6 @@ use crate::scan::{BlockIndex, Scan};
 /// The target a control file describes, and where its data comes from.
 pub(super) struct Zsync {
     cf: ControlFile,
-    geometry: Geometry,
     urls: Vec<Url>,
     /// The map into the compressed copy, when the data comes gzip-compressed.
     z_map: Option<ZMap>,
@@ -40,12 +38,7 @@ impl Target for Zsync {
     fn load(stages: &Stages, http: &Http) -> Result<Zsync> {
         let (cf, base, name) = load_control(stages.spec, http)?;
         let (urls, z_map) = data_source(&cf, &name, base.as_ref(), stages.reporter)?;
-        Ok(Zsync {
-            geometry: Geometry::new(cf.block_size, cf.length),
-            cf,
-            urls,
-            z_map,
-        })
+        Ok(Zsync { cf, urls, z_map })
     }
 
     fn layout(&self) -> &ControlFile {
@@ -112,7 +105,7 @@ impl Target for Zsync {
 
     fn cost(&self, assembly: &Assembly<ControlFile>, missing: &[Range<u64>]) -> Result<(u64, u64)> {
         match &self.z_map {
-            Some(map) => estimate_gzip(map, self.geometry, missing),
+            Some(map) => estimate_gzip(map, self.cf.geometry(), missing),
             None => Ok(plain_cost(assembly.layout(), missing)),
         }
     }
@@ -178,13 +171,12 @@ fn data_source(
             Err(e) => return Err(e),
         }
     }
-    if plain.is_empty() && !cf.urls.is_empty() {
-        return Err(not_beside(&cf.urls, base));
+    match (plain.is_empty(), cf.urls.is_empty()) {
+        (false, _) => Ok((plain, None)),
+        // Every URL named a local file that is not there.
+        (true, false) => Err(not_beside(&cf.urls, base)),
+        (true, true) => Err(bad("it names no URL to fetch the target from".into())),
     }
-    if plain.is_empty() {
-        return Err(bad("it names no URL to fetch the target from".into()));
-    }
-    Ok((plain, None))
 }
 
 fn check_part(scan: &Scan, file: &File, path: &Path) -> Result<()> {
