@@ -40,6 +40,32 @@ impl Rsum {
             .wrapping_sub((u16::from(old)) << shift);
     }
 
+    /// The sum [`Self::packed`] gave.
+    #[inline(always)]
+    pub fn from_packed(packed: u32) -> Rsum {
+        Rsum {
+            a: (packed >> 16) as u16,
+            b: packed as u16,
+        }
+    }
+
+    /// Rolls this sum, of the window at `data[0..bs]`, over every window of `data` and
+    /// appends each one's packed sum to `out`: `data.len() - bs + 1` of them, this one
+    /// first. A loop with nothing else in it: the seed scan rolls a tile of windows this
+    /// way, then tests the tile, each stage tight enough to run at full speed.
+    pub fn roll_packed(self, data: &[u8], bs: usize, out: &mut Vec<u32>) {
+        let shift = bs.trailing_zeros();
+        let mut sum = self;
+        let first = out.len();
+        out.resize(first + data.len() + 1 - bs, 0);
+        let (this, rest) = out[first..].split_first_mut().expect("one window at least");
+        *this = sum.packed();
+        for ((&old, &new), packed) in data.iter().zip(&data[bs..]).zip(rest) {
+            sum.roll(old, new, shift);
+            *packed = sum.packed();
+        }
+    }
+
     /// `(a << 16) | b`: the 4 bytes `[a_hi a_lo b_hi b_lo]` a control file keeps the tail of.
     #[inline(always)]
     pub fn packed(self) -> u32 {
@@ -67,6 +93,21 @@ mod tests {
                     "offset {start}, bs {bs}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn rolling_a_tile_gives_every_window_its_own_sum() {
+        let bs = 64;
+        let mut data = noise(bs * 5 + 7, 3);
+        data[bs..bs * 3].fill(0xff);
+        let mut out = vec![42];
+        Rsum::of_block(&data[..bs]).roll_packed(&data, bs, &mut out);
+        assert_eq!(out.len(), 1 + data.len() - bs + 1, "appends one per window");
+        for (start, &packed) in out[1..].iter().enumerate() {
+            let window = Rsum::of_block(&data[start..start + bs]);
+            assert_eq!(packed, window.packed(), "window {start}");
+            assert_eq!(Rsum::from_packed(packed), window);
         }
     }
 

@@ -4,19 +4,26 @@
 //! window almost never gets past the key test. Blocks with identical contents (zero-filled
 //! stretches of a disk image are the usual case) are folded into one *group*: a window that
 //! matches the group fills every member at once, and a group never makes a chain long.
-//! A small bit filter in front of the table keeps the common "no candidate" answer in cache.
-//! Bits are cleared once every group behind them is matched: a seed's long runs of data we
-//! already have (zero-filled stretches, repeated content) then cost one cached bit test
-//! per byte, not a walk of an emptied bucket.
+//! A small filter in front of the table keeps the common "no candidate" answer in cache:
+//! a blocked Bloom filter, one 64-bit word per bucket and three bits per key in it, at 16
+//! bits per group (1 random window in ~200 gets past it; at 600 MB the filter of the whole
+//! target is 400 KiB and fits a core's L2 beside the data, the index of the blocks still
+//! missing a tenth of that). A bucket walk sees every group behind its word, so it
+//! clears the bits no live group needs: a seed's long runs of data we already have
+//! (zero-filled stretches, repeated content) then cost one cached word test per byte,
+//! not a walk of an emptied bucket.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::blocks::StrongSum;
 use crate::control::ControlFile;
 
 const KEY_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-/// log2 of the largest filter in bits (4 MiB).
-const FILTER_BITS_CAP: u32 = 25;
+/// Groups per bucket (and per filter word), on average.
+const GROUPS_PER_BUCKET: usize = 4;
+/// Filter bits set per key.
+const BITS_PER_KEY: u32 = 3;
 /// In `group_of`: a start block left out of the index.
 const NO_GROUP: u32 = u32::MAX;
 
@@ -27,24 +34,30 @@ pub struct BlockIndex<'c> {
     seq: u8,
     mask: u32,
     table_shift: u32,
-    filter_shift: u32,
+    /// Per bucket: the filter bits of the groups behind it not matched yet (and perhaps
+    /// of some matched since).
     filter: Vec<AtomicU64>,
     /// Per bucket: first group + 1 (0 = empty). Matched groups are unlinked as lookups
     /// pass them, so a stretch of seed data we already have costs no chain walks.
     heads: Vec<AtomicU32>,
-    /// Per group: next group in the bucket + 1.
-    next: Vec<AtomicU32>,
-    /// Per group: its lookup key, kept here so a bucket walk touches one array, not the
-    /// members and the control file's sums.
-    keys: Vec<u64>,
+    /// Per group: what a bucket walk reads, side by side.
+    nodes: Vec<Node>,
     /// Per group: where its members start in `members` (one extra at the end).
     group_start: Vec<u32>,
     /// Block numbers, grouped.
     members: Vec<u32>,
     /// Per candidate start block: its group.
     group_of: Vec<u32>,
-    /// Per group: already matched, skip it.
-    done: Vec<AtomicBool>,
+}
+
+/// A group as a bucket walk sees it: one cache line holds four.
+struct Node {
+    /// Its lookup key.
+    key: u64,
+    /// The next group in the bucket + 1.
+    next: AtomicU32,
+    /// Already matched: skip it.
+    done: AtomicBool,
 }
 
 impl<'c> BlockIndex<'c> {
@@ -107,43 +120,40 @@ impl<'c> BlockIndex<'c> {
             }
         }
 
-        // At most one group per bucket on average: the filter, not the table, keeps
-        // lookups of random windows cheap.
-        let table_bits = groups.max(1).next_power_of_two().trailing_zeros().max(4);
-        // 64 filter bits per bucket: about 1 random window in 100 gets past the filter
-        // (each one costs a walk with cache misses), and the filter (2 MiB for 600 MB
-        // targets) still fits a core's L2. Capped at 4 MiB, so memory grows with the
-        // target by the table, not by the filter; a bigger target lets more through.
-        let filter_bits = (table_bits + 6).min(FILTER_BITS_CAP).max(table_bits);
+        let table_bits = groups
+            .div_ceil(GROUPS_PER_BUCKET)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(4);
         let index = BlockIndex {
             control,
             seq,
             mask,
             table_shift: 64 - table_bits,
-            filter_shift: 64 - filter_bits,
-            filter: (0..(1usize << filter_bits).div_ceil(64))
+            filter: (0..1usize << table_bits)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             heads: (0..1usize << table_bits)
                 .map(|_| AtomicU32::new(0))
                 .collect(),
-            next: (0..groups).map(|_| AtomicU32::new(0)).collect(),
-            keys: group_start[..groups]
+            nodes: group_start[..groups]
                 .iter()
-                .map(|&start| key_of(control, seq, u64::from(order[start as usize])))
+                .map(|&start| Node {
+                    key: key_of(control, seq, u64::from(order[start as usize])),
+                    next: AtomicU32::new(0),
+                    done: AtomicBool::new(false),
+                })
                 .collect(),
             group_start,
             members: order,
             group_of,
-            done: (0..groups).map(|_| AtomicBool::new(false)).collect(),
         };
-        for group in 0..groups {
-            let key = index.keys[group];
-            let f = index.filter_slot(key);
-            index.filter[f / 64].fetch_or(1 << (f % 64), Ordering::Relaxed);
-            let bucket = index.bucket(key);
+        for (group, node) in index.nodes.iter().enumerate() {
+            let (bucket, bits) = index.slot(node.key);
+            index.filter[bucket].fetch_or(bits, Ordering::Relaxed);
             let head = index.heads[bucket].load(Ordering::Relaxed);
-            index.next[group].store(head, Ordering::Relaxed);
+            node.next.store(head, Ordering::Relaxed);
             index.heads[bucket].store(group as u32 + 1, Ordering::Relaxed);
         }
         index
@@ -171,41 +181,64 @@ impl<'c> BlockIndex<'c> {
     /// Cheap pre-test: false means no block has this key.
     #[inline(always)]
     pub fn may_contain(&self, key: u64) -> bool {
-        let f = self.filter_slot(key);
-        self.filter[f / 64].load(Ordering::Relaxed) & (1 << (f % 64)) != 0
+        let (bucket, bits) = self.slot(key);
+        self.filter[bucket].load(Ordering::Relaxed) & bits == bits
     }
 
-    /// Groups whose key is `key` and that are not matched yet.
+    /// The first of the pair windows `windows` that may match: the filter lets its key
+    /// through, or its two sums are equal (perhaps one byte value fills it, which the
+    /// scan skips over). `sums[q]` is the packed weak sum of the block-size window at `q`,
+    /// so a pair window's second sum is `sums[q + block_size]`. The loop the scan spends
+    /// most of its time in on data that matches nothing, so it is kept free of everything
+    /// else, and what it reads of the index is taken once, before it.
+    pub fn first_pair_candidate(
+        &self,
+        sums: &[u32],
+        block_size: usize,
+        windows: Range<usize>,
+    ) -> Option<usize> {
+        let firsts = &sums[windows.clone()];
+        let seconds = &sums[windows.start + block_size..windows.end + block_size];
+        let (filter, mask, table_shift) = (&self.filter[..], self.mask, self.table_shift);
+        let found = firsts.iter().zip(seconds).position(|(&first, &second)| {
+            let key = (u64::from(first & mask) << 32) | u64::from(second & mask);
+            let (bucket, bits) = slot(key, table_shift);
+            first == second || filter[bucket].load(Ordering::Relaxed) & bits == bits
+        });
+        found.map(|i| windows.start + i)
+    }
+
+    /// Groups whose key is `key` and that are not matched yet. A walk to the end of the
+    /// bucket clears the filter bits no group left in it sets.
     pub fn groups_for(&self, key: u64) -> impl Iterator<Item = Group> + '_ {
-        let slot = self.filter_slot(key);
-        let mut link = &self.heads[self.bucket(key)];
-        // Whether a group not yet matched still sits behind this key's filter bit.
-        let mut slot_live = false;
+        let (bucket, _) = self.slot(key);
+        let mut link = &self.heads[bucket];
+        let mut live_bits = 0;
         std::iter::from_fn(move || {
             loop {
                 let cursor = link.load(Ordering::Relaxed);
                 if cursor == 0 {
-                    if !slot_live {
-                        // Groups are only ever removed, so a cleared bit stays right.
-                        self.filter[slot / 64].fetch_and(!(1 << (slot % 64)), Ordering::Relaxed);
+                    // Groups are only ever matched, never unmatched, so bits cleared now
+                    // stay right; a racing walk can only clear fewer.
+                    let word = &self.filter[bucket];
+                    if word.load(Ordering::Relaxed) & !live_bits != 0 {
+                        word.fetch_and(live_bits, Ordering::Relaxed);
                     }
                     return None;
                 }
                 let group = (cursor - 1) as usize;
-                let next = &self.next[group];
-                if self.done[group].load(Ordering::Relaxed) {
+                let node = &self.nodes[group];
+                if node.done.load(Ordering::Relaxed) {
                     // Unlink it. A race with another thread unlinking a neighbour can only
                     // put a matched group back, which costs a skip, never a wrong answer.
-                    link.store(next.load(Ordering::Relaxed), Ordering::Relaxed);
+                    link.store(node.next.load(Ordering::Relaxed), Ordering::Relaxed);
                     continue;
                 }
-                link = next;
-                let group_key = self.keys[group];
-                if group_key == key {
-                    slot_live = true;
+                link = &node.next;
+                live_bits |= self.slot(node.key).1;
+                if node.key == key {
                     return Some(Group(group));
                 }
-                slot_live |= self.filter_slot(group_key) == slot;
             }
         })
     }
@@ -239,25 +272,29 @@ impl<'c> BlockIndex<'c> {
 
     /// Marks `group` matched; false if another thread did first.
     pub fn claim(&self, group: Group) -> bool {
-        !self.done[group.0].swap(true, Ordering::Relaxed)
-    }
-
-    /// A key's bucket is its filter slot without the low bits, so every group behind a
-    /// filter bit sits in one bucket and an emptied bucket walk can clear the bit.
-    #[inline(always)]
-    fn bucket(&self, key: u64) -> usize {
-        (key.wrapping_mul(KEY_MIX) >> self.table_shift) as usize
+        !self.nodes[group.0].done.swap(true, Ordering::Relaxed)
     }
 
     #[inline(always)]
-    fn filter_slot(&self, key: u64) -> usize {
-        (key.wrapping_mul(KEY_MIX) >> self.filter_shift) as usize
+    fn slot(&self, key: u64) -> (usize, u64) {
+        slot(key, self.table_shift)
     }
 }
 
 /// A set of candidate start blocks with identical contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group(usize);
+
+/// A key's bucket, which is also its filter word, and its bits in that word: taken from
+/// the high bits of one multiplication, which every bit of the key reaches (the bits from
+/// the top 18, the bucket from those below, so that every shift but one is a constant).
+/// `table_shift` is 64 - log2 of the bucket count.
+#[inline(always)]
+fn slot(key: u64, table_shift: u32) -> (usize, u64) {
+    let hash = key.wrapping_mul(KEY_MIX);
+    let bits = (1..=BITS_PER_KEY).fold(0, |bits, i| bits | 1 << ((hash >> (64 - 6 * i)) & 63));
+    (((hash << (6 * BITS_PER_KEY)) >> table_shift) as usize, bits)
+}
 
 fn key_of(control: &ControlFile, seq: u8, block: u64) -> u64 {
     if seq == 2 {

@@ -30,6 +30,10 @@ use crate::scan::{BlockIndex, Group, is_gzip, open_seed};
 
 /// Window starts handled per chunk of a plain seed.
 const CHUNK: usize = 4 << 20;
+/// Windows rolled, then tested, at a time: at first, and at most (the sums of the
+/// largest tile stay in a core's L2 beside the filter).
+const FIRST_TILE: usize = 4 << 10;
+const LAST_TILE: usize = 32 << 10;
 
 /// The strong sums of the last two windows computed, by offset: a run of matches asks
 /// for each block twice, as the second of one pair and the first of the next.
@@ -54,6 +58,42 @@ impl<'c> StrongCache<'c> {
         let sum = self.control_file.strong_hash.of(&buf[offset..offset + bs]);
         self.entries = [self.entries[1], Some((offset, sum))];
         sum
+    }
+}
+
+/// The packed weak sums of a stretch of one buffer's windows, rolled a tile at a time
+/// and kept: the scan rolls a tile, then tests it, each loop tight enough to run at full
+/// speed, and the sums stay for the next windows it asks about.
+#[derive(Default)]
+struct WindowSums {
+    /// The window `sums[0]` is of.
+    first: usize,
+    sums: Vec<u32>,
+    /// Windows to roll next time: grows while the scan runs through tiles without
+    /// stopping, so a long stretch of new data is rolled in few, long loops.
+    tile: usize,
+}
+
+impl WindowSums {
+    /// The sums of the windows from `from` (whose sum is `at_from`) on: at least its
+    /// pair (`bs` more), at most up to the pair at `last`.
+    fn from(&mut self, buf: &[u8], from: usize, at_from: Rsum, last: usize, bs: usize) -> &[u32] {
+        let end = self.first + self.sums.len();
+        if from < self.first || from + bs + 1 >= end {
+            // The scan went through the whole tile (it stops at the last window whose
+            // pair is known) or elsewhere.
+            let went_through = end.checked_sub(bs + 1) == Some(from);
+            self.tile = if went_through {
+                (self.tile * 2).clamp(FIRST_TILE, LAST_TILE)
+            } else {
+                FIRST_TILE
+            };
+            let to = (from + self.tile).min(last);
+            self.first = from;
+            self.sums.clear();
+            at_from.roll_packed(&buf[from..to + 2 * bs], bs, &mut self.sums);
+        }
+        &self.sums[from - self.first..]
     }
 }
 
@@ -251,6 +291,7 @@ impl Scan<'_> {
         let seq = usize::from(self.index.seq());
         let mut taken = Taken::default();
         let mut strong = StrongCache::new(self.control_file());
+        let mut sums = WindowSums::default();
 
         let sums_at = |p: usize| {
             let first = Rsum::of_block(&buf[p..p + bs]);
@@ -331,7 +372,7 @@ impl Scan<'_> {
             }
             if seq == 2 {
                 let stop = run.map_or(starts - 1, |(at, _)| at.min(starts - 1));
-                p = self.roll_to_candidate(buf, p, stop, (&mut r0, &mut r1));
+                p = self.roll_to_candidate(buf, (p, stop), (&mut r0, &mut r1), &mut sums);
             } else {
                 r0.roll(buf[p], buf[p + bs], shift);
                 p += 1;
@@ -438,31 +479,27 @@ impl Scan<'_> {
 
     /// Slides a pair window on from `p` (whose lookup is done) until one that may
     /// match (the filter lets its key through, or its sums are equal: perhaps a run of one
-    /// value), or until `last`; returns where it stopped. The loop the scan spends most
-    /// of its time in on data that matches nothing, so it is kept free of everything else.
-    #[inline]
+    /// value), or until `last`; returns where it stopped, with `r0`, `r1` its sums.
     fn roll_to_candidate(
         &self,
         buf: &[u8],
-        p: usize,
-        last: usize,
+        (p, last): (usize, usize),
         (r0, r1): (&mut Rsum, &mut Rsum),
+        sums: &mut WindowSums,
     ) -> usize {
         let bs = self.block_size();
-        let shift = bs.trailing_zeros();
-        let leaving = &buf[p..last];
-        let middle = &buf[p + bs..last + bs];
-        let entering = &buf[p + 2 * bs..last + 2 * bs];
-        for (i, ((&out, &mid), &new)) in leaving.iter().zip(middle).zip(entering).enumerate() {
-            r0.roll(out, mid, shift);
-            r1.roll(mid, new, shift);
-            if *r0 == *r1
-                || self
-                    .index
-                    .may_contain(self.index.window_key(r0.packed(), r1.packed()))
-            {
-                return p + i + 1;
+        let mut from = p;
+        while from < last {
+            let known = sums.from(buf, from, *r0, last, bs);
+            let to = (from + known.len() - 1 - bs).min(last);
+            let found = self.index.first_pair_candidate(known, bs, 1..to - from + 1);
+            let stop = found.unwrap_or(to - from);
+            *r0 = Rsum::from_packed(known[stop]);
+            *r1 = Rsum::from_packed(known[stop + bs]);
+            if found.is_some() {
+                return from + stop;
             }
+            from = to;
         }
         last
     }
