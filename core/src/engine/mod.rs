@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventSink, Summary};
 use crate::format::Format;
 use crate::job::{Control, JobSpec, Mode};
+use pipeline::Kind;
 
 /// A started job.
 pub struct JobHandle {
@@ -80,9 +81,14 @@ fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summar
     if spec.options.mode == Mode::Follow {
         return follow::run(spec, sink, control);
     }
-    match spec.control.format() {
-        Format::Zsync => pipeline::run::<zsync::Zsync>(spec, sink, control),
-        Format::Zchunk => pipeline::run::<zchunk::Zck>(spec, sink, control),
-        Format::Casync => pipeline::run::<casync::Blob>(spec, sink, control),
+    (kind_of(spec.control.format()).run)(spec, sink, control)
+}
+
+/// Each format's [`pipeline::Target`]: the one place the engine lists the formats.
+fn kind_of(format: Format) -> Kind {
+    match format {
+        Format::Zsync => Kind::of::<zsync::Zsync>(),
+        Format::Zchunk => Kind::of::<zchunk::Zck>(),
+        Format::Casync => Kind::of::<casync::Blob>(),
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::pipeline::Target;
+use super::pipeline::{Described, Target};
 use super::stages::{Stages, parse_url, plain_cost};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
@@ -102,6 +102,20 @@ impl Zck {
 
 impl Target for Zck {
     type Layout = Zck;
+
+    /// The `.zck` is the build: its lead, which holds the header's checksum, tells it.
+    const IDENTIFIED_BY_LEAD: Option<u64> = Some(MAX_LEAD_LEN as u64);
+
+    fn describe(bytes: &[u8], source: &str) -> Result<Described> {
+        let lead = Lead::parse(bytes, source)?;
+        Ok(Described {
+            identity: format!("zchunk header {}", lead.header_checksum),
+            named: None,
+            // The header, which says, comes with the download.
+            length: 0,
+            built: None,
+        })
+    }
 
     fn load(stages: &Stages, http: &Http) -> Result<Zck> {
         match &stages.spec.control {
