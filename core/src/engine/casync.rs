@@ -35,7 +35,7 @@ use crate::fetch::{
 };
 use crate::format::Format;
 use crate::job::{ControlSource, JobSpec};
-use crate::part::{Assembly, Ends, Layout};
+use crate::part::{Assembly, Bounds, Ends, Layout};
 use crate::scan::open_seed;
 
 /// Memory for the bytes of the chunks in flight. casync's default chunks (64 KiB on
@@ -159,7 +159,7 @@ impl Target for Blob {
     }
 
     fn info(&self) -> TargetInfo {
-        let count = self.ends.count();
+        let count = self.piece_count();
         let store = match &self.store {
             Store::Remote(url) => shown_url(url.as_str()),
             Store::Local(path) => path.display().to_string(),
@@ -219,16 +219,8 @@ impl Layout for Blob {
         self.index.blob_len()
     }
 
-    fn piece_count(&self) -> u64 {
-        self.ends.count()
-    }
-
-    fn piece_range(&self, piece: u64) -> Range<u64> {
-        self.ends.range(piece)
-    }
-
-    fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.at(offset)
+    fn bounds(&self) -> impl Bounds + '_ {
+        &self.ends
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {

@@ -21,7 +21,7 @@ use crate::fetch::{Http, PlainTarget, Transport};
 use crate::format::Format;
 use crate::job::{ControlSource, JobSpec};
 use crate::part::safe_name_from_url;
-use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
+use crate::part::{Assembly, Bounds, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
 use crate::zck::uncompress::uncompress_file;
@@ -202,16 +202,8 @@ impl Layout for Zck {
         self.header.file_len().max(self.header_bytes.len() as u64)
     }
 
-    fn piece_count(&self) -> u64 {
-        self.ends.count()
-    }
-
-    fn piece_range(&self, piece: u64) -> Range<u64> {
-        self.ends.range(piece)
-    }
-
-    fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.at(offset)
+    fn bounds(&self) -> impl Bounds + '_ {
+        &self.ends
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
