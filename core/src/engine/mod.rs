@@ -2,8 +2,8 @@
 //! every format ([`pipeline`]: load, open, take what is local, plan, fetch and verify,
 //! install; the shared stages in [`stages`]), reporting [`Event`]s to an [`EventSink`];
 //! its [`JobHandle`] pauses, cancels and waits for it. Each format is a
-//! [`pipeline::Target`] in its own file: [`zsync`], [`zchunk`], [`casync`]. A job that
-//! only estimates seeds ([`estimate`]) stops after loading.
+//! [`pipeline::Target`] in its own file: [`zsync`], [`zchunk`], [`casync`], listed once,
+//! in `kind_of`. A job that only estimates seeds ([`estimate`]) stops after loading.
 
 mod casync;
 mod estimate;

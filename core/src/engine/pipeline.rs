@@ -99,11 +99,7 @@ impl Kind {
 }
 
 /// Runs a download (or its plan, or a seed estimate) of a `T`.
-pub(super) fn run<T: Target>(
-    spec: &JobSpec,
-    sink: &dyn EventSink,
-    control: &Control,
-) -> Result<Summary> {
+fn run<T: Target>(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
     let reporter = Reporter::new(sink);
     let stages = Stages::new(spec, &reporter, control);
