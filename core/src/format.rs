@@ -88,6 +88,15 @@ impl Format {
         }
     }
 
+    /// What a plan counts its fetches in: ranges (many to a request) for zsync and
+    /// zchunk; requests for casync, which fetches each chunk file with one of its own.
+    pub fn fetches(self) -> &'static str {
+        match self {
+            Format::Zsync | Format::Zchunk => "ranges",
+            Format::Casync => "requests",
+        }
+    }
+
     /// What the user gives to download a file of this format, for messages: "the URL
     /// points at ...".
     pub fn control_file(self) -> &'static str {
@@ -115,6 +124,13 @@ mod tests {
         assert_eq!(Format::of_name("https://h/os.img.caibx"), Format::Casync);
         assert_eq!(Format::of_control_name("image.img"), None);
         assert_eq!(Format::of_control_name("noextension"), None);
+    }
+
+    #[test]
+    fn a_plan_counts_casyncs_fetches_in_requests() {
+        assert_eq!(Format::Zsync.fetches(), "ranges");
+        assert_eq!(Format::Zchunk.fetches(), "ranges");
+        assert_eq!(Format::Casync.fetches(), "requests");
     }
 
     #[test]

@@ -190,7 +190,8 @@ pub struct JobOptions {
     /// Download the file, or only report the plan.
     pub mode: Mode,
     /// The URL the control file was originally fetched from (zsync's `-u`): relative
-    /// URLs in a local control file are resolved against it.
+    /// URLs in a local control file are resolved against it, and a casync index's
+    /// default chunk store is beside it.
     pub base_url: Option<String>,
     /// A saved copy of the control file (zsync's `-k`): used if the server says it has
     /// not changed, and updated when it has.

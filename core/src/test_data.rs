@@ -1,4 +1,5 @@
-//! Deterministic test inputs for the unit tests, so a failure reproduces.
+//! Deterministic test inputs for the unit tests, so a failure reproduces, and the ways
+//! they share of running peers and the engine.
 
 /// Pseudo-random bytes (xorshift64): incompressible, and matching nothing by chance.
 pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -84,4 +85,20 @@ pub(crate) fn run_peer<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Downloads the blob the casync index at `index` describes from the store folder
+/// `store` into `output` (a new file), the way every download from a local store runs:
+/// the engine asks the transport for each chunk's `file:` URL, unpacks what it reads and
+/// checks it against the chunk's id. What it wrote, or why the job failed.
+pub(crate) fn download_from_store(
+    index: &std::path::Path,
+    store: &std::path::Path,
+    output: &std::path::Path,
+) -> crate::Result<Vec<u8>> {
+    let mut spec = crate::JobSpec::new(crate::ControlSource::File(index.to_path_buf()));
+    spec.options.store = Some(store.display().to_string());
+    spec.output = Some(output.to_path_buf());
+    crate::Job::run(&spec, &crate::NullSink, &crate::Control::default())?;
+    Ok(std::fs::read(output).unwrap())
 }

@@ -92,7 +92,8 @@ pub struct SourceArgs {
     /// A local file that may hold parts of the target (repeatable).
     #[arg(short = 'i', long = "input", value_name = "SEED")]
     pub seeds: Vec<PathBuf>,
-    /// The URL the .zsync came from, for resolving its relative URLs when it is a local file.
+    /// The URL the .zsync came from, for resolving its relative URLs when it is a local file
+    /// (for a local casync index: its default store is beside this URL).
     #[arg(short = 'u', long = "url", value_name = "URL")]
     pub base_url: Option<String>,
     /// Credentials for a host, as host=user:password (repeatable); saved ones

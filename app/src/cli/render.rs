@@ -300,12 +300,7 @@ fn plan_line(plan: &Plan, format: Format) -> String {
         HumanBytes(plan.bytes_to_fetch),
         pct(plan.bytes_to_fetch),
         plan.ranges,
-        // casync fetches each chunk with a request of its own.
-        if format == Format::Casync {
-            "requests"
-        } else {
-            "ranges"
-        }
+        format.fetches()
     )
 }
 

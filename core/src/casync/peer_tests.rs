@@ -1,6 +1,7 @@
 //! The format layer against the real `casync` (Debian's package): `casync make` indexes
 //! generated files, and our parser, chunker and store reader must agree with what it
-//! wrote, cut for cut and id for id, then rebuild each file from its store.
+//! wrote, cut for cut and id for id, then rebuild each file from its store as a download
+//! does.
 //!
 //! Needs `casync` on PATH; without it the tests skip with a visible message, unless
 //! `DELTADROP_REQUIRE_PEERS=1` makes that a failure.
@@ -11,14 +12,23 @@ use std::path::{Path, PathBuf};
 use super::chunker::{ChunkSizes, Chunks};
 use super::id::{ChunkDigest, ChunkId};
 use super::index::{Chunk, Index};
-use super::store::Store;
-use crate::test_data::{Rng, noise, peer_available, run_peer};
+use crate::test_data::{Rng, download_from_store, noise, peer_available, run_peer};
 
-/// A file indexed by `casync make`: its path, the parsed index and the store.
+/// A file indexed by `casync make`: its path, the index (parsed, and its file) and the
+/// store's folder.
 struct Made {
     file: PathBuf,
     index: Index,
-    store: Store,
+    index_path: PathBuf,
+    store: PathBuf,
+}
+
+impl Made {
+    /// The file downloaded from the store, no seed given, into `output`.
+    fn rebuilt(&self, output: &Path) -> Vec<u8> {
+        download_from_store(&self.index_path, &self.store, output)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.index_path.display()))
+    }
 }
 
 /// Writes `data` to `dir/name`, runs `casync make` on it with `args`.
@@ -41,7 +51,8 @@ fn make(dir: &Path, name: &str, data: &[u8], args: &[&str]) -> Made {
     Made {
         file,
         index,
-        store: Store::new(&store.display().to_string()),
+        index_path,
+        store,
     }
 }
 
@@ -64,15 +75,7 @@ fn agree(dir: &Path, name: &str, data: &[u8], args: &[&str]) -> Made {
     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
         assert_eq!(o, t, "{name} {args:?}: chunk {i} of {}", theirs.len());
     }
-    let mut rebuilt = Vec::with_capacity(data.len());
-    for chunk in &theirs {
-        let bytes = made
-            .store
-            .read_local(chunk, made.index.digest())
-            .unwrap()
-            .unwrap();
-        rebuilt.extend_from_slice(&bytes);
-    }
+    let rebuilt = made.rebuilt(&dir.join(format!("{name}.rebuilt")));
     assert!(rebuilt == data, "{name} {args:?}: rebuilt from the store");
     made
 }
@@ -255,22 +258,18 @@ fn an_archive_index_is_the_same_table_over_the_catar() {
     )
     .unwrap();
     assert_ne!(index.feature_flags() & 0xffff_ffff, 0, "archive flags");
+    // A download takes a blob's index by its name: the same table under a `.caibx`
+    // name downloads the .catar.
+    let index_path = dir.path().join("t.catar.caibx");
+    std::fs::copy(dir.path().join("t.caidx"), &index_path).unwrap();
     let made = Made {
         file: dir.path().join("t.catar"),
         index,
-        store: Store::new(&dir.path().join("st.castr").display().to_string()),
+        index_path,
+        store: dir.path().join("st.castr"),
     };
     let catar = std::fs::read(&made.file).unwrap();
     assert_eq!(made.index.blob_len(), catar.len() as u64);
     assert!(made.index.chunks().eq(our_chunks(&made)));
-    let mut rebuilt = Vec::new();
-    for chunk in made.index.chunks() {
-        rebuilt.extend(
-            made.store
-                .read_local(&chunk, made.index.digest())
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    assert!(rebuilt == catar);
+    assert!(made.rebuilt(&dir.path().join("t.rebuilt")) == catar);
 }

@@ -7,7 +7,6 @@
 //! [`unpack_chunk`] decompresses at most the chunk's length (which the index bounds by its
 //! maximum chunk size) and checks the bytes against the id before anyone uses them.
 
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -33,24 +32,6 @@ pub(crate) enum Store {
     Remote(Url),
     /// A store in a local folder.
     Local(PathBuf),
-}
-
-/// Where one chunk file is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ChunkLocation {
-    /// On a web server.
-    Url(Url),
-    /// In a local folder.
-    Path(PathBuf),
-}
-
-impl fmt::Display for ChunkLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChunkLocation::Url(url) => f.write_str(&crate::error::shown_url(url.as_str())),
-            ChunkLocation::Path(path) => write!(f, "{}", path.display()),
-        }
-    }
 }
 
 /// The chunk's file inside a store: `abcd/abcd….cacnk`.
@@ -104,15 +85,6 @@ impl Store {
         }
     }
 
-    /// Where the chunk named `id` is in this store.
-    pub(crate) fn locate(&self, id: &ChunkId) -> ChunkLocation {
-        let name = chunk_file_name(id);
-        match self {
-            Store::Remote(url) => ChunkLocation::Url(url.join(&name).expect("hex and '/'")),
-            Store::Local(folder) => ChunkLocation::Path(folder.join(name)),
-        }
-    }
-
     /// Where the store is, as a URL: a folder's as a `file:` URL.
     pub(crate) fn url(&self) -> Result<Url> {
         match self {
@@ -124,19 +96,11 @@ impl Store {
     /// Where the chunk named `id` is, as a URL: in a local store, a `file:` URL, so that
     /// a local store is read through the same transport as a remote one.
     pub(crate) fn chunk_url(&self, id: &ChunkId) -> Result<Url> {
-        match self.locate(id) {
-            ChunkLocation::Url(url) => Ok(url),
-            ChunkLocation::Path(path) => file_url(&path),
+        let name = chunk_file_name(id);
+        match self {
+            Store::Remote(url) => Ok(url.join(&name).expect("hex and '/'")),
+            Store::Local(folder) => file_url(&folder.join(name)),
         }
-    }
-
-    /// Reads, unpacks and checks `chunk` from a local store; `None` for a remote one.
-    #[cfg(test)]
-    pub(crate) fn read_local(&self, chunk: &Chunk, digest: ChunkDigest) -> Option<Result<Vec<u8>>> {
-        let ChunkLocation::Path(path) = self.locate(&chunk.id) else {
-            return None;
-        };
-        Some(read_chunk_file(&path, chunk, digest))
     }
 }
 
@@ -145,15 +109,6 @@ fn file_url(path: &Path) -> Result<Url> {
     let absolute = std::path::absolute(path).map_err(|e| Error::io("find", path, e))?;
     Url::from_file_path(&absolute)
         .map_err(|()| Error::Invalid(format!("{} cannot be named by a URL", path.display())))
-}
-
-#[cfg(test)]
-fn read_chunk_file(path: &Path, chunk: &Chunk, digest: ChunkDigest) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    unpack_chunk(file, chunk, digest, &path.display().to_string()).map_err(|e| match e {
-        UnpackError::Read(e) => Error::io("read", path, e),
-        UnpackError::Bad(e) => e,
-    })
 }
 
 /// The most a chunk of `len` bytes can take compressed: zstd's own bound
@@ -343,6 +298,9 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::casync::index::Index;
+    use crate::casync::write_casync_index;
+    use crate::test_data::{download_from_store, noise};
 
     fn chunk_of(data: &[u8]) -> Chunk {
         Chunk {
@@ -359,7 +317,7 @@ mod tests {
         assert_eq!(chunk_file_name(&id), name);
         let remote = Store::new("https://h.example/x/default.castr");
         assert_eq!(
-            remote.locate(&id).to_string(),
+            remote.chunk_url(&id).unwrap().as_str(),
             format!("https://h.example/x/default.castr/{name}")
         );
         assert_eq!(
@@ -379,10 +337,12 @@ mod tests {
             Store::default_for_index("file:///srv/x.caibx"),
             Store::new("/srv/default.castr")
         );
-        assert_eq!(
-            Store::new("/srv/st").locate(&id),
-            ChunkLocation::Path(PathBuf::from("/srv/st").join(&name))
-        );
+        // A local store is read where it is, through `file:` URLs.
+        let folder = tempfile::tempdir().unwrap();
+        let local = Store::new(&folder.path().display().to_string());
+        let url = local.chunk_url(&id).unwrap();
+        assert_eq!(url.scheme(), "file");
+        assert_eq!(url.to_file_path().unwrap(), folder.path().join(&name));
     }
 
     #[test]
@@ -437,30 +397,29 @@ mod tests {
     #[test]
     fn local_stores_are_read_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(&dir.path().display().to_string());
-        let data = b"a chunk".repeat(300);
-        let chunk = chunk_of(&data);
-        let ChunkLocation::Path(path) = store.locate(&chunk.id) else {
-            panic!("a folder is a local store")
-        };
-        let digest = ChunkDigest::Sha512_256;
-        let missing = store.read_local(&chunk, digest).unwrap().unwrap_err();
-        assert!(
-            missing.to_string().starts_with("could not open "),
-            "{missing}"
+        let (file, index, store) = (
+            dir.path().join("blob"),
+            dir.path().join("blob.caibx"),
+            dir.path().join("store.castr"),
         );
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, zstd::bulk::compress(&data, 3).unwrap()).unwrap();
-        assert_eq!(store.read_local(&chunk, digest).unwrap().unwrap(), data);
+        let data = noise(300_000, 7);
+        std::fs::write(&file, &data).unwrap();
+        write_casync_index(&file, &index, &store).unwrap();
+        let output = |n: u32| dir.path().join(format!("out{n}"));
+        assert!(download_from_store(&index, &store, &output(1)).unwrap() == data);
+
+        let table = Index::parse(&std::fs::read(&index).unwrap(), "blob.caibx").unwrap();
+        let chunk = table.chunks().nth(1).unwrap();
+        let path = store.join(chunk_file_name(&chunk.id));
         let huge = max_compressed_len(chunk.len) as usize;
         std::fs::write(&path, [&ZSTD_MAGIC[..], &vec![0; huge]].concat()).unwrap();
-        let err = store.read_local(&chunk, digest).unwrap().unwrap_err();
+        let err = download_from_store(&index, &store, &output(2)).unwrap_err();
         assert!(err.to_string().contains("is larger than"), "{err}");
-        assert!(
-            Store::new("https://h/s")
-                .read_local(&chunk, digest)
-                .is_none()
-        );
+
+        std::fs::remove_file(&path).unwrap();
+        let err = download_from_store(&index, &store, &output(3)).unwrap_err();
+        let named = format!("could not read {}", path.display());
+        assert!(err.to_string().starts_with(&named), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::pipeline::Target;
+use super::pipeline::{Described, Target};
 use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
 use crate::casync::chunker::Chunks;
@@ -35,7 +35,7 @@ use crate::fetch::{
 };
 use crate::format::Format;
 use crate::job::{ControlSource, JobSpec};
-use crate::part::{Assembly, Ends, Layout};
+use crate::part::{Assembly, Bounds, Ends, Layout};
 use crate::scan::open_seed;
 
 /// Memory for the bytes of the chunks in flight. casync's default chunks (64 KiB on
@@ -79,9 +79,12 @@ impl Blob {
         for (i, chunk) in chunks.iter().enumerate() {
             places.entry(chunk.id).or_default().push(i as u64);
         }
+        // casync's default store is beside the index: beside the URL it was published
+        // at when a local copy is read (`-u`, a follow's saved index).
+        let published = spec.options.base_url.as_deref().unwrap_or(&name);
         let store = match &spec.options.store {
             Some(store) => Store::new(store),
-            None => Store::default_for_index(&name),
+            None => Store::default_for_index(published),
         };
         Ok(Blob {
             ends: Ends(chunks.iter().map(|c| c.range().end).collect()),
@@ -135,6 +138,18 @@ impl Blob {
 impl Target for Blob {
     type Layout = Blob;
 
+    /// An index names no hash of the blob: its own hash tells the build.
+    fn describe(bytes: &[u8], source: &str) -> Result<Described> {
+        let index = Index::parse(bytes, source)?;
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        Ok(Described {
+            identity: format!("casync index SHA-256:{}", hex::encode(hash.as_ref())),
+            named: None,
+            length: index.blob_len(),
+            built: None,
+        })
+    }
+
     fn load(stages: &Stages, http: &Http) -> Result<Blob> {
         Blob::read_index(stages.spec, http)
     }
@@ -144,7 +159,7 @@ impl Target for Blob {
     }
 
     fn info(&self) -> TargetInfo {
-        let count = self.ends.count();
+        let count = self.piece_count();
         let store = match &self.store {
             Store::Remote(url) => shown_url(url.as_str()),
             Store::Local(path) => path.display().to_string(),
@@ -204,16 +219,8 @@ impl Layout for Blob {
         self.index.blob_len()
     }
 
-    fn piece_count(&self) -> u64 {
-        self.ends.count()
-    }
-
-    fn piece_range(&self, piece: u64) -> Range<u64> {
-        self.ends.range(piece)
-    }
-
-    fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.at(offset)
+    fn bounds(&self) -> impl Bounds + '_ {
+        &self.ends
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {

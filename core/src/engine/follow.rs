@@ -25,9 +25,9 @@ use std::time::{Instant, SystemTime};
 
 use url::Url;
 
+use super::kind_of;
+use super::pipeline::{Described, Kind};
 use super::stages::{parse_mtime, parse_url};
-use crate::casync::index::Index;
-use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
 use crate::estimate::{WORTH_A_SEED, candidate_seeds};
 use crate::event::{Event, EventSink, FollowReport, Plan, Reporter, Summary};
@@ -37,7 +37,6 @@ use crate::format::Format;
 use crate::job::{Control, ControlSource, JobSpec, Mode};
 use crate::part::{is_safe_file_name, safe_name_from_url};
 use crate::part::{old_path, part_path, write_atomically};
-use crate::zck::header::{Lead, MAX_LEAD_LEN};
 
 /// Runs one check of the follow `spec` describes: `spec.output` is its folder.
 pub(super) fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
@@ -97,14 +96,10 @@ struct Checked {
 
 /// The build a control file describes, as far as the check needs to know it.
 struct Build {
-    /// What tells it from other builds.
-    identity: String,
+    /// What the control file says of it.
+    described: Described,
     /// Its file name in the folder.
     name: String,
-    /// Its size, when the control file says.
-    length: u64,
-    /// When it was made (`MTime`), when the control file says.
-    built: Option<String>,
 }
 
 struct Check<'a> {
@@ -121,6 +116,7 @@ impl Check<'_> {
         let http = Http::new(&HttpConfig::from(&self.spec.options))?;
         let url = self.control_url(&http, state)?;
         let format = Format::of_name(url.path());
+        let kind = kind_of(format);
         let newest_intact = state.builds.first().filter(|b| b.is_intact(self.folder));
         // Without an intact newest build, "unchanged" would leave the folder empty; the
         // validators are those of the control file the last check read.
@@ -132,7 +128,7 @@ impl Check<'_> {
             },
             _ => Validators::default(),
         };
-        let first = (format == Format::Zchunk).then_some(MAX_LEAD_LEN as u64);
+        let first = kind.identified_by_lead;
         let (bytes, final_url, validators) = match http.get_if_changed(&url, &known, first)? {
             Fresh::Unchanged { final_url } => {
                 self.reporter.emit(Event::Notice(format!(
@@ -148,12 +144,12 @@ impl Check<'_> {
             } => (bytes, final_url, validators),
         };
         self.control.checkpoint()?;
-        let build = read_build(format, &bytes, &final_url)?;
+        let build = read_build(format, &kind, &bytes, &final_url)?;
         state.etag = validators.etag;
         state.last_modified = validators.last_modified;
         state.control_url = Some(url.to_string());
         if let Some(newest) = state.builds.first()
-            && newest.identity == build.identity
+            && newest.identity == build.described.identity
             && newest.is_intact(self.folder)
         {
             self.reporter.emit(Event::Notice(format!(
@@ -173,8 +169,8 @@ impl Check<'_> {
                 else {
                     return Err(e);
                 };
-                let newer = read_build(format, &bytes, &final_url)?;
-                if newer.identity == build.identity {
+                let newer = read_build(format, &kind, &bytes, &final_url)?;
+                if newer.described.identity == build.described.identity {
                     return Err(e);
                 }
                 self.reporter.emit(Event::Notice(format!(
@@ -237,7 +233,7 @@ impl Check<'_> {
         final_url: &Url,
     ) -> Result<Checked> {
         let output = self.folder.join(&build.name);
-        self.check_room(&output, build.length)?;
+        self.check_room(&output, build.described.length)?;
         let kept: Vec<KeptBuild> = state
             .builds
             .iter()
@@ -253,21 +249,17 @@ impl Check<'_> {
             .map(|b| self.folder.join(&b.file))
             .chain(self.spec.seeds.iter().cloned())
             .collect();
-        match format {
-            // zchunk's control data is the head of the file itself, read by the download.
-            Format::Zchunk => spec.control = ControlSource::Url(final_url.to_string()),
-            Format::Zsync | Format::Casync => {
-                let copy = self.lock.control_copy(&control_name(final_url)?);
-                write_atomically(&copy, bytes)?;
-                spec.control = ControlSource::File(copy);
-                spec.options.base_url = Some(final_url.to_string());
-                if format == Format::Casync && spec.options.store.is_none() {
-                    let store = final_url.join("default.castr/").map_err(|e| {
-                        Error::Invalid(format!("no chunk store beside {final_url}: {e}"))
-                    })?;
-                    spec.options.store = Some(store.to_string());
-                }
-            }
+        if format.opens_locally() {
+            // The download reads the very control file the check read, and what it names
+            // relative to itself (its URLs, casync's default store) beside the URL.
+            let copy = self.lock.control_copy(&control_name(final_url)?);
+            write_atomically(&copy, bytes)?;
+            spec.control = ControlSource::File(copy);
+            spec.options.base_url = Some(final_url.to_string());
+        } else {
+            // The control file is the head of the build itself (a `.zck`), read again
+            // by the download.
+            spec.control = ControlSource::Url(final_url.to_string());
         }
         if kept.is_empty() {
             let found = self.seeds_found_by_content(&spec)?;
@@ -332,8 +324,8 @@ impl Check<'_> {
     ) -> Result<Checked> {
         let mut builds = vec![KeptBuild::record(
             output,
-            build.identity.clone(),
-            build.built.clone(),
+            build.described.identity.clone(),
+            build.described.built.clone(),
             summary.plan.local_bytes,
         )?];
         let replaced = old_path(output);
@@ -375,7 +367,7 @@ impl Check<'_> {
             report: FollowReport {
                 new_build: true,
                 newest: output.to_path_buf(),
-                built: build.built.clone(),
+                built: build.described.built.clone(),
                 kept: state.builds[1..]
                     .iter()
                     .map(|b| self.folder.join(&b.file))
@@ -408,59 +400,31 @@ impl Check<'_> {
     }
 }
 
-/// What the control file `bytes` of `format`, from `url`, says the build is.
-fn read_build(format: Format, bytes: &[u8], url: &Url) -> Result<Build> {
+/// What the control file `bytes` of `format`, from `url`, says the build is, and the
+/// name it goes by: the one the control file gives, or the control file's own name
+/// without its extension.
+fn read_build(format: Format, kind: &Kind, bytes: &[u8], url: &Url) -> Result<Build> {
     let shown = shown_url(url.as_str());
+    let described = (kind.describe)(bytes, &shown)?;
     let from_url = || {
         let control = safe_name_from_url(url)?;
         let target = format.target_name(&control)?;
         is_safe_file_name(target).then(|| target.to_string())
     };
-    let no_name = || {
-        Error::control(
-            format,
-            &shown,
-            None,
-            "it names no usable file name for the build",
-        )
-    };
-    match format {
-        Format::Zsync => {
-            let cf = ControlFile::from_bytes(bytes, &shown)?;
-            let name = cf
-                .filename
-                .clone()
-                .filter(|n| is_safe_file_name(n))
-                .or_else(from_url)
-                .ok_or_else(no_name)?;
-            Ok(Build {
-                identity: cf.file_hash.to_string(),
-                name,
-                length: cf.length,
-                built: cf.mtime.clone(),
-            })
-        }
-        Format::Zchunk => {
-            let lead = Lead::parse(bytes, &shown)?;
-            Ok(Build {
-                identity: format!("zchunk header {}", lead.header_checksum),
-                name: from_url().ok_or_else(no_name)?,
-                // The header, which says, comes with the download.
-                length: 0,
-                built: None,
-            })
-        }
-        Format::Casync => {
-            let index = Index::parse(bytes, &shown)?;
-            let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-            Ok(Build {
-                identity: format!("casync index SHA-256:{}", hex::encode(hash.as_ref())),
-                name: from_url().ok_or_else(no_name)?,
-                length: index.blob_len(),
-                built: None,
-            })
-        }
-    }
+    let name = described
+        .named
+        .clone()
+        .filter(|n| is_safe_file_name(n))
+        .or_else(from_url)
+        .ok_or_else(|| {
+            Error::control(
+                format,
+                &shown,
+                None,
+                "it names no usable file name for the build",
+            )
+        })?;
+    Ok(Build { described, name })
 }
 
 /// The name the control file at `url` is saved under: its own, which the download

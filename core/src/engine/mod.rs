@@ -2,8 +2,8 @@
 //! every format ([`pipeline`]: load, open, take what is local, plan, fetch and verify,
 //! install; the shared stages in [`stages`]), reporting [`Event`]s to an [`EventSink`];
 //! its [`JobHandle`] pauses, cancels and waits for it. Each format is a
-//! [`pipeline::Target`] in its own file: [`zsync`], [`zchunk`], [`casync`]. A job that
-//! only estimates seeds ([`estimate`]) stops after loading.
+//! [`pipeline::Target`] in its own file: [`zsync`], [`zchunk`], [`casync`], listed once,
+//! in `kind_of`. A job that only estimates seeds ([`estimate`]) stops after loading.
 
 mod casync;
 mod estimate;
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventSink, Summary};
 use crate::format::Format;
 use crate::job::{Control, JobSpec, Mode};
+use pipeline::Kind;
 
 /// A started job.
 pub struct JobHandle {
@@ -80,9 +81,14 @@ fn run(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summar
     if spec.options.mode == Mode::Follow {
         return follow::run(spec, sink, control);
     }
-    match spec.control.format() {
-        Format::Zsync => pipeline::run::<zsync::Zsync>(spec, sink, control),
-        Format::Zchunk => pipeline::run::<zchunk::Zck>(spec, sink, control),
-        Format::Casync => pipeline::run::<casync::Blob>(spec, sink, control),
+    (kind_of(spec.control.format()).run)(spec, sink, control)
+}
+
+/// Each format's [`pipeline::Target`]: the one place the engine lists the formats.
+fn kind_of(format: Format) -> Kind {
+    match format {
+        Format::Zsync => Kind::of::<zsync::Zsync>(),
+        Format::Zchunk => Kind::of::<zchunk::Zck>(),
+        Format::Casync => Kind::of::<casync::Blob>(),
     }
 }

@@ -2,7 +2,9 @@
 //! the `.part`, take what is local, plan, fetch and verify, install. A format says only
 //! what differs, as a [`Target`]: how its control data is loaded, its [`Layout`], how a
 //! seed is matched and where its missing pieces come from. The stages every format
-//! shares are [`Stages`]' methods.
+//! shares are [`Stages`]' methods. What the engine asks of a format before it holds one
+//! of its targets (how to run a job of it, how a follow tells its builds apart) is its
+//! [`Kind`], made from the same `Target`.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,14 @@ use crate::part::{Assembly, Layout};
 pub(super) trait Target: Sized {
     /// Where its pieces are and how each is checked.
     type Layout: Layout;
+
+    /// How much of the control file tells a build apart: all of it (`None`), or its
+    /// first bytes, for a format whose control file is the build itself.
+    const IDENTIFIED_BY_LEAD: Option<u64> = None;
+
+    /// What the control file `bytes` (named `source` in messages) says of its build,
+    /// for a follow's check: read from the bytes alone, without loading the target.
+    fn describe(bytes: &[u8], source: &str) -> Result<Described>;
 
     /// Reads the control data the job names (from its URL, or a local file).
     fn load(stages: &Stages, http: &Http) -> Result<Self>;
@@ -54,12 +64,42 @@ pub(super) trait Target: Sized {
     }
 }
 
+/// A build as its control file alone tells it: what a follow compares and names it by.
+pub(super) struct Described {
+    /// What tells it from other builds (kept in a follow's state: never reworded).
+    pub identity: String,
+    /// The file name the control file gives it, unchecked; `None` when it gives none.
+    pub named: Option<String>,
+    /// Its size, or 0 when the control file does not say.
+    pub length: u64,
+    /// When it was made (RFC 2822), when the control file says.
+    pub built: Option<String>,
+}
+
+/// What the engine asks of a format before it holds a target of it, taken from its
+/// [`Target`] once, so that no caller matches on formats.
+pub(super) struct Kind {
+    /// Runs a download (or its plan, or a seed estimate) of the format.
+    pub run: fn(&JobSpec, &dyn EventSink, &Control) -> Result<Summary>,
+    /// [`Target::describe`].
+    pub describe: fn(&[u8], &str) -> Result<Described>,
+    /// [`Target::IDENTIFIED_BY_LEAD`].
+    pub identified_by_lead: Option<u64>,
+}
+
+impl Kind {
+    /// The kind of the format whose target is `T`.
+    pub fn of<T: Target>() -> Kind {
+        Kind {
+            run: run::<T>,
+            describe: T::describe,
+            identified_by_lead: T::IDENTIFIED_BY_LEAD,
+        }
+    }
+}
+
 /// Runs a download (or its plan, or a seed estimate) of a `T`.
-pub(super) fn run<T: Target>(
-    spec: &JobSpec,
-    sink: &dyn EventSink,
-    control: &Control,
-) -> Result<Summary> {
+fn run<T: Target>(spec: &JobSpec, sink: &dyn EventSink, control: &Control) -> Result<Summary> {
     let started = Instant::now();
     let reporter = Reporter::new(sink);
     let stages = Stages::new(spec, &reporter, control);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::pipeline::Target;
+use super::pipeline::{Described, Target};
 use super::stages::{Stages, parse_url, plain_cost};
 use crate::blocks::{FileHash, runs};
 use crate::error::{Error, Result, shown_url};
@@ -21,7 +21,7 @@ use crate::fetch::{Http, PlainTarget, Transport};
 use crate::format::Format;
 use crate::job::{ControlSource, JobSpec};
 use crate::part::safe_name_from_url;
-use crate::part::{Assembly, Ends, Layout, Offer, with_suffix};
+use crate::part::{Assembly, Bounds, Ends, Layout, Offer, with_suffix};
 use crate::zck::header::{Header, Lead, MAX_LEAD_LEN};
 use crate::zck::seed::Seed;
 use crate::zck::uncompress::uncompress_file;
@@ -102,6 +102,20 @@ impl Zck {
 
 impl Target for Zck {
     type Layout = Zck;
+
+    /// The `.zck` is the build: its lead, which holds the header's checksum, tells it.
+    const IDENTIFIED_BY_LEAD: Option<u64> = Some(MAX_LEAD_LEN as u64);
+
+    fn describe(bytes: &[u8], source: &str) -> Result<Described> {
+        let lead = Lead::parse(bytes, source)?;
+        Ok(Described {
+            identity: format!("zchunk header {}", lead.header_checksum),
+            named: None,
+            // The header, which says, comes with the download.
+            length: 0,
+            built: None,
+        })
+    }
 
     fn load(stages: &Stages, http: &Http) -> Result<Zck> {
         match &stages.spec.control {
@@ -188,16 +202,8 @@ impl Layout for Zck {
         self.header.file_len().max(self.header_bytes.len() as u64)
     }
 
-    fn piece_count(&self) -> u64 {
-        self.ends.count()
-    }
-
-    fn piece_range(&self, piece: u64) -> Range<u64> {
-        self.ends.range(piece)
-    }
-
-    fn piece_at(&self, offset: u64) -> u64 {
-        self.ends.at(offset)
+    fn bounds(&self) -> impl Bounds + '_ {
+        &self.ends
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::pipeline::Target;
+use super::pipeline::{Described, Target};
 use super::stages::{Stages, parse_url, plain_cost};
 use crate::control::ControlFile;
 use crate::error::{Error, Result, shown_url};
@@ -39,6 +39,17 @@ impl Target for Zsync {
         let (cf, base, name) = load_control(stages.spec, http)?;
         let (urls, z_map) = data_source(&cf, &name, base.as_ref(), stages.reporter)?;
         Ok(Zsync { cf, urls, z_map })
+    }
+
+    /// A build is told by the whole-file hash the control file promises.
+    fn describe(bytes: &[u8], source: &str) -> Result<Described> {
+        let cf = ControlFile::from_bytes(bytes, source)?;
+        Ok(Described {
+            identity: cf.file_hash.to_string(),
+            named: cf.filename,
+            length: cf.length,
+            built: cf.mtime,
+        })
     }
 
     fn layout(&self) -> &ControlFile {

@@ -403,14 +403,8 @@ mod tests {
         fn length(&self) -> u64 {
             self.data.len() as u64
         }
-        fn piece_count(&self) -> u64 {
-            self.ends.count()
-        }
-        fn piece_range(&self, piece: u64) -> Range<u64> {
-            self.ends.range(piece)
-        }
-        fn piece_at(&self, offset: u64) -> u64 {
-            self.ends.at(offset)
+        fn bounds(&self) -> impl crate::part::Bounds + '_ {
+            &self.ends
         }
         fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
             let r = self.piece_range(piece);

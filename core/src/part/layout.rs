@@ -2,28 +2,41 @@
 //! blocks of one size with a weak and a strong sum each; zchunk into chunks of any size,
 //! each with its own checksum. The [`Assembly`](super::Assembly) tracks pieces through
 //! this trait, so that each format only says where its pieces are and how one is checked.
+//! Where the pieces are is one of two [`Bounds`], written once here: blocks of one size
+//! ([`Geometry`]), or pieces of any size that end where [`Ends`] says.
 
 use std::ops::Range;
 
-use crate::blocks::FileHash;
+use crate::blocks::{FileHash, Geometry};
 use crate::control::ControlFile;
 
 /// The pieces of a target, and what its finished file must hash to.
 pub(crate) trait Layout: Sync {
     /// The target's size in bytes.
     fn length(&self) -> u64;
-    /// How many pieces it is cut into.
-    fn piece_count(&self) -> u64;
-    /// The target bytes of `piece`.
-    fn piece_range(&self, piece: u64) -> Range<u64>;
-    /// The piece holding target byte `offset` (below [`length`](Self::length)).
-    fn piece_at(&self, offset: u64) -> u64;
+    /// Where its pieces are.
+    fn bounds(&self) -> impl Bounds + '_;
     /// Whether `data` is `piece`: its bytes, which a format with fixed-size blocks may
     /// pad with zeros to the block size.
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool;
     /// The hash the finished file must have and the bytes it covers; `None` for a file
     /// only checked piece by piece.
     fn file_hash(&self) -> Option<(&FileHash, Range<u64>)>;
+
+    /// How many pieces it is cut into.
+    fn piece_count(&self) -> u64 {
+        self.bounds().count()
+    }
+
+    /// The target bytes of `piece`.
+    fn piece_range(&self, piece: u64) -> Range<u64> {
+        self.bounds().range(piece)
+    }
+
+    /// The piece holding target byte `offset` (below [`length`](Self::length)).
+    fn piece_at(&self, offset: u64) -> u64 {
+        self.bounds().at(offset)
+    }
 
     /// The target bytes of consecutive pieces.
     fn byte_range(&self, pieces: Range<u64>) -> Range<u64> {
@@ -60,16 +73,8 @@ impl Layout for ControlFile {
         self.length
     }
 
-    fn piece_count(&self) -> u64 {
-        self.block_count()
-    }
-
-    fn piece_range(&self, piece: u64) -> Range<u64> {
-        self.geometry().byte_range(piece..piece + 1)
-    }
-
-    fn piece_at(&self, offset: u64) -> u64 {
-        self.geometry().block_of(offset)
+    fn bounds(&self) -> impl Bounds + '_ {
+        self.geometry()
     }
 
     fn piece_matches(&self, piece: u64, data: &[u8]) -> bool {
@@ -81,24 +86,49 @@ impl Layout for ControlFile {
     }
 }
 
-/// Where each piece of a layout with pieces of any size ends, ascending: the piece
-/// arithmetic zchunk's and casync's layouts share.
+/// Where a layout's pieces are: the piece arithmetic, apart from how a piece is checked.
+pub(crate) trait Bounds {
+    /// How many pieces there are.
+    fn count(&self) -> u64;
+    /// The target bytes of `piece`.
+    fn range(&self, piece: u64) -> Range<u64>;
+    /// The piece holding target byte `offset`.
+    fn at(&self, offset: u64) -> u64;
+}
+
+/// zsync's blocks: all of one size but the last.
+impl Bounds for Geometry {
+    fn count(&self) -> u64 {
+        self.block_count()
+    }
+
+    fn range(&self, piece: u64) -> Range<u64> {
+        self.byte_range(piece..piece + 1)
+    }
+
+    fn at(&self, offset: u64) -> u64 {
+        self.block_of(offset)
+    }
+}
+
+/// Where each piece of a layout with pieces of any size ends, ascending: zchunk's and
+/// casync's chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Ends(pub Vec<u64>);
 
-impl Ends {
-    pub fn count(&self) -> u64 {
+impl Bounds for &Ends {
+    fn count(&self) -> u64 {
         self.0.len() as u64
     }
 
-    pub fn range(&self, piece: u64) -> Range<u64> {
+    fn range(&self, piece: u64) -> Range<u64> {
         let piece = piece as usize;
         let start = if piece == 0 { 0 } else { self.0[piece - 1] };
         start..self.0[piece]
     }
 
     /// The piece holding byte `offset` (empty pieces hold none).
-    pub fn at(&self, offset: u64) -> u64 {
+    fn at(&self, offset: u64) -> u64 {
         self.0.partition_point(|&end| end <= offset) as u64
     }
 }

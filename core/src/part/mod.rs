@@ -11,6 +11,6 @@ pub(crate) use assembly::{Assembly, Offer};
 pub(crate) use file::{
     PartFile, canonical, old_path, part_path, read_at, with_suffix, write_atomically,
 };
-pub(crate) use layout::{Ends, Layout};
+pub(crate) use layout::{Bounds, Ends, Layout};
 pub use names::is_safe_file_name;
 pub(crate) use names::safe_name_from_url;
