@@ -382,6 +382,12 @@ impl<R: Read> Cuts<R> {
     /// (zchunk's `make --zck`) without naming it by casync's id.
     pub(crate) fn next_with_bytes(&mut self, bytes: &mut Vec<u8>) -> Option<Result<Cut>> {
         bytes.clear();
+        self.next_appending(bytes)
+    }
+
+    /// The next chunk, its bytes appended to `bytes`: for a caller that gathers many
+    /// chunks in one buffer (a seed's, to hash them together).
+    pub(crate) fn next_appending(&mut self, bytes: &mut Vec<u8>) -> Option<Result<Cut>> {
         self.next_fed(|piece| bytes.extend_from_slice(piece))
     }
 

@@ -11,18 +11,19 @@
 //! and an index may declare chunks of up to 128 MiB: the chunks in flight share a memory
 //! budget, which bounds the download's memory whatever the index declares.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rayon::prelude::*;
 use url::Url;
 
 use super::pipeline::{Described, Target};
 use super::stages::{Stages, parse_url};
 use crate::blocks::{FileHash, runs};
-use crate::casync::chunker::Chunks;
+use crate::casync::chunker::Cuts;
 use crate::casync::id::{ChunkDigest, ChunkId};
 use crate::casync::index::{Chunk, Index};
 use crate::casync::store::{Store, UnpackError, unpack_chunk};
@@ -235,9 +236,16 @@ impl Layout for Blob {
     }
 }
 
+/// Chunk bytes cut from a seed at a time: hashing one batch (on every core) overlaps
+/// cutting the next, and two batches are all a seed holds in memory.
+const SEED_BATCH: usize = 2 << 20;
+
 /// Cuts the file at `path` into chunks as casync does and writes every chunk of the
 /// blob it holds, at every place the blob has it: the bytes just cut and hashed, so
-/// nothing is read or hashed twice.
+/// nothing is read or hashed twice. Cutting is one sequential pass; hashing, most of
+/// the work (SHA-512/256), is spread over the cores a batch at a time while the next
+/// batch is cut. A chunk of a length the blob has none of cannot be one of its chunks,
+/// so it is not hashed at all.
 fn copy_from_seed(
     job: &Stages,
     blob: &Blob,
@@ -252,26 +260,82 @@ fn copy_from_seed(
         size,
     });
     let reader = std::io::BufReader::with_capacity(1 << 18, file);
-    let mut chunks = Chunks::new(reader, blob.index.sizes(), blob.digest(), path);
+    let mut cuts = Cuts::new(reader, blob.index.sizes(), path);
+    let lengths: HashSet<u64> = (0..blob.ids.len() as u64)
+        .map(|piece| blob.chunk(piece).len)
+        .collect();
+    let (mut batch, mut next) = (SeedBatch::default(), SeedBatch::default());
+    batch.refill(&mut cuts, &lengths)?;
     let mut found = Vec::new();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = chunks.next_with_bytes(&mut bytes) {
-        let chunk = chunk?;
-        let Some(places) = blob.places.get(&chunk.id) else {
-            continue;
-        };
+    while !batch.chunks.is_empty() {
         job.control.checkpoint()?;
-        for &piece in places {
-            // The id is the hash of these very bytes: nothing more to check.
-            if assembly.claim(piece) {
-                assembly.write_at(blob.piece_range(piece).start, &bytes)?;
-                found.push(piece);
-            }
-        }
+        let (taken, cut) = rayon::join(
+            || batch.take(blob, assembly),
+            || next.refill(&mut cuts, &lengths),
+        );
+        found.extend(taken?);
+        cut?;
+        std::mem::swap(&mut batch, &mut next);
     }
     found.sort_unstable();
     job.report_found(assembly, source, found);
     Ok(())
+}
+
+/// Chunks cut from a seed, their bytes side by side.
+#[derive(Default)]
+struct SeedBatch {
+    bytes: Vec<u8>,
+    /// Each chunk's bytes in `bytes`.
+    chunks: Vec<Range<usize>>,
+}
+
+impl SeedBatch {
+    /// Cuts the next [`SEED_BATCH`] bytes' worth of chunks of a length in `lengths`
+    /// (none at the end of the seed).
+    fn refill(&mut self, cuts: &mut Cuts<impl Read>, lengths: &HashSet<u64>) -> Result<()> {
+        self.bytes.clear();
+        self.chunks.clear();
+        while self.bytes.len() < SEED_BATCH {
+            let start = self.bytes.len();
+            let Some(cut) = cuts.next_appending(&mut self.bytes) else {
+                break;
+            };
+            if lengths.contains(&cut?.len) {
+                self.chunks.push(start..self.bytes.len());
+            } else {
+                self.bytes.truncate(start);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes the chunks and writes each the blob has wherever it has it; returns the
+    /// pieces written. The same chunk twice in a seed is written once, whichever copy
+    /// claims it: the same bytes either way.
+    fn take(&self, blob: &Blob, assembly: &Assembly<Blob>) -> Result<Vec<u64>> {
+        let digest = blob.digest();
+        let taken: Vec<Vec<u64>> = self
+            .chunks
+            .par_iter()
+            .map(|range| {
+                let bytes = &self.bytes[range.clone()];
+                let Some(places) = blob.places.get(&digest.id_of(bytes)) else {
+                    return Ok(Vec::new());
+                };
+                // The id is the hash of these very bytes: nothing more to check.
+                let mut written = Vec::new();
+                for &piece in places {
+                    if assembly.claim(piece) {
+                        assembly.write_at(blob.piece_range(piece).start, bytes)?;
+                        written.push(piece);
+                    }
+                }
+                Ok(written)
+            })
+            .collect::<Result<_>>()?;
+        Ok(taken.into_iter().flatten().collect())
+    }
 }
 
 /// The blob's missing chunks, as documents in its store: each unpacked and checked
