@@ -179,7 +179,8 @@ def report(case: str, peer: str, args: argparse.Namespace,
         return part / whole if whole else float("nan")
 
     over = f" over a {args.link[0]:g} Mbit/s link with {args.link[1]:g} ms RTT" if args.link else ""
-    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, {args.runs} runs each{over}:")
+    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, "
+          f"{args.runs} runs each{over}:")
     print(f"{'':14}" + "".join(f"{name:>12}" for name in clients) + "".join(f"{h:>8}" for h in ratio_headings)
           + f"   (medians: {', '.join(clients + ratio_headings)})")
     for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
@@ -227,6 +228,7 @@ def link_shape(text: str) -> tuple[float, float]:
 
 
 def executable(text: str) -> Path:
+    """--ours and --baseline: a binary that exists and may be run."""
     path = Path(text).resolve()
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise argparse.ArgumentTypeError(f"{text}: not an executable file")
@@ -375,7 +377,8 @@ def main() -> None:
                 "before": lambda out: [str(args.baseline), "get", "-q", "-i", str(seed), "-o", str(out), url],
                 "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(seed), "-o", str(out), url],
             }
-            clients = {name: clients[name] for name in (peer, "before", "deltadrop") if name != "before" or args.baseline}
+            chosen_clients = [peer, "before", "deltadrop"] if args.baseline else [peer, "deltadrop"]
+            clients = {name: clients[name] for name in chosen_clients}
             results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
             for run in range(args.runs):
                 for name, cmd in clients.items():
