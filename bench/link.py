@@ -20,7 +20,8 @@ connections together, as one link does:
   a server sending faster than the link is slowed as over a real link.
 Not modelled: loss, TCP's slow start and congestion control, header bytes of the
 lower layers. `calibrate` checks the model against a real fetch before a benchmark
-trusts it.
+trusts it; `python3 bench/link.py` checks more of it (the rate shared by two fetches,
+one round trip for a request on an open connection) and fails if it is more than 10% off.
 """
 
 import http.client
@@ -143,20 +144,27 @@ class Proxy:
                 return
 
 
+def fetch(port: int, path: str) -> tuple[int, bytes]:
+    """GET path from a loopback port on a new connection: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 def calibrate(proxy: Proxy, path: str, size: int, tolerance: float = 0.10) -> str:
     """Fetches `path` (`size` bytes) through the proxy and compares the time with what
     the model says: the handshake's and the request's round trips and the bytes at the
     rate. Returns the calibration line; raises SystemExit if off by more than tolerance."""
     expected = size / proxy.bytes_per_s + 2 * proxy.rtt_s
     start = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port)
-    conn.request("GET", path)
-    response = conn.getresponse()
-    body = response.read()
+    status, body = fetch(proxy.port, path)
     took = time.monotonic() - start
-    conn.close()
-    if response.status != 200 or len(body) != size:
-        raise SystemExit(f"link calibration: {path} came back as {response.status}, {len(body)} bytes, "
+    if status != 200 or len(body) != size:
+        raise SystemExit(f"link calibration: {path} came back as {status}, {len(body)} bytes, "
                          f"not 200 and {size} bytes: is the server serving it?")
     off = took / expected - 1
     line = (f"link calibration: {size / (1 << 20):.0f} MiB through the proxy in {took:.2f} s, the model says "
@@ -165,3 +173,67 @@ def calibrate(proxy: Proxy, path: str, size: int, tolerance: float = 0.10) -> st
         raise SystemExit(f"{line}\nmore than {tolerance:.0%} off: the machine is too busy for the proxy to pace "
                          "the link; try again when it is idle")
     return line
+
+
+def self_check(mbit_per_s: float = 20, rtt_ms: float = 100, tolerance: float = 0.10) -> None:
+    """`python3 bench/link.py`: checks the model's promises against a local HTTP server:
+    a fetch costs its round trips and its bytes at the rate, two fetches at once share
+    the rate, and a request on an open connection costs one round trip."""
+    import functools
+    import http.server
+    import tempfile
+    from pathlib import Path
+
+    size = 2 << 20
+    with tempfile.TemporaryDirectory() as root:
+        Path(root, "big").write_bytes(bytes(size))
+        Path(root, "small").write_bytes(b"x")
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections open
+
+            def log_message(self, *_):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        proxy = Proxy(server.server_address[1], mbit_per_s, rtt_ms)
+
+        def fetch_twice(path: str) -> float:
+            """Fetches path on a new connection, then again on the same one; the second's time."""
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.port)
+            for _ in range(2):
+                start = time.monotonic()
+                conn.request("GET", path)
+                conn.getresponse().read()
+            conn.close()
+            return time.monotonic() - start
+
+        def at_once(count: int) -> float:
+            start = time.monotonic()
+            fetches = [threading.Thread(target=fetch, args=(proxy.port, "/big")) for _ in range(count)]
+            for thread in fetches:
+                thread.start()
+            for thread in fetches:
+                thread.join()
+            return time.monotonic() - start
+
+        checks = [
+            ("one fetch", at_once(1), size / proxy.bytes_per_s + 2 * proxy.rtt_s),
+            ("two fetches at once", at_once(2), 2 * size / proxy.bytes_per_s + 2 * proxy.rtt_s),
+            ("a request on an open connection", fetch_twice("/small"), proxy.rtt_s),
+        ]
+        proxy.close()
+        server.shutdown()
+    failed = False
+    for name, took, expected in checks:
+        off = took / expected - 1
+        failed |= abs(off) > tolerance
+        print(f"{name}: {took:.3f} s, the model says {expected:.3f} s: {off:+.1%}"
+              f"{'' if abs(off) <= tolerance else f'  FAILED: more than {tolerance:.0%} off'}")
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    self_check()
