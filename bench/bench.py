@@ -18,9 +18,9 @@ With `--link 20:100` every client reaches nginx through a simulated link of 20 M
 and 100 ms round trip (bench/link.py: a delaying, pacing proxy, checked against a 5 MiB
 fetch before the cases run), and each case also prints the floor: the bytes deltadrop
 fetched (the complete scan's: every block a seed holds is found) over the rate, plus one
-round trip, and every client's wall time as a multiple of it. `--baseline OLD-CLI` runs an older
-deltadrop-cli too, in turn with the peer and the current one, as the column "before":
-a change's before and after measured side by side on the same machine state.
+round trip, and every client's wall time as a multiple of it. `--baseline OLD-CLI` runs
+an older deltadrop-cli too, in turn with the peer and the current one, as the column
+"before": a change's before and after measured side by side on the same machine state.
 
     bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2]
                    [--case plain|gzip|both|zck|casync|all] [--keep]
