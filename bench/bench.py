@@ -26,9 +26,9 @@ an older deltadrop-cli too, in turn with the peer and the current one, as the co
                    [--case plain|gzip|both|zck|casync|all] [--keep]
                    [--link RATE_MBIT:RTT_MS] [--baseline OLD-CLI] [--ours CLI]
 
-Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light; zchunk and casync
-for their cases) and a release build (`cargo build --release -p deltadrop --bin deltadrop-cli`;
-done at start unless `--ours` names a binary).
+Needs zsync, zsyncmake, nginx and GNU time (Debian packages zsync, nginx-light, time;
+zchunk and casync for their cases) and a release build (`cargo build --release -p
+deltadrop --bin deltadrop-cli`; done at start unless `--ours` names a binary).
 """
 
 import argparse
@@ -48,6 +48,8 @@ import link
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
+# GNU time (Debian package `time`): `measured` takes each client's peak RSS from it.
+GNU_TIME = "/usr/bin/time"
 
 
 def ours_zck_seed(old: Path) -> Path:
@@ -123,17 +125,26 @@ http {{
 def measured(cmd: list[str], cwd: Path) -> tuple[float, int, tuple[float, float], str | None]:
     """Runs cmd; returns (wall seconds, peak RSS in KiB, (user, system) CPU seconds) of
     that child alone, and what went wrong if it failed."""
-    # Each run gets its own process whose only child is cmd, so RUSAGE_CHILDREN is cmd's.
-    probe = (
-        "import resource,subprocess,sys,time;t=time.monotonic();"
-        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
-        "w=time.monotonic()-t;"
-        "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
-        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-        "print(w, u.ru_maxrss, u.ru_utime, u.ru_stime, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, capture_output=True, text=True)
-    wall, rss, user, system, code = out.stdout.split()
+    # Each run gets its own process whose only child is cmd (under GNU time), so
+    # RUSAGE_CHILDREN is cmd's CPU time. Its peak RSS is not: Linux carries a process's
+    # peak across fork and exec, so a child of Python starts at Python's (about 14 MiB;
+    # /bin/true measured so) and a smaller client would show Python's. GNU time is small
+    # (about 1 MiB), forks cmd itself and reports that child's peak.
+    if not Path(GNU_TIME).exists():
+        raise SystemExit(f"{GNU_TIME} (GNU time) is needed for peak RSS: apt-get install time")
+    with tempfile.NamedTemporaryFile("r", prefix="deltadrop-bench-rss-") as rss_file:
+        probe = (
+            "import resource,subprocess,sys,time;t=time.monotonic();"
+            "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
+            "w=time.monotonic()-t;"
+            "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
+            "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+            "print(w, u.ru_utime, u.ru_stime, r.returncode)"
+        )
+        timed = [GNU_TIME, "--quiet", "--format=%M", f"--output={rss_file.name}", *cmd]
+        out = subprocess.run([sys.executable, "-c", probe, *timed], cwd=cwd, capture_output=True, text=True)
+        rss = rss_file.read().split()[-1]
+    wall, user, system, code = out.stdout.split()
     failure = f"exit {code}: {out.stderr.strip()}" if code != "0" else None
     return float(wall), int(rss), (float(user), float(system)), failure
 
