@@ -14,12 +14,21 @@ ours, each with the old `.zck` as its seed, then does the same with the pair mad
 `deltadrop-cli make --zck` (timed against `zck` on the new file); the casync case publishes the new file with
 `casync make` (index and chunk store) and runs `casync extract --seed` beside ours.
 
+With `--link 20:100` every client reaches nginx through a simulated link of 20 Mbit/s
+and 100 ms round trip (bench/link.py: a delaying, pacing proxy, checked against a 5 MiB
+fetch before the cases run), and each case also prints the floor: the bytes deltadrop
+fetched (the complete scan's: every block a seed holds is found) over the rate, plus one
+round trip, and every client's wall time as a multiple of it. `--baseline OLD-CLI` runs
+an older deltadrop-cli too, in turn with the peer and the current one, as the column
+"before": a change's before and after measured side by side on the same machine state.
+
     bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2]
                    [--case plain|gzip|both|zck|casync|all] [--keep]
+                   [--link RATE_MBIT:RTT_MS] [--baseline OLD-CLI] [--ours CLI]
 
-Needs zsync, zsyncmake and nginx (Debian packages zsync, nginx-light; zchunk and casync
-for their cases) and a release build (`cargo build --release -p deltadrop --bin deltadrop-cli`;
-done if missing).
+Needs zsync, zsyncmake, nginx and GNU time (Debian packages zsync, nginx-light, time;
+zchunk and casync for their cases) and a release build (`cargo build --release -p
+deltadrop --bin deltadrop-cli`; done at start unless `--ours` names a binary).
 """
 
 import argparse
@@ -35,8 +44,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import link
+
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
+# GNU time (Debian package `time`): `measured` takes each client's peak RSS from it.
+GNU_TIME = "/usr/bin/time"
 
 
 def ours_zck_seed(old: Path) -> Path:
@@ -112,17 +125,26 @@ http {{
 def measured(cmd: list[str], cwd: Path) -> tuple[float, int, tuple[float, float], str | None]:
     """Runs cmd; returns (wall seconds, peak RSS in KiB, (user, system) CPU seconds) of
     that child alone, and what went wrong if it failed."""
-    # Each run gets its own process whose only child is cmd, so RUSAGE_CHILDREN is cmd's.
-    probe = (
-        "import resource,subprocess,sys,time;t=time.monotonic();"
-        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
-        "w=time.monotonic()-t;"
-        "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
-        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-        "print(w, u.ru_maxrss, u.ru_utime, u.ru_stime, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, capture_output=True, text=True)
-    wall, rss, user, system, code = out.stdout.split()
+    # Each run gets its own process whose only child is cmd (under GNU time), so
+    # RUSAGE_CHILDREN is cmd's CPU time. Its peak RSS is not: Linux carries a process's
+    # peak across fork and exec, so a child of Python starts at Python's (about 14 MiB;
+    # /bin/true measured so) and a smaller client would show Python's. GNU time is small
+    # (about 1 MiB), forks cmd itself and reports that child's peak.
+    if not Path(GNU_TIME).exists():
+        raise SystemExit(f"{GNU_TIME} (GNU time) is needed for peak RSS: apt-get install time")
+    with tempfile.NamedTemporaryFile("r", prefix="deltadrop-bench-rss-") as rss_file:
+        probe = (
+            "import resource,subprocess,sys,time;t=time.monotonic();"
+            "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
+            "w=time.monotonic()-t;"
+            "sys.stderr.write(r.stderr.decode(errors='replace')) if r.returncode else None;"
+            "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+            "print(w, u.ru_utime, u.ru_stime, r.returncode)"
+        )
+        timed = [GNU_TIME, "--quiet", "--format=%M", f"--output={rss_file.name}", *cmd]
+        out = subprocess.run([sys.executable, "-c", probe, *timed], cwd=cwd, capture_output=True, text=True)
+        rss = rss_file.read().split()[-1]
+    wall, user, system, code = out.stdout.split()
     failure = f"exit {code}: {out.stderr.strip()}" if code != "0" else None
     return float(wall), int(rss), (float(user), float(system)), failure
 
@@ -152,26 +174,94 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def report(case: str, peer: str, args: argparse.Namespace,
-           results: dict[str, list[tuple[float, int, int, int]]]) -> None:
+           results: dict[str, list[tuple[float, int, int, int]]], control_size: int | None) -> None:
+    """Prints each client's best run and median beside the peer's, with ratios to the
+    peer; on a link, also the floor and each client's wall time as a multiple of it
+    (control_size: the control file's bytes, if it is not the target itself)."""
+    clients = list(results)  # the peer, then "before" if a baseline runs, then "deltadrop"
+    ratio_headings = ["b.ratio" if name == "before" else "ratio" for name in clients[1:]]
+
     def best(name: str, i: int) -> float:
         return min((r[i] for r in results[name]), default=float("nan"))
 
     def median(name: str, i: int) -> float:
         return statistics.median(r[i] for r in results[name]) if results[name] else float("nan")
 
-    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, {args.runs} runs each:")
-    print(f"{'':14}{peer:>12}{'deltadrop':>12}{'ratio':>8}   (medians: {peer}, deltadrop, ratio)")
+    def ratio(part: float, whole: float) -> float:
+        return part / whole if whole else float("nan")
+
+    over = f" over a {args.link[0]:g} Mbit/s link with {args.link[1]:g} ms RTT" if args.link else ""
+    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, "
+          f"{args.runs} runs each{over}:")
+    print(f"{'':14}" + "".join(f"{name:>12}" for name in clients) + "".join(f"{h:>8}" for h in ratio_headings)
+          + f"   (medians: {', '.join(clients + ratio_headings)})")
     for label, i, fmt in (("wall s", 0, "{:.2f}"), ("fetched MiB", 1, "{:.2f}"), ("requests", 2, "{:.0f}"),
                           ("peak RSS MiB", 3, "{:.1f}")):
         scale = MB if i == 1 else 1024 if i == 3 else 1
         row = f"{label:14}"
         for stat in (best, median):
-            z, d = stat(peer, i), stat("deltadrop", i)
-            ratio = d / z if z else float("nan")
-            cells = f"{fmt.format(z / scale):>12}{fmt.format(d / scale):>12}{ratio:>8.2f}"
-            row += cells if stat is best else f"   ({fmt.format(z / scale)}, {fmt.format(d / scale)}, {ratio:.2f})"
+            values = [stat(name, i) for name in clients]
+            shown = [fmt.format(v / scale) for v in values] + [f"{ratio(v, values[0]):.2f}" for v in values[1:]]
+            if stat is best:
+                row += "".join(f"{cell:>12}" for cell in shown[:len(clients)])
+                row += "".join(f"{cell:>8}" for cell in shown[len(clients):])
+            else:
+                row += f"   ({', '.join(shown)})"
         print(row)
+    if args.link:
+        report_floor(clients, args.link, best, median, control_size)
+    if "before" in clients:
+        print(f"(ratio: deltadrop / {peer}; b.ratio: before, the --baseline binary, / {peer})")
     print("(best of the runs; medians in brackets)", flush=True)
+
+
+def report_floor(clients: list[str], link_shape: tuple[float, float], best, median,
+                 control_size: int | None) -> None:
+    """The floor on a link: the bytes the complete scan fetches (deltadrop's), at the
+    link's rate, plus the one round trip of asking for them; and each client's wall
+    time over it. The control file is not in the floor (as issue 24 defines it); its
+    cost is printed beside it, to tell it from the rest of the gap."""
+    mbit, rtt_ms = link_shape
+    bytes_per_s = mbit * 1e6 / 8
+    fetched = best("deltadrop", 1)
+    floor = fetched / bytes_per_s + rtt_ms / 1000
+    print(f"{'floor s':14}{floor:>12.2f}   = {fetched / MB:.2f} MiB (deltadrop's: the complete scan's bytes) "
+          f"/ {mbit:g} Mbit/s + {rtt_ms:g} ms RTT")
+    if control_size is not None:
+        print(f"{'':14}{'':12}   not in it: the control file, {control_size / MB:.2f} MiB = "
+              f"{control_size / bytes_per_s:.2f} s, and the round trips of connecting and fetching it")
+    row = f"{'x floor':14}" + "".join(f"{best(name, 0) / floor:>12.2f}" for name in clients)
+    print(row + f"   ({', '.join(f'{median(name, 0) / floor:.2f}' for name in clients)})")
+
+
+def link_shape(text: str) -> tuple[float, float]:
+    """--link RATE_MBIT:RTT_MS, e.g. 20:100."""
+    try:
+        mbit, rtt_ms = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give RATE_MBIT:RTT_MS, e.g. 20:100") from None
+    if mbit <= 0 or rtt_ms < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the rate must be above 0 and the RTT not below 0")
+    return mbit, rtt_ms
+
+
+def executable(text: str) -> Path:
+    """--ours and --baseline: a binary that exists and may be run."""
+    path = Path(text).resolve()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise argparse.ArgumentTypeError(f"{text}: not an executable file")
+    return path
+
+
+def start_link(args: argparse.Namespace, www: Path, server_port: int) -> link.Proxy:
+    """Puts the simulated link between the clients and nginx and checks it with a
+    5 MiB fetch (refusing to go on if it is off)."""
+    calibration = www / "link-calibration.bin"
+    calibration.write_bytes(random.Random(0).randbytes(5 * MB))
+    proxy = link.Proxy(server_port, *args.link)
+    print(f"link: {args.link[0]:g} Mbit/s, {args.link[1]:g} ms RTT, through a proxy on port {proxy.port}")
+    print(link.calibrate(proxy, f"/{calibration.name}", 5 * MB), flush=True)
+    return proxy
 
 
 def main() -> None:
@@ -182,13 +272,21 @@ def main() -> None:
     ap.add_argument("--case", choices=["plain", "gzip", "both", "zck", "casync", "all"], default="both",
                     help="plain target, gzip target (zsyncmake -z), both; zchunk; casync; or all")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--link", type=link_shape, metavar="RATE_MBIT:RTT_MS",
+                    help="run the clients through a simulated link, e.g. 20:100 (20 Mbit/s, 100 ms round trip)")
+    ap.add_argument("--baseline", type=executable, metavar="OLD-CLI",
+                    help="an older deltadrop-cli, run in turn with the others and shown as 'before'")
+    ap.add_argument("--ours", type=executable, metavar="CLI",
+                    help="the deltadrop-cli to measure (default: build this tree's release binary)")
     args = ap.parse_args()
 
     for tool in ("zsync", "zsyncmake", "nginx"):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             raise SystemExit(f"{tool} is needed: apt-get install zsync nginx-light")
-    ours = ROOT / "target/release/deltadrop-cli"
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "deltadrop", "--bin", "deltadrop-cli"], cwd=ROOT, check=True)
+    ours = args.ours or ROOT / "target/release/deltadrop-cli"
+    if not args.ours:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "deltadrop", "--bin", "deltadrop-cli"], cwd=ROOT,
+                       check=True)
 
     work = Path(tempfile.mkdtemp(prefix="deltadrop-bench-"))
     os.chmod(work, 0o755)
@@ -276,10 +374,14 @@ def main() -> None:
     chosen = {"both": ["plain", "gzip"], "zck": ["zck", "zck-ours"],
               "all": ["plain", "gzip", "zck", "zck-ours", "casync"]}.get(args.case, [args.case])
     cases = {case: cases[case] for case in chosen}
+    proxy = None
     try:
+        if args.link:
+            proxy = start_link(args, www, port)
+        client_port = proxy.port if proxy else port
         offset = 0
         for case, (control, target) in cases.items():
-            url = f"http://127.0.0.1:{port}/{control}"
+            url = f"http://127.0.0.1:{client_port}/{control}"
             seed, expected = {"zck": (Path(f"{old}.zck"), Path(f"{new}.zck")),
                               "zck-ours": (ours_zck_seed(old), www / "ours" / "image.img.zck")}.get(case, (old, new))
             peer = {"zck": "zckdl", "zck-ours": "zckdl", "casync": "casync"}.get(case, "zsync")
@@ -288,11 +390,13 @@ def main() -> None:
             clients = {
                 "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
                 "zckdl": lambda out: ["zckdl", "-q", f"--source={seed}", url],
-                "casync": lambda out: ["casync", "extract", f"--store=http://127.0.0.1:{port}/default.castr",
+                "casync": lambda out: ["casync", "extract", f"--store=http://127.0.0.1:{client_port}/default.castr",
                                        f"--seed={seed}", url, str(out)],
+                "before": lambda out: [str(args.baseline), "get", "-q", "-i", str(seed), "-o", str(out), url],
                 "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(seed), "-o", str(out), url],
             }
-            clients = {name: clients[name] for name in (peer, "deltadrop")}
+            chosen_clients = [peer, "before", "deltadrop"] if args.baseline else [peer, "deltadrop"]
+            clients = {name: clients[name] for name in chosen_clients}
             results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
             for run in range(args.runs):
                 for name, cmd in clients.items():
@@ -311,9 +415,10 @@ def main() -> None:
                     # them in again: a cost only one side paid.
                     subprocess.run(["sync"])
                     requests, body, offset = log_since(log, offset, target)
-                    if failure and name == peer:
+                    if failure and name != "deltadrop":
                         # A peer's bug is a result too (zsync 0.6.2 cannot map gzip
-                        # offsets past 2 GiB); ours failing ends the benchmark.
+                        # offsets past 2 GiB), and so is an older build's; ours
+                        # failing ends the benchmark.
                         print(f"{case} run {run + 1} {name:>9}: FAILED ({failure}) after {wall:.2f}s, "
                               f"fetched {body / MB:.2f} MiB in {requests} requests", flush=True)
                         continue
@@ -325,8 +430,11 @@ def main() -> None:
                     print(f"{case} run {run + 1} {name:>9}: {wall:6.2f}s  fetched {body / MB:8.2f} MiB  "
                           f"{requests:4d} requests  peak RSS {rss / 1024:6.1f} MiB  "
                           f"CPU {user:.2f} user + {system:.2f} system", flush=True)
-            report(case, peer, args, results)
+            control_size = None if control == target else (www / control).stat().st_size
+            report(case, peer, args, results, control_size)
     finally:
+        if proxy:
+            proxy.close()
         nginx.terminate()
 
     if args.keep:
