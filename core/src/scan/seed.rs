@@ -63,6 +63,40 @@ impl<'c> StrongCache<'c> {
     }
 }
 
+/// Windows whose contents repeat with a period: those of one period are looked up, the
+/// rest skipped, since the same contents give the same outcome.
+#[derive(Clone, Copy)]
+struct Periodic {
+    /// The last window of the first period.
+    last_distinct: usize,
+    /// The last window that repeats one of the first period: where the scan goes on.
+    resume: usize,
+}
+
+/// Whether the pair window at `p` of `buf` (whose two weak sums are equal: perhaps one
+/// block twice) repeats itself every `d` bytes, `d` a power of two up to the block size
+/// `bs` (a period of two blocks' worth that divides neither block cannot make them
+/// equal), and how far the windows after it go on repeating. Zero runs (`d` = 1) are
+/// the usual case; filesystem images also repeat sectors and pages of one pattern.
+fn periodic_run(buf: &[u8], p: usize, starts: usize, bs: usize) -> Option<Periodic> {
+    let span = 2 * bs;
+    let window = &buf[p..p + span];
+    let d = std::iter::successors(Some(1), |d| (d * 2 <= bs).then_some(d * 2))
+        .find(|&d| window[d..] == window[..span - d])?;
+    // Window `p + k` (k >= d) repeats window `p + k - d` when each of the `k` bytes it
+    // reaches past window `p` repeats the byte `d` before it.
+    let last = starts - 1;
+    let repeating = buf[p + span..last + span]
+        .iter()
+        .zip(&buf[p + span - d..])
+        .take_while(|(byte, before)| byte == before)
+        .count();
+    Some(Periodic {
+        last_distinct: p + d - 1,
+        resume: p + repeating,
+    })
+}
+
 /// The packed weak sums of a stretch of one buffer's windows, rolled a tile at a time
 /// and kept: the scan rolls a tile, then tests it, each loop tight enough to run at full
 /// speed, and the sums stay for the next windows it asks about.
@@ -308,6 +342,8 @@ impl Scan<'_> {
         // Where a run of matches expects its next block: (window start, block).
         let mut run: Option<(usize, u64)> = None;
         let mut jumped: Vec<Range<usize>> = Vec::new();
+        // A stretch of windows that repeat the ones before them, once those are looked up.
+        let mut periodic: Option<Periodic> = None;
         let mut p = 0;
         while p < starts {
             // Where the first pass goes on from when a match covers what follows, and the
@@ -353,23 +389,20 @@ impl Scan<'_> {
             if p + 1 >= starts {
                 break;
             }
-            if seq == 2 && r0 == r1 {
-                // Two equal sums hint at one byte value filling the whole window (zero
-                // runs above all). Then each next window that only adds that value again
-                // has the same content, so the same outcome: skip them all.
-                let span = 2 * bs;
-                let value = buf[p];
-                if buf[p..p + span].iter().all(|&b| b == value) {
-                    let last = starts - 1;
-                    let more = buf[p + span..last + span]
-                        .iter()
-                        .take_while(|&&b| b == value)
-                        .count();
-                    if more > 0 {
-                        // Sums of a uniform window do not change as it slides.
-                        p += more;
-                        continue;
-                    }
+            if seq == 2 && r0 == r1 && periodic.is_none() {
+                periodic = periodic_run(buf, p, starts, bs);
+            }
+            if let Some(Periodic {
+                last_distinct,
+                resume,
+            }) = periodic
+                && p >= last_distinct
+            {
+                periodic = None;
+                if p == last_distinct && resume > p {
+                    p = resume;
+                    (r0, r1) = sums_at(p);
+                    continue;
                 }
             }
             if seq == 2 {
@@ -730,6 +763,66 @@ mod tests {
             let found = scan_into(&target, bs as u32, &[&seed], fresh);
             assert!(missing(&found).is_empty(), "lost {:?}", missing(&found));
         }
+    }
+
+    #[test]
+    fn blocks_in_and_around_periodic_runs_are_found_at_any_offset() {
+        // Runs that repeat a pattern of 1, 2, 64, half a block or a block: the scan looks
+        // up one period's windows and skips the repeats. Blocks straddle the runs' ends,
+        // a run breaks after one stray byte, and the whole target sits in the seed at an
+        // odd offset after more of a pattern, so every block is there to be found.
+        let bs = 512;
+        let periodic =
+            |d: usize, len: usize, seed: u64| noise(d, seed).repeat(len / d + 1)[..len].to_vec();
+        let mut target = Vec::new();
+        for (i, d) in [1, 2, 64, bs / 2, bs, 64].into_iter().enumerate() {
+            let i = i as u64;
+            let mut run = periodic(d, 3 * bs + 97 * (i as usize + 1), 20 + i);
+            if i == 5 {
+                let middle = run.len() / 2;
+                run[middle] ^= 1;
+            }
+            target.extend(run);
+            target.extend(noise(bs + 41 * i as usize, 30 + i));
+        }
+        // Whole blocks: a short last block is matched padded with zeros.
+        target.extend(noise(target.len().next_multiple_of(bs) - target.len(), 39));
+        let mut seed = noise(77, 40);
+        seed.extend(periodic(64, 2 * bs + 64 * 5, 22));
+        seed.extend_from_slice(&target);
+        seed.extend(periodic(2, 3 * bs + 1, 21));
+        for fresh in [true, false] {
+            let found = scan_into(&target, bs as u32, &[&seed], fresh);
+            assert!(missing(&found).is_empty(), "lost {:?}", missing(&found));
+        }
+    }
+
+    #[test]
+    fn a_periodic_run_ends_at_the_last_window_that_repeats_one_before_it() {
+        let bs = 256;
+        let span = 2 * bs;
+        for d in [1, 2, 64, bs / 2, bs] {
+            for run_len in [span, span + 1, span + d, 3 * span + 5] {
+                let pattern = noise(d, d as u64);
+                let mut buf = noise(40, 1);
+                buf.extend(pattern.repeat(run_len / d + 1)[..run_len].to_vec());
+                buf.extend(noise(span + 30, 2));
+                let starts = buf.len() - span + 1;
+                let window = |q: usize| &buf[q..q + span];
+                let p = 40;
+                let run = periodic_run(&buf, p, starts, bs).expect("a periodic window");
+                assert_eq!(run.last_distinct, p + d - 1, "d {d}, run {run_len}");
+                // Every window up to `resume` repeats the one `d` before it; the next not.
+                let repeats = |q: usize| window(q) == window(q - d);
+                assert!((p + d..=run.resume).all(repeats), "d {d}, run {run_len}");
+                if run.resume + 1 < starts && run.resume + 1 >= p + d {
+                    assert!(!repeats(run.resume + 1), "d {d}, run {run_len}");
+                }
+            }
+        }
+        let mut plain = noise(3 * bs, 5);
+        plain[..2 * bs].copy_from_slice(&noise(2 * bs, 6));
+        assert!(periodic_run(&plain, 0, bs, bs).is_none());
     }
 
     #[test]
