@@ -147,7 +147,7 @@ impl Renderer {
             Event::SeedFinished { blocks, bytes, .. } => {
                 let line = format!(
                     "  {blocks} {} ({}) of the target found",
-                    self.format.pieces(),
+                    self.format.pieces().for_count(*blocks),
                     HumanBytes(*bytes)
                 );
                 if self.plan_only {
@@ -300,7 +300,7 @@ fn plan_line(plan: &Plan, format: Format) -> String {
         HumanBytes(plan.bytes_to_fetch),
         pct(plan.bytes_to_fetch),
         plan.ranges,
-        format.fetches()
+        format.fetches().for_count(plan.ranges)
     )
 }
 
