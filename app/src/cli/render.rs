@@ -103,10 +103,11 @@ impl Renderer {
                 } else {
                     printable(&info.filename)
                 };
+                let noun = info.format.pieces().for_count(info.block_count);
                 let pieces = if info.block_ends.is_empty() {
-                    format!("{} blocks of {} bytes", info.block_count, info.block_size)
+                    format!("{} {noun} of {} bytes", info.block_count, info.block_size)
                 } else {
-                    format!("{} {} chunks", info.block_count, info.format.name())
+                    format!("{} {} {noun}", info.block_count, info.format.name())
                 };
                 let line = format!(
                     "{name}: {} in {pieces}{}\n  from {}{}",
