@@ -89,7 +89,7 @@ pub struct SeedEntry {
 /// What the user is filling in.
 #[derive(Debug, Clone, Default)]
 pub struct Form {
-    /// URL or path of the `.zsync` file.
+    /// URL or path of the control file (`.zsync`, `.zck`, `.caibx`).
     pub control: String,
     pub seeds: Vec<SeedEntry>,
     /// A folder (the target keeps its name) or a file.
@@ -869,7 +869,8 @@ impl DeltadropApp {
         }
     }
 
-    /// A `.zsync` (or casync index) becomes the control file, the rest seeds.
+    /// A control file that opens locally (see `looks_like_control`) becomes the form's
+    /// control file, the rest seeds.
     fn take_files(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
         let mut seeds = Vec::new();
         for path in paths {
@@ -885,8 +886,8 @@ impl DeltadropApp {
         }
     }
 
-    /// A paste outside any text field that looks like a `.zsync` URL fills the form; the
-    /// answer to our start-up clipboard probe is offered instead.
+    /// A paste outside any text field that looks like a control file or its URL fills
+    /// the form; the answer to our start-up clipboard probe is offered instead.
     fn take_pastes(&mut self, ctx: &egui::Context) {
         let now = ctx.input(|i| i.time);
         if !self.ui_state.probe_sent {
