@@ -80,20 +80,20 @@ impl Format {
         }
     }
 
-    /// What the format's pieces are called, in the plural.
-    pub fn pieces(self) -> &'static str {
+    /// What the format's pieces are called: blocks for zsync, chunks for the others.
+    pub fn pieces(self) -> Noun {
         match self {
-            Format::Zsync => "blocks",
-            Format::Zchunk | Format::Casync => "chunks",
+            Format::Zsync => Noun::new("block", "blocks"),
+            Format::Zchunk | Format::Casync => Noun::new("chunk", "chunks"),
         }
     }
 
     /// What a plan counts its fetches in: ranges (many to a request) for zsync and
     /// zchunk; requests for casync, which fetches each chunk file with one of its own.
-    pub fn fetches(self) -> &'static str {
+    pub fn fetches(self) -> Noun {
         match self {
-            Format::Zsync | Format::Zchunk => "ranges",
-            Format::Casync => "requests",
+            Format::Zsync | Format::Zchunk => Noun::new("range", "ranges"),
+            Format::Casync => Noun::new("request", "requests"),
         }
     }
 
@@ -105,6 +105,27 @@ impl Format {
             Format::Zchunk => "a .zck file made by zck",
             Format::Casync => "a casync index (.caibx) made by casync make",
         }
+    }
+}
+
+/// A word a format counts things in, in both numbers, so that a front end can say
+/// "1 chunk" and "3 chunks" without knowing which format it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Noun {
+    /// The word for one: "block".
+    pub one: &'static str,
+    /// The word for any other count: "blocks".
+    pub many: &'static str,
+}
+
+impl Noun {
+    const fn new(one: &'static str, many: &'static str) -> Noun {
+        Noun { one, many }
+    }
+
+    /// The word for `count` of them.
+    pub fn for_count(self, count: u64) -> &'static str {
+        if count == 1 { self.one } else { self.many }
     }
 }
 
@@ -128,9 +149,10 @@ mod tests {
 
     #[test]
     fn a_plan_counts_casyncs_fetches_in_requests() {
-        assert_eq!(Format::Zsync.fetches(), "ranges");
-        assert_eq!(Format::Zchunk.fetches(), "ranges");
-        assert_eq!(Format::Casync.fetches(), "requests");
+        assert_eq!(Format::Zsync.fetches().many, "ranges");
+        assert_eq!(Format::Zchunk.fetches().many, "ranges");
+        assert_eq!(Format::Casync.fetches().many, "requests");
+        assert_eq!(Format::Casync.fetches().for_count(1), "request");
     }
 
     #[test]

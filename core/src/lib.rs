@@ -67,7 +67,7 @@ pub use event::{
     Summary, TargetInfo,
 };
 pub use follow::{Latest, latest_build};
-pub use format::Format;
+pub use format::{Format, Noun};
 pub use job::{
     ClientCert, Control, ControlSource, Credentials, HostHeader, JobOptions, JobSpec, Mode,
 };

@@ -103,10 +103,11 @@ impl Renderer {
                 } else {
                     printable(&info.filename)
                 };
+                let noun = info.format.pieces().for_count(info.block_count);
                 let pieces = if info.block_ends.is_empty() {
-                    format!("{} blocks of {} bytes", info.block_count, info.block_size)
+                    format!("{} {noun} of {} bytes", info.block_count, info.block_size)
                 } else {
-                    format!("{} {} chunks", info.block_count, info.format.name())
+                    format!("{} {} {noun}", info.block_count, info.format.name())
                 };
                 let line = format!(
                     "{name}: {} in {pieces}{}\n  from {}{}",
@@ -147,7 +148,7 @@ impl Renderer {
             Event::SeedFinished { blocks, bytes, .. } => {
                 let line = format!(
                     "  {blocks} {} ({}) of the target found",
-                    self.format.pieces(),
+                    self.format.pieces().for_count(*blocks),
                     HumanBytes(*bytes)
                 );
                 if self.plan_only {
@@ -300,7 +301,7 @@ fn plan_line(plan: &Plan, format: Format) -> String {
         HumanBytes(plan.bytes_to_fetch),
         pct(plan.bytes_to_fetch),
         plan.ranges,
-        format.fetches()
+        format.fetches().for_count(plan.ranges)
     )
 }
 

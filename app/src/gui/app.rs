@@ -22,7 +22,7 @@ use super::command::Command;
 use super::follows::model::folder_of;
 use super::follows::{FollowId, Notice, ScheduleReport, Scheduled, Scheduler, SchedulerParts};
 use super::frame_log::FrameLog;
-use super::model::JobView;
+use super::model::{JobView, extensions_of};
 use super::open_documents::OpenedDocuments;
 use super::persist::{HistoryEntry, Persisted, STORAGE_KEY, View};
 use super::platform::{Desktop, SystemDesktop};
@@ -89,7 +89,7 @@ pub struct SeedEntry {
 /// What the user is filling in.
 #[derive(Debug, Clone, Default)]
 pub struct Form {
-    /// URL or path of the `.zsync` file.
+    /// URL or path of the control file (`.zsync`, `.zck`, `.caibx`).
     pub control: String,
     pub seeds: Vec<SeedEntry>,
     /// A folder (the target keeps its name) or a file.
@@ -129,6 +129,10 @@ impl Run {
     pub fn is_running(&self) -> bool {
         !self.view.is_finished()
     }
+    /// The format of the run's control file, which names what the run counts and fetches.
+    pub fn format(&self) -> Format {
+        self.spec.control.format()
+    }
     /// The file name of seed `i` of this run.
     pub fn seed_name(&self, i: usize) -> String {
         self.spec
@@ -143,6 +147,18 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The formats whose local control file can start a download (a local `.zck` is a seed).
+pub fn formats_opened_locally() -> impl Iterator<Item = Format> {
+    Format::ALL
+        .into_iter()
+        .filter(|format| format.opens_locally())
+}
+
+/// The title of the dialog that opens a control file: the formats it accepts.
+pub fn open_control_title() -> String {
+    format!("Open a {} file", extensions_of(formats_opened_locally()))
 }
 
 /// Whether pasted or dropped text looks like a control file we can use: a URL, or a
@@ -411,7 +427,11 @@ impl DeltadropApp {
     pub fn spec(&self, mode: Mode) -> Result<JobSpec, String> {
         let control = self.form.control.trim();
         if control.is_empty() {
-            return Err("Enter the URL of a .zsync file, or open one.".into());
+            return Err(format!(
+                "Enter the URL of a {} file, or open a {} file.",
+                extensions_of(Format::ALL),
+                extensions_of(formats_opened_locally())
+            ));
         }
         let mut spec = JobSpec::new(ControlSource::parse(control));
         spec.seeds = self.form.seed_paths();
@@ -525,10 +545,10 @@ impl DeltadropApp {
     /// its URL into its folder (one made now, or the one there is).
     fn follow_from_form(&mut self, spec: JobSpec) -> Result<(JobSpec, Option<FollowId>), String> {
         let ControlSource::Url(url) = &spec.control else {
-            return Err(
-                "Only a download from a URL can be kept up to date: enter the .zsync file's URL."
-                    .into(),
-            );
+            return Err(format!(
+                "Only a download from a URL can be kept up to date: enter the .{} file's URL.",
+                spec.control.format().extension()
+            ));
         };
         let folder = self.form_folder();
         let id = self.persisted.add_follow(url, &folder, spec.seeds.clone());
@@ -659,13 +679,10 @@ impl DeltadropApp {
                 self.ui_state.clipboard_offer = None;
             }
             Command::BrowseControl => {
-                let extensions: Vec<&str> = Format::ALL
-                    .into_iter()
-                    .filter(|format| format.opens_locally())
-                    .map(Format::extension)
-                    .collect();
+                let extensions: Vec<&str> =
+                    formats_opened_locally().map(Format::extension).collect();
                 let dialog = rfd::AsyncFileDialog::new()
-                    .set_title("Open a .zsync file or a casync index")
+                    .set_title(open_control_title())
                     .add_filter("control files", &extensions)
                     .pick_file();
                 self.workers.dialog(dialog, |f| {
@@ -852,7 +869,8 @@ impl DeltadropApp {
         }
     }
 
-    /// A `.zsync` (or casync index) becomes the control file, the rest seeds.
+    /// A control file that opens locally (see `looks_like_control`) becomes the form's
+    /// control file, the rest seeds.
     fn take_files(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
         let mut seeds = Vec::new();
         for path in paths {
@@ -868,8 +886,8 @@ impl DeltadropApp {
         }
     }
 
-    /// A paste outside any text field that looks like a `.zsync` URL fills the form; the
-    /// answer to our start-up clipboard probe is offered instead.
+    /// A paste outside any text field that looks like a control file or its URL fills
+    /// the form; the answer to our start-up clipboard probe is offered instead.
     fn take_pastes(&mut self, ctx: &egui::Context) {
         let now = ctx.input(|i| i.time);
         if !self.ui_state.probe_sent {

@@ -7,7 +7,9 @@ use egui::{Color32, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2, pos2, vec2};
 
 use deltadrop_core::{BlockSource, BlockState, TargetInfo};
 
-use super::model::{BlockMap, CellMix, Grouping, STATES, human_bytes, state_name, thousands};
+use super::model::{
+    BlockMap, CellMix, Grouping, STATES, capitalised, count_in, human_bytes, state_name, thousands,
+};
 
 /// The most cells drawn, whatever the block count.
 pub const MAX_CELLS: u64 = 4096;
@@ -152,11 +154,8 @@ pub fn hover_text(
     let blocks = layout.grouping.blocks(cell, map.len());
     let bytes = target.bytes_of(blocks.clone());
     let (start, end) = (bytes.start, bytes.end);
-    let (one, many) = if target.block_ends.is_empty() {
-        ("Block", "Blocks")
-    } else {
-        ("Chunk", "Chunks")
-    };
+    let pieces = target.format.pieces();
+    let (one, many) = (capitalised(pieces.one), capitalised(pieces.many));
     let mut text = if blocks.end - blocks.start == 1 {
         format!(
             "{one} {} · bytes {}–{} ({})",
@@ -184,9 +183,9 @@ pub fn hover_text(
                 text.push_str(&format!("\n{}", state_name(state)));
             } else {
                 text.push_str(&format!(
-                    "\n{}: {} blocks",
+                    "\n{}: {}",
                     state_name(state),
-                    thousands(n.into())
+                    count_in(n.into(), pieces)
                 ));
             }
         }
@@ -215,8 +214,8 @@ pub fn show(
     let (rect, response) = ui.allocate_exact_size(layout.size(), Sense::hover());
     let colours = palette(ui.visuals().dark_mode);
     let summary = format!(
-        "Block map: {} blocks, {} found locally, {} downloaded, {} downloading, {} failed, {} not found yet",
-        thousands(map.len()),
+        "Block map: {}, {} found locally, {} downloaded, {} downloading, {} failed, {} not found yet",
+        count_in(map.len(), target.format.pieces()),
         thousands(map.count(BlockState::Local)),
         thousands(map.count(BlockState::Fetched)),
         thousands(map.count(BlockState::InFlight)),

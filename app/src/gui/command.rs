@@ -18,9 +18,9 @@ use crate::access::{SavedAccess, SavedHeader, Secret, Secrets};
 pub enum Command {
     /// Show one of the main views.
     ShowView(View),
-    /// Use this URL or `.zsync` path as the control file.
+    /// Use this URL or path as the control file.
     SetControl(String),
-    /// Open a file dialog for a `.zsync` file.
+    /// Open a file dialog for a control file that opens locally (`.zsync`, `.caibx`).
     BrowseControl,
     AddSeeds(Vec<PathBuf>),
     BrowseSeeds,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use deltadrop_core::{
-    BlockSource, BlockState, Error, Event, Phase, Plan, Progress, Summary, TargetInfo,
+    BlockSource, BlockState, Error, Event, Format, Noun, Phase, Plan, Progress, Summary, TargetInfo,
 };
 
 /// All block states, in the order they are stacked inside a mixed map cell.
@@ -87,15 +87,41 @@ pub fn count_of(n: u64, singular: &str, plural: &str) -> String {
     )
 }
 
-/// What a phase is called in the UI.
-pub fn phase_name(phase: Phase) -> &'static str {
+/// "1 chunk", "3 chunks": a count in a format's word for what is counted.
+pub fn count_in(n: u64, noun: Noun) -> String {
+    count_of(n, noun.one, noun.many)
+}
+
+/// The word with its first letter in upper case: "Chunk" for a label that starts with it.
+pub fn capitalised(word: &str) -> String {
+    let mut letters = word.chars();
+    letters.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(letters).collect()
+    })
+}
+
+/// The control files of `formats` for a sentence: ".zsync, .zck or .caibx".
+pub fn extensions_of(formats: impl IntoIterator<Item = Format>) -> String {
+    let dotted: Vec<String> = formats
+        .into_iter()
+        .map(|format| format!(".{}", format.extension()))
+        .collect();
+    match dotted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// What a phase of a job of `format` is called in the UI.
+pub fn phase_name(phase: Phase, format: Format) -> String {
     match phase {
-        Phase::LoadingControl => "Loading the .zsync file",
-        Phase::ScanningSeeds => "Scanning local files",
-        Phase::Fetching => "Downloading missing blocks",
-        Phase::Verifying => "Verifying",
-        Phase::Finishing => "Finishing",
-        Phase::Done => "Done",
+        Phase::LoadingControl => format!("Loading the .{} file", format.extension()),
+        Phase::ScanningSeeds => "Scanning local files".into(),
+        Phase::Fetching => format!("Downloading missing {}", format.pieces().many),
+        Phase::Verifying => "Verifying".into(),
+        Phase::Finishing => "Finishing".into(),
+        Phase::Done => "Done".into(),
     }
 }
 
@@ -570,6 +596,15 @@ impl JobView {
 mod tests {
     use super::*;
     use deltadrop_tests::target_info;
+
+    #[test]
+    fn extensions_are_listed_for_a_sentence() {
+        assert_eq!(extensions_of(Format::ALL), ".zsync, .zck or .caibx");
+        assert_eq!(extensions_of([Format::Casync]), ".caibx");
+        assert_eq!(extensions_of([]), "");
+        assert_eq!(capitalised("chunk"), "Chunk");
+        assert_eq!(capitalised(""), "");
+    }
 
     #[test]
     fn block_map_folds_runs_and_keeps_counts() {

@@ -57,7 +57,7 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct HistoryEntry {
-    /// The URL or path of the `.zsync` file.
+    /// The URL or path of the control file (`.zsync`, `.zck`, `.caibx`).
     pub control: String,
     pub seeds: Vec<PathBuf>,
     pub output: Option<PathBuf>,

@@ -301,6 +301,62 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
 }
 
 #[test]
+fn the_cost_and_the_phases_are_told_in_the_words_of_the_jobs_format() {
+    // (control file, its format, what its pieces and its fetches are called)
+    let jobs = [
+        ("image-2.img.zsync", Format::Zsync, "blocks", "ranges"),
+        ("primary.xml.zck", Format::Zchunk, "chunks", "ranges"),
+        ("os.img.caibx", Format::Casync, "chunks", "requests"),
+    ];
+    for (name, format, pieces, fetches) in jobs {
+        let out = tempfile::tempdir().unwrap();
+        let runner = FakeRunner::default();
+        let mut harness = harness(&runner, out.path());
+        type_url(&mut harness, &format!("http://127.0.0.1:9/{name}"));
+        harness.get_by_label("Check cost").click();
+        harness.run();
+        let job = runner.job(0);
+
+        job.emit(Event::Phase(Phase::LoadingControl));
+        harness.run();
+        let extension = name.rsplit('.').next().unwrap();
+        let loading = format!("Loading the .{extension} file");
+        assert!(has_text(&harness, &loading), "{name}: shows {loading}");
+
+        let info = TargetInfo {
+            format,
+            filename: name.into(),
+            // Pieces of varying size for the chunked formats, as their control files say.
+            block_ends: if format == Format::Zsync {
+                Vec::new()
+            } else {
+                (1..=1000).map(|i| i * 4096 - 100).collect()
+            },
+            ..target_info(1000, 4096)
+        };
+        let plan = Plan {
+            total_bytes: info.length,
+            local_bytes: 700 * 4096,
+            missing_blocks: 300,
+            ranges: 7,
+            bytes_to_fetch: 300 * 4096 - 100,
+        };
+        job.emit(Event::ControlLoaded(info));
+        job.emit(Event::Planned(plan));
+        harness.run();
+        let to_fetch = format!(
+            "{} in 7 {fetches} (300 {pieces})",
+            human_bytes(plan.bytes_to_fetch)
+        );
+        assert!(has_text(&harness, &to_fetch), "{name}: shows {to_fetch}");
+        let target = format!("(1,000 {pieces}");
+        assert!(has_text(&harness, &target), "{name}: shows {target}");
+        let map = format!("Block map: 1,000 {pieces},");
+        assert!(has_text(&harness, &map), "{name}: the map says {map}");
+    }
+}
+
+#[test]
 fn dropped_files_become_seeds_a_dropped_zsync_the_source_and_seeds_can_be_removed() {
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -5,15 +5,19 @@ use std::time::Instant;
 
 use egui::{RichText, Ui};
 
-use deltadrop_core::{Error, Phase};
+use deltadrop_core::{Error, Format, Phase, TargetInfo};
 
 use super::{error_colour, ok_colour, percent};
-use crate::gui::app::{DeltadropApp, Run, RunKind, file_name, looks_like_control};
+use crate::gui::app::{
+    DeltadropApp, Run, RunKind, file_name, formats_opened_locally, looks_like_control,
+    open_control_title,
+};
 use crate::gui::block_map;
 use crate::gui::command::Command;
 use crate::gui::follows::model::{DEFAULT_INTERVAL_SECS, DEFAULT_KEEP_BUILDS, interval_name};
 use crate::gui::model::{
-    SeedStatus, count_of, human_bytes, human_duration, human_rate, phase_name, thousands,
+    SeedStatus, count_in, count_of, extensions_of, human_bytes, human_duration, human_rate,
+    phase_name,
 };
 use crate::gui::persist::View;
 
@@ -41,13 +45,21 @@ impl DeltadropApp {
         ui.horizontal(|ui| {
             let button_width = 130.0;
             let edit = egui::TextEdit::singleline(&mut self.form.control)
-                .hint_text("https://example.org/file.iso.zsync, or a .zsync file")
+                .hint_text(format!(
+                    "https://example.org/file.iso.zsync, or a {} file",
+                    extensions_of(formats_opened_locally())
+                ))
                 .desired_width((ui.available_width() - button_width).max(120.0));
             let response = ui.add(edit).labelled_by(label.id);
             if response.changed() {
                 self.ui_state.clipboard_offer = None;
             }
-            if ui.button("Open .zsync…").clicked() {
+            // The formats it opens are in its hover text: listed, they would not fit.
+            if ui
+                .button("Open file…")
+                .on_hover_text(open_control_title())
+                .clicked()
+            {
                 self.commands.push(Command::BrowseControl);
             }
         });
@@ -62,9 +74,11 @@ impl DeltadropApp {
         let control = self.form.control.trim();
         if !control.is_empty() && !looks_like_control(control) {
             ui.label(
-                RichText::new(
-                    "This does not look like a .zsync URL or file; it will be tried anyway.",
-                )
+                RichText::new(format!(
+                    "This does not look like the URL of a {} file, or a {} file; it will be tried anyway.",
+                    extensions_of(Format::ALL),
+                    extensions_of(formats_opened_locally())
+                ))
                 .weak(),
             );
         }
@@ -303,7 +317,9 @@ impl DeltadropApp {
                 let what = match (run.kind, run.paused, run.cancel_requested) {
                     (_, _, true) => "Cancelling…".to_string(),
                     (_, true, _) => "Paused".to_string(),
-                    (_, _, _) => run.view.phase.map_or("Starting…", phase_name).to_string(),
+                    (_, _, _) => run.view.phase.map_or("Starting…".into(), |phase| {
+                        phase_name(phase, run.format())
+                    }),
                 };
                 ui.label(what);
             }
@@ -320,23 +336,26 @@ impl DeltadropApp {
             if run.is_running() && run.kind == RunKind::Plan {
                 ui.label(format!(
                     "Working out the cost: {}…",
-                    run.view.phase.map_or("starting", phase_name).to_lowercase()
+                    run.view
+                        .phase
+                        .map_or("starting".into(), |phase| phase_name(phase, run.format()))
+                        .to_lowercase()
                 ));
             }
             return;
         };
         let stale = !self.run_matches_form();
+        let (pieces, fetches) = (target.format.pieces(), target.format.fetches());
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.set_width(ui.available_width());
             ui.strong("What this download costs");
             egui::Grid::new("cost").num_columns(2).show(ui, |ui| {
                 ui.label("Target");
                 ui.label(format!(
-                    "{}, {} ({} blocks of {})",
+                    "{}, {} ({})",
                     target.filename,
                     human_bytes(plan.total_bytes),
-                    thousands(target.block_count),
-                    human_bytes(u64::from(target.block_size))
+                    piece_sizes(target)
                 ));
                 ui.end_row();
                 ui.label("Found locally");
@@ -350,8 +369,8 @@ impl DeltadropApp {
                 ui.label(format!(
                     "{} in {} ({}){}",
                     human_bytes(plan.bytes_to_fetch),
-                    count_of(plan.ranges, "range", "ranges"),
-                    count_of(plan.missing_blocks, "block", "blocks"),
+                    count_in(plan.ranges, fetches),
+                    count_in(plan.missing_blocks, pieces),
                     if target.compressed {
                         ", compressed"
                     } else {
@@ -503,12 +522,7 @@ impl DeltadropApp {
                     ui.set_width(ui.available_width());
                     ui.set_height(80.0);
                     ui.centered_and_justified(|ui| {
-                        ui.label(
-                            RichText::new(
-                                "The map shows every block of the target once the .zsync file is loaded.",
-                            )
-                            .weak(),
-                        );
+                        ui.label(RichText::new(map_placeholder(&self.form.control)).weak());
                     });
                 });
                 block_map::legend(ui, None);
@@ -526,8 +540,8 @@ impl DeltadropApp {
             // A job that ended badly is not "Done".
             (Some(Error::Cancelled), _, _) => "Cancelled".to_string(),
             (Some(_), _, _) => "Failed".to_string(),
-            (None, Some(phase), false) => phase_name(phase).to_string(),
-            (None, Some(phase), true) => format!("{} (paused)", phase_name(phase)),
+            (None, Some(phase), false) => phase_name(phase, run.format()),
+            (None, Some(phase), true) => format!("{} (paused)", phase_name(phase, run.format())),
             (None, None, _) => "Starting".to_string(),
         };
         ui.strong(phase);
@@ -607,6 +621,28 @@ impl DeltadropApp {
 }
 
 /// How much of the target seed `i` of the form supplied in `run`.
+/// How the target is cut, in its format's words: "1,000 blocks of 4 KiB", or for pieces
+/// of varying size "40 chunks, 1 MiB on average".
+fn piece_sizes(target: &TargetInfo) -> String {
+    let pieces = count_in(target.block_count, target.format.pieces());
+    if target.block_ends.is_empty() {
+        format!("{pieces} of {}", human_bytes(u64::from(target.block_size)))
+    } else {
+        let average = target.length / target.block_count.max(1);
+        format!("{pieces}, {} on average", human_bytes(average))
+    }
+}
+
+/// What the empty map says it will show, in the words of the form's format.
+fn map_placeholder(control: &str) -> String {
+    let format = Format::of_name(control.trim());
+    format!(
+        "The map shows every {} of the target once the .{} file is loaded.",
+        format.pieces().one,
+        format.extension()
+    )
+}
+
 fn seed_supply(run: &Run, i: usize) -> Option<String> {
     let path = run.spec.seeds.get(i)?;
     let seed = run.view.seeds.iter().find(|s| &s.path == path)?;

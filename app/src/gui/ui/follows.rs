@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use egui::{RichText, Ui};
 
-use deltadrop_core::shown_url;
+use deltadrop_core::{Format, shown_url};
 
 use crate::gui::app::DeltadropApp;
 use crate::gui::command::Command;
@@ -114,7 +114,7 @@ fn follow_card(ui: &mut Ui, follow: &mut Follow, state: &CardState) -> Vec<Comma
             .num_columns(2)
             .show(ui, |ui| facts_rows(ui, follow, state));
         if let Some(view) = state.check {
-            check_progress(ui, view);
+            check_progress(ui, view, Format::of_name(&follow.url));
         }
         if let Some(CheckOutcome::Failed { message, hint }) = &follow.last_outcome
             && state.check.is_none()
@@ -221,9 +221,13 @@ fn next_check_text(follow: &Follow, state: &CardState) -> String {
     }
 }
 
-/// The running check: its phase and how far it is.
-fn check_progress(ui: &mut Ui, view: &JobView) {
-    let phase = view.phase.map_or("Asking for the control file", phase_name);
+/// The running check of a follow of `format`: its phase and how far it is.
+fn check_progress(ui: &mut Ui, view: &JobView, format: Format) {
+    let phase = view
+        .phase
+        .map_or("Asking for the control file".into(), |phase| {
+            phase_name(phase, format)
+        });
     let fraction = view.fraction_done();
     ui.add(
         egui::ProgressBar::new(fraction)

@@ -17,9 +17,10 @@ use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Ui, vec2};
 
 use deltadrop_core::BlockState;
 
-use super::app::DeltadropApp;
+use super::app::{DeltadropApp, formats_opened_locally};
 use super::block_map;
 use super::command::Command;
+use super::model::extensions_of;
 use super::persist::View;
 
 fn error_colour(ui: &Ui) -> Color32 {
@@ -151,7 +152,10 @@ fn drop_overlay(ctx: &egui::Context) {
     painter.text(
         rect.center() - vec2(0.0, 10.0),
         egui::Align2::CENTER_CENTER,
-        "Drop a .zsync file to download it, or other files to use them as seeds",
+        format!(
+            "Drop a {} file to download it, or other files to use them as seeds",
+            extensions_of(formats_opened_locally())
+        ),
         egui::FontId::proportional(18.0),
         Color32::WHITE,
     );
