@@ -259,13 +259,7 @@ fn typed_url_and_check_cost_runs_a_plan_only_job_and_shows_the_cost() {
     assert_eq!(job.spec.output.as_deref(), Some(out.path()));
 
     let info = target_info(1000, 4096);
-    let plan = Plan {
-        total_bytes: info.length,
-        local_bytes: 700 * 4096,
-        missing_blocks: 300,
-        ranges: 7,
-        bytes_to_fetch: 300 * 4096 - 100,
-    };
+    let plan = plan_of_300_missing(&info);
     job.emit(Event::Phase(Phase::LoadingControl));
     job.emit(Event::ControlLoaded(info.clone()));
     job.emit(Event::Planned(plan));
@@ -334,13 +328,7 @@ fn the_cost_and_the_phases_are_told_in_the_words_of_the_jobs_format() {
             },
             ..target_info(1000, 4096)
         };
-        let plan = Plan {
-            total_bytes: info.length,
-            local_bytes: 700 * 4096,
-            missing_blocks: 300,
-            ranges: 7,
-            bytes_to_fetch: 300 * 4096 - 100,
-        };
+        let plan = plan_of_300_missing(&info);
         job.emit(Event::ControlLoaded(info));
         job.emit(Event::Planned(plan));
         harness.run();
@@ -1535,5 +1523,16 @@ fn snapshot_download_running_done_and_failed() {
             assert!(has_text(&harness, "Download failed"));
             check_snapshot(&mut harness, "download_failed");
         }
+    }
+}
+
+/// The plan the cost panel tests show: 300 of `info`'s 1000 pieces missing, in 7 ranges.
+fn plan_of_300_missing(info: &TargetInfo) -> Plan {
+    Plan {
+        total_bytes: info.length,
+        local_bytes: 700 * 4096,
+        missing_blocks: 300,
+        ranges: 7,
+        bytes_to_fetch: 300 * 4096 - 100,
     }
 }
