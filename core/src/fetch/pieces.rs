@@ -190,13 +190,10 @@ impl<'w, 'a> Assembler<'w, 'a> {
         body: &mut dyn Read,
         on_error: impl Fn(std::io::Error) -> ReceiveError,
     ) -> Result<(), ReceiveError> {
-        for_each_chunk(body, on_error, |chunk| {
-            self.write(chunk).map_err(ReceiveError::Fatal)?;
-            Ok(if self.next < self.writer.geometry().length {
-                Wanted::More
-            } else {
-                Wanted::Nothing
-            })
+        let length = self.writer.geometry().length;
+        copy_until(body, on_error, length, |chunk| {
+            self.write(chunk)?;
+            Ok(self.next)
         })
     }
 
@@ -283,13 +280,9 @@ impl<'w, 'a, L: Layout + ?Sized> PieceAssembler<'w, 'a, L> {
         on_error: impl Fn(std::io::Error) -> ReceiveError,
     ) -> Result<(), ReceiveError> {
         let length = self.writer.assembly.layout().length();
-        for_each_chunk(body, on_error, |chunk| {
-            self.write(chunk).map_err(ReceiveError::Fatal)?;
-            Ok(if self.next < length {
-                Wanted::More
-            } else {
-                Wanted::Nothing
-            })
+        copy_until(body, on_error, length, |chunk| {
+            self.write(chunk)?;
+            Ok(self.next)
         })
     }
 }
@@ -313,6 +306,24 @@ pub(crate) fn broken(e: std::io::Error) -> ReceiveError {
         format!("the reply broke off: {e}")
     };
     ReceiveError::Network(Error::http(UNNAMED_SERVER, problem))
+}
+
+/// An assembler's `copy_from`: hands `body`'s bytes to `write`, which says how far the
+/// file is filled, until it is filled to `end` or the body ends.
+fn copy_until(
+    body: &mut dyn Read,
+    on_error: impl Fn(std::io::Error) -> ReceiveError,
+    end: u64,
+    mut write: impl FnMut(&[u8]) -> crate::error::Result<u64>,
+) -> Result<(), ReceiveError> {
+    for_each_chunk(body, on_error, |chunk| {
+        let filled = write(chunk).map_err(ReceiveError::Fatal)?;
+        Ok(if filled < end {
+            Wanted::More
+        } else {
+            Wanted::Nothing
+        })
+    })
 }
 
 /// Hands `body`'s bytes to `on_chunk` as they arrive, until the end of the body or until

@@ -5,13 +5,15 @@
 //! stretches of a disk image are the usual case) are folded into one *group*: a window that
 //! matches the group fills every member at once, and a group never makes a chain long.
 //! A small filter in front of the table keeps the common "no candidate" answer in cache:
-//! a blocked Bloom filter, one 64-bit word per bucket and three bits per key in it, at 16
-//! bits per group (1 random window in ~200 gets past it; at 600 MB the filter of the whole
-//! target is 400 KiB and fits a core's L2 beside the data, the index of the blocks still
-//! missing a tenth of that). A bucket walk sees every group behind its word, so it
-//! clears the bits no live group needs: a seed's long runs of data we already have
-//! (zero-filled stretches, repeated content) then cost one cached word test per byte,
-//! not a walk of an emptied bucket.
+//! a blocked Bloom filter, one 64-bit word per bucket and three bits per key in it, about
+//! 16 bits per group (the bucket count is rounded up to a power of two). On the 600 MiB
+//! bench pair the whole target's filter is 512 KiB (the one-bit-per-key filter it replaced
+//! was 2 MiB), the filter of the 19,680 groups still missing after the first pass 64 KiB,
+//! and 0.14% (first pass) and 0.27% (second pass) of the windows tested got past it,
+//! matches included. A bucket walk sees every group behind its word, so it clears the
+//! bits no live group needs: a seed's long runs of data we already have (zero-filled
+//! stretches, repeated content) then cost one cached word test per byte, not a walk of an
+//! emptied bucket.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

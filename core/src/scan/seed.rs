@@ -113,7 +113,14 @@ struct WindowSums {
 impl WindowSums {
     /// The sums of the windows from `from` (whose sum is `at_from`) on: at least its
     /// pair (`bs` more), at most up to the pair at `last`.
-    fn from(&mut self, buf: &[u8], from: usize, at_from: Rsum, last: usize, bs: usize) -> &[u32] {
+    fn starting_at(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        at_from: Rsum,
+        last: usize,
+        bs: usize,
+    ) -> &[u32] {
         let end = self.first + self.sums.len();
         if from < self.first || from + bs + 1 >= end {
             // The scan went through the whole tile (it stops at the last window whose
@@ -525,7 +532,7 @@ impl Scan<'_> {
         let bs = self.block_size();
         let mut from = p;
         while from < last {
-            let known = sums.from(buf, from, *r0, last, bs);
+            let known = sums.starting_at(buf, from, *r0, last, bs);
             let to = (from + known.len() - 1 - bs).min(last);
             let found = self.index.first_pair_candidate(known, bs, 1..to - from + 1);
             let stop = found.unwrap_or(to - from);
