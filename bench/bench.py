@@ -3,16 +3,19 @@
 
 Generates an old/new pair of disk-image-like files (random data, text, zero runs; the
 new one with rewritten stretches and small insertions/deletions that shift everything
-after them), publishes the new one with Debian's zsyncmake behind nginx on a loopback
-port, then runs `zsync` and `deltadrop-cli get` alternately with the old one as seed and
-prints wall time, bytes fetched, requests and peak RSS with ratios (deltadrop / zsync).
-Two cases: the plain target, and the gzip target `zsyncmake -z` publishes (only the .gz
-and a map into it are served; clients fetch compressed ranges and inflate them). `make`
-and `make -z` are timed against zsyncmake on the same file. The zck case publishes
-the pair as zchunk files (Debian's `zck`) and runs zchunk's own client, `zckdl`, beside
-ours, each with the old `.zck` as its seed, then does the same with the pair made by
-`deltadrop-cli make --zck` (timed against `zck` on the new file); the casync case publishes the new file with
-`casync make` (index and chunk store) and runs `casync extract --seed` beside ours.
+after them), or with `--pair tarball` two builds of a rootfs as uncompressed tarballs
+(bench/rootfs.py: a file edited, added or removed moves every member after it by a
+multiple of 512 bytes, not of the block size), publishes the new one with Debian's
+zsyncmake behind nginx on a loopback port, then runs `zsync` and `deltadrop-cli get`
+alternately with the old one as seed and prints wall time, bytes fetched, requests and
+peak RSS with ratios (deltadrop / zsync). Two cases: the plain target, and the gzip
+target `zsyncmake -z` publishes (only the .gz and a map into it are served; clients
+fetch compressed ranges and inflate them). `make` and `make -z` are timed against
+zsyncmake on the same file. The zck case publishes the pair as zchunk files (Debian's
+`zck`) and runs zchunk's own client, `zckdl`, beside ours, each with the old `.zck` as
+its seed, then does the same with the pair made by `deltadrop-cli make --zck` (timed
+against `zck` on the new file); the casync case publishes the new file with `casync
+make` (index and chunk store) and runs `casync extract --seed` beside ours.
 
 With `--link 20:100` every client reaches nginx through a simulated link of 20 Mbit/s
 and 100 ms round trip (bench/link.py: a delaying, pacing proxy, checked against a 5 MiB
@@ -22,7 +25,7 @@ round trip, and every client's wall time as a multiple of it. `--baseline OLD-CL
 an older deltadrop-cli too, in turn with the peer and the current one, as the column
 "before": a change's before and after measured side by side on the same machine state.
 
-    bench/bench.py [--size-mb 600] [--changed 0.2] [--runs 2]
+    bench/bench.py [--pair image|tarball] [--size-mb 600] [--changed 0.2] [--runs 2]
                    [--case plain|gzip|both|zck|casync|all] [--keep]
                    [--link RATE_MBIT:RTT_MS] [--baseline OLD-CLI] [--ours CLI]
 
@@ -42,9 +45,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import link
+import rootfs
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
@@ -57,9 +63,16 @@ def ours_zck_seed(old: Path) -> Path:
     return old.with_name(f"{old.name}.ours.zck")
 
 
-def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42) -> None:
+def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42, pair: str = "image") -> str:
+    """Writes the old and the new file of a pair of the kind `pair` names (a key of
+    PAIRS); returns what changed between them, in words."""
+    return PAIRS[pair].write(old, new, size_mb, changed, seed)
+
+
+def write_image_pair(old: Path, new: Path, size_mb: int, changed: float, seed: int) -> str:
     """Writes an image-like pair 1 MiB chunk at a time (memory stays flat)."""
     rng = random.Random(seed)
+    rewritten = shifted = 0
     words = b"usr lib systemd kernel mount ok error started image eth0 0x7f3a boot".split()
     with old.open("wb") as fo, new.open("wb") as fn:
         for i in range(size_mb):
@@ -76,17 +89,36 @@ def generate(old: Path, new: Path, size_mb: int, changed: float, seed: int = 42)
             r = rng.random()
             if r < changed:
                 # A rewritten stretch: a quarter of this MiB up to all of it.
+                rewritten += 1
                 length = rng.randrange(MB // 4, MB)
                 start = rng.randrange(0, MB - length)
                 chunk = chunk[:start] + rng.randbytes(length) + chunk[start + length :]
             if rng.random() < changed / 4:
                 # An insertion or deletion: shifts everything after it.
                 at = rng.randrange(0, MB)
+                shifted += 1
                 if rng.random() < 0.5:
                     chunk = chunk[:at] + rng.randbytes(rng.randrange(1, 300)) + chunk[at:]
                 else:
                     chunk = chunk[:at] + chunk[at + rng.randrange(1, 300) :]
             fn.write(chunk)
+    return f"{rewritten} of {size_mb} MiB chunks partly rewritten, {shifted} shifted by an insertion or deletion"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A kind of old/new pair: how it is written and what its files are called."""
+    write: Callable[[Path, Path, int, float, int], str]  # (old, new, size_mb, changed, seed)
+    seed_name: str  # the old file: every client's seed
+    target_name: str  # the new file as published
+    described: str  # the report's words for it, with {changed} for --changed
+
+
+PAIRS = {
+    "image": Pair(write_image_pair, "old.img", "image.img", "image, ~{changed:.0%} of MiB chunks changed"),
+    "tarball": Pair(rootfs.write_pair, "old.tar", "new.tar",
+                    "rootfs tarball, ~{changed:.0%} of files rewritten or edited"),
+}
 
 
 def free_port() -> int:
@@ -191,7 +223,7 @@ def report(case: str, peer: str, args: argparse.Namespace,
         return part / whole if whole else float("nan")
 
     over = f" over a {args.link[0]:g} Mbit/s link with {args.link[1]:g} ms RTT" if args.link else ""
-    print(f"\n{case}: {args.size_mb} MiB image, ~{args.changed:.0%} of MiB chunks changed, "
+    print(f"\n{case}: {args.size_mb} MiB {PAIRS[args.pair].described.format(changed=args.changed)}, "
           f"{args.runs} runs each{over}:")
     print(f"{'':14}" + "".join(f"{name:>12}" for name in clients) + "".join(f"{h:>8}" for h in ratio_headings)
           + f"   (medians: {', '.join(clients + ratio_headings)})")
@@ -267,7 +299,10 @@ def start_link(args: argparse.Namespace, www: Path, server_port: int) -> link.Pr
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=600)
-    ap.add_argument("--changed", type=float, default=0.2, help="share of MiB chunks rewritten")
+    ap.add_argument("--pair", choices=list(PAIRS), default="image",
+                    help="a disk image pair or a rootfs tarball pair (bench/rootfs.py)")
+    ap.add_argument("--changed", type=float, default=0.2,
+                    help="share of MiB chunks rewritten (image) or of files rewritten or edited (tarball)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--case", choices=["plain", "gzip", "both", "zck", "casync", "all"], default="both",
                     help="plain target, gzip target (zsyncmake -z), both; zchunk; casync; or all")
@@ -293,10 +328,13 @@ def main() -> None:
     www, client = work / "www", work / "client"
     www.mkdir()
     client.mkdir()
-    old, new = client / "old.img", www / "image.img"
+    pair = PAIRS[args.pair]
+    old, new = client / pair.seed_name, www / pair.target_name
+    published = pair.target_name
     t = time.monotonic()
-    generate(old, new, args.size_mb, args.changed)
-    print(f"generated {args.size_mb} MiB pair in {time.monotonic() - t:.1f}s", flush=True)
+    changes = generate(old, new, args.size_mb, args.changed, pair=args.pair)
+    print(f"generated the {args.pair} pair in {time.monotonic() - t:.1f}s: the new file {new.stat().st_size / MB:.1f} "
+          f"MiB, {changes}", flush=True)
     if args.case in ("zck", "all"):
         for tool in ("zck", "zckdl"):
             if not shutil.which(tool):
@@ -311,66 +349,68 @@ def main() -> None:
         # The same pair made by us: the new one served from www/ours/, the old one the seed.
         (www / "ours").mkdir()
         ours_made_in = {}
-        for made, out in ((old, ours_zck_seed(old)), (new, www / "ours" / "image.img.zck")):
+        for made, out in ((old, ours_zck_seed(old)), (new, www / "ours" / f"{published}.zck")):
             t = time.monotonic()
             subprocess.run([str(ours), "make", "--zck", "-o", str(out), str(made)], check=True,
                            stderr=subprocess.DEVNULL)
             ours_made_in[made] = time.monotonic() - t
         print(f"make --zck of the new file: zck {made_in[new]:.2f}s "
               f"({Path(f'{new}.zck').stat().st_size / MB:.2f} MiB), deltadrop-cli {ours_made_in[new]:.2f}s "
-              f"({(www / 'ours' / 'image.img.zck').stat().st_size / MB:.2f} MiB) "
+              f"({(www / 'ours' / f'{published}.zck').stat().st_size / MB:.2f} MiB) "
               f"({ours_made_in[new] / made_in[new]:.2f}x)", flush=True)
     if args.case in ("casync", "all"):
         if not shutil.which("casync"):
             raise SystemExit("casync is needed: apt-get install casync")
         t = time.monotonic()
-        subprocess.run(["casync", "make", f"--store={www / 'default.castr'}", str(www / "image.img.caibx"), str(new)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["casync", "make", f"--store={www / 'default.castr'}", str(www / f"{published}.caibx"),
+                        str(new)], check=True, stdout=subprocess.DEVNULL)
         casync_s = time.monotonic() - t
         ours_dir = work / "ours-casync"
         ours_dir.mkdir()
         t = time.monotonic()
-        subprocess.run([str(ours), "make", "--caibx", "-o", str(ours_dir / "image.img.caibx"), str(new)], check=True,
+        subprocess.run([str(ours), "make", "--caibx", "-o", str(ours_dir / f"{published}.caibx"), str(new)], check=True,
                        stderr=subprocess.DEVNULL)
         make_caibx_s = time.monotonic() - t
-        if not same_file(ours_dir / "image.img.caibx", www / "image.img.caibx"):
+        if not same_file(ours_dir / f"{published}.caibx", www / f"{published}.caibx"):
             raise SystemExit("make --caibx wrote another index than casync make")
         print(f"make --caibx: casync make {casync_s:.2f}s, deltadrop-cli {make_caibx_s:.2f}s "
               f"({make_caibx_s / casync_s:.2f}x), the same index", flush=True)
     if args.case in ("plain", "both", "all"):
         t = time.monotonic()
-        subprocess.run(["zsyncmake", "-u", "image.img", "image.img"], cwd=www, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(["zsyncmake", "-u", published, published], cwd=www, check=True, stderr=subprocess.DEVNULL)
         zsyncmake_s = time.monotonic() - t
         t = time.monotonic()
-        subprocess.run([str(ours), "make", "-u", "image.img", "-o", str(work / "ours.zsync"), str(new)], check=True,
+        subprocess.run([str(ours), "make", "-u", published, "-o", str(work / "ours.zsync"), str(new)], check=True,
                        stderr=subprocess.DEVNULL)
         make_s = time.monotonic() - t
         print(f"make: zsyncmake {zsyncmake_s:.2f}s, deltadrop-cli make {make_s:.2f}s ({make_s / zsyncmake_s:.2f}x)")
 
     if args.case in ("gzip", "both", "all"):
-        # The gzip case: zsyncmake -z publishes only image.img.gz and a map into it.
+        # The gzip case: zsyncmake -z publishes only the .gz and a map into it.
         gzdir = www / "gz"
         gzdir.mkdir()
-        os.link(new, gzdir / "image.img")
+        os.link(new, gzdir / published)
         t = time.monotonic()
-        subprocess.run(["zsyncmake", "-z", "-u", "image.img.gz", "image.img"], cwd=gzdir, check=True,
+        subprocess.run(["zsyncmake", "-z", "-u", f"{published}.gz", published], cwd=gzdir, check=True,
                        stderr=subprocess.DEVNULL)
         zsyncmake_z_s = time.monotonic() - t
-        (gzdir / "image.img").unlink()
+        (gzdir / published).unlink()
         ours_gz = work / "ours-gz"
         ours_gz.mkdir()
         t = time.monotonic()
-        subprocess.run([str(ours), "make", "-z", "-o", str(ours_gz / "image.img.zsync"), str(new)], check=True,
+        subprocess.run([str(ours), "make", "-z", "-o", str(ours_gz / f"{published}.zsync"), str(new)], check=True,
                        stderr=subprocess.DEVNULL)
         make_z_s = time.monotonic() - t
-        print(f"make -z: zsyncmake {zsyncmake_z_s:.2f}s ({(gzdir / 'image.img.gz').stat().st_size / MB:.1f} MiB .gz), "
-              f"deltadrop-cli {make_z_s:.2f}s ({(ours_gz / 'image.img.gz').stat().st_size / MB:.1f} MiB .gz) "
+        print(f"make -z: zsyncmake {zsyncmake_z_s:.2f}s "
+              f"({(gzdir / f'{published}.gz').stat().st_size / MB:.1f} MiB .gz), "
+              f"deltadrop-cli {make_z_s:.2f}s ({(ours_gz / f'{published}.gz').stat().st_size / MB:.1f} MiB .gz) "
               f"({make_z_s / zsyncmake_z_s:.2f}x)")
 
     nginx, port, log = start_nginx(www, work / "nginx")
-    cases = {"plain": ("image.img.zsync", "image.img"), "gzip": ("gz/image.img.zsync", "gz/image.img.gz"),
-             "zck": ("image.img.zck", "image.img.zck"), "zck-ours": ("ours/image.img.zck", "ours/image.img.zck"),
-             "casync": ("image.img.caibx", "default.castr/")}
+    cases = {"plain": (f"{published}.zsync", published), "gzip": (f"gz/{published}.zsync", f"gz/{published}.gz"),
+             "zck": (f"{published}.zck", f"{published}.zck"),
+             "zck-ours": (f"ours/{published}.zck", f"ours/{published}.zck"),
+             "casync": (f"{published}.caibx", "default.castr/")}
     chosen = {"both": ["plain", "gzip"], "zck": ["zck", "zck-ours"],
               "all": ["plain", "gzip", "zck", "zck-ours", "casync"]}.get(args.case, [args.case])
     cases = {case: cases[case] for case in chosen}
@@ -383,7 +423,7 @@ def main() -> None:
         for case, (control, target) in cases.items():
             url = f"http://127.0.0.1:{client_port}/{control}"
             seed, expected = {"zck": (Path(f"{old}.zck"), Path(f"{new}.zck")),
-                              "zck-ours": (ours_zck_seed(old), www / "ours" / "image.img.zck")}.get(case, (old, new))
+                              "zck-ours": (ours_zck_seed(old), www / "ours" / f"{published}.zck")}.get(case, (old, new))
             peer = {"zck": "zckdl", "zck-ours": "zckdl", "casync": "casync"}.get(case, "zsync")
             # zckdl has no -o: it writes the URL's file name in its working directory.
             peer_dir = client / "peer"
