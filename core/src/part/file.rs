@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use crate::blocks::{FileHash, FileHashAlgorithm, FileHasher};
@@ -85,7 +86,74 @@ pub struct PartFile {
     /// Writes take turns here: concurrent buffered writes to one file contend for its
     /// inode lock in the kernel, where a waiter spins (on a VM, the longer when the
     /// holder's vCPU is preempted). Measured on the bench: less system time, no loss.
-    write_turn: Mutex<()>,
+    /// The turn also counts what was written, for the flushes behind the writers.
+    write_turn: Mutex<WriteBehind>,
+}
+
+/// Bytes written between two flushes started behind the writers.
+const WRITE_BEHIND: u64 = 32 << 20;
+
+/// Flushes that follow the writers: once [`WRITE_BEHIND`] more bytes are written, a
+/// thread of its own asks the system to write them to disk, while the scan or the fetch
+/// goes on. Without them the whole file waited for the disk after the scan (0.43 s of a
+/// 1.2 s download of the bench's 300 MiB image, the disk busy and both cores idle); with
+/// them the final flush finds little left to write.
+#[derive(Default)]
+struct WriteBehind {
+    /// Written since the last flush started.
+    unflushed: u64,
+    /// The flush under way (or done and not yet joined).
+    flushing: Option<JoinHandle<std::io::Result<()>>>,
+    /// What a finished flush failed with, kept for the next flush the job waits for: a
+    /// file's write error is reported once, to whichever flush comes first.
+    failed: Option<std::io::Error>,
+}
+
+impl WriteBehind {
+    /// Counts `written` bytes; starts a flush of `file` when enough are waiting and
+    /// none is running.
+    fn wrote(&mut self, file: &File, written: u64) {
+        self.unflushed += written;
+        if self.unflushed < WRITE_BEHIND || self.flushing.as_ref().is_some_and(|f| !f.is_finished())
+        {
+            return;
+        }
+        self.reap();
+        // Without a second handle there is no flush behind: the final one does it all.
+        let Ok(file) = file.try_clone() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("deltadrop-flush".into())
+            .spawn(move || file.sync_data());
+        if let Ok(flushing) = spawned {
+            self.flushing = Some(flushing);
+            self.unflushed = 0;
+        }
+    }
+
+    /// Waits for the flush under way, keeping what it failed with.
+    fn reap(&mut self) {
+        if let Some(flushing) = self.flushing.take()
+            && let Err(e) = flushing.join().expect("a flush does not panic")
+        {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// Waits for the flush under way; returns what any flush behind failed with.
+    fn join(&mut self) -> std::io::Result<()> {
+        self.reap();
+        self.failed.take().map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for WriteBehind {
+    /// The flush's handle must be closed before the `.part` is renamed or opened again
+    /// (Windows refuses both while a handle is open).
+    fn drop(&mut self) {
+        self.reap();
+    }
 }
 
 impl PartFile {
@@ -107,7 +175,7 @@ impl PartFile {
             path,
             file,
             existed,
-            write_turn: Mutex::new(()),
+            write_turn: Mutex::new(WriteBehind::default()),
         })
     }
 
@@ -125,11 +193,24 @@ impl PartFile {
     }
 
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        let _turn = self
-            .write_turn
+        let mut turn = self.turn();
+        write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))?;
+        turn.wrote(&self.file, data.len() as u64);
+        Ok(())
+    }
+
+    fn turn(&self) -> std::sync::MutexGuard<'_, WriteBehind> {
+        self.write_turn
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        write_all_at(&self.file, data, offset).map_err(|e| Error::io("write", &self.path, e))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for the flush behind the writers; what it failed with is this file's
+    /// flush error.
+    fn join_write_behind(&self) -> Result<()> {
+        self.turn()
+            .join()
+            .map_err(|e| Error::io("flush", &self.path, e))
     }
 
     /// The hash of the file's `bytes` (all of it, or a format's data part), read from
@@ -168,6 +249,7 @@ impl PartFile {
     /// Starts writing what is cached for the file out to disk and waits for it; the final
     /// flush in [`finish`](Self::finish) then has little left to do.
     pub fn flush_early(&self) -> Result<()> {
+        self.join_write_behind()?;
         self.file
             .sync_data()
             .map_err(|e| Error::io("flush", &self.path, e))
@@ -176,6 +258,7 @@ impl PartFile {
     /// Moves the verified file into place as `output`, keeping the previous one as
     /// `<out>.zs-old` if asked, and sets its modification time.
     pub fn finish(self, output: &Path, keep_old: bool, mtime: Option<SystemTime>) -> Result<()> {
+        self.join_write_behind()?;
         self.file
             .sync_all()
             .map_err(|e| Error::io("flush", &self.path, e))?;
@@ -285,5 +368,29 @@ mod tests {
         assert_eq!(std::fs::read(&output).unwrap(), b"new version");
         assert_eq!(std::fs::read(old_path(&output)).unwrap(), b"old version");
         assert!(!part_path(&output).exists());
+    }
+
+    #[test]
+    fn flushes_follow_the_writers_and_end_with_the_part_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("image.img");
+        let piece = 1 << 20;
+        let length = 2 * WRITE_BEHIND + piece;
+        let data = crate::test_data::noise(length as usize, 7);
+        let part = PartFile::open(&output, length).unwrap();
+        for (i, chunk) in data.chunks(piece as usize).enumerate() {
+            part.write_at(i as u64 * piece, chunk).unwrap();
+        }
+        assert!(
+            part.turn().flushing.is_some(),
+            "a flush started behind the writers"
+        );
+        // Dropped mid-job: the flush's handle (which shares the job's lock) is gone with it.
+        drop(part);
+        let part = PartFile::open(&output, length).expect("the lock went with the job");
+        part.write_at(length - 1, &data[length as usize - 1..])
+            .unwrap();
+        part.finish(&output, false, None).unwrap();
+        assert_eq!(std::fs::read(&output).unwrap(), data);
     }
 }
