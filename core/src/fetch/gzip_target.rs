@@ -50,8 +50,10 @@ use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
 
-/// Uncompressed bytes of missing blocks handled per round. Fewer would cost requests:
-/// each round's ranges are batched into requests of their own.
+/// Uncompressed bytes of missing blocks handled per round. A read whose bytes are slow
+/// to come whole holds up the inflating of the reads after it, whose bytes are held
+/// meanwhile (until the end of the round if it never comes): at most a round's. Smaller
+/// rounds would cost requests, as each round's ranges go in requests of their own.
 pub(crate) const ROUND_BYTES: u64 = 16 << 20;
 
 /// The [`Receiver`] for a target fetched as a gzip-compressed copy.
@@ -74,7 +76,8 @@ struct Pending {
     last_users: Vec<(usize, usize)>,
     /// The missing blocks the round is for.
     blocks: Vec<Range<u64>>,
-    /// Held by whichever thread inflates; the others go on receiving.
+    /// Held by the thread that inflates. Another one whose bytes arrive meanwhile waits
+    /// for it, then finds the reads they completed done or does them itself.
     progress: Mutex<Progress>,
 }
 
