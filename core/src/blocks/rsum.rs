@@ -54,14 +54,13 @@ impl Rsum {
     /// first. A loop with nothing else in it: the seed scan rolls a tile of windows this
     /// way, then tests the tile, each stage tight enough to run at full speed.
     pub fn roll_packed(self, data: &[u8], bs: usize, out: &mut Vec<u32>) {
-        let shift = bs.trailing_zeros();
         let first = out.len();
         out.resize(first + data.len() + 1 - bs, 0);
         let (this, rest) = out[first..].split_first_mut().expect("one window at least");
         *this = self.packed();
         // SAFETY: every x86-64 CPU has SSE2.
         #[cfg(target_arch = "x86_64")]
-        let (sum, done) = unsafe { eight_at_a_time::roll(self, data, shift, rest) };
+        let (sum, done) = unsafe { eight_at_a_time::roll(self, data, bs.trailing_zeros(), rest) };
         #[cfg(not(target_arch = "x86_64"))]
         let (sum, done) = (self, 0);
         sum.roll_each(&data[done..], bs, &mut rest[done..]);
