@@ -184,7 +184,12 @@ struct Published {
 }
 
 fn publish() -> Option<Published> {
-    let old = random_bytes(3_000_000, 71);
+    publish_sized(3_000_000)
+}
+
+/// [`publish`] with an old file of `len` bytes.
+fn publish_sized(len: usize) -> Option<Published> {
+    let old = random_bytes(len, 71);
     let new = edited(&old, 72);
     let www = public_dir();
     std::fs::write(www.path().join("image.img"), &new).unwrap();
@@ -257,6 +262,31 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
         stdout.contains(&format!(" local, fetched {fetched}")),
         "{stdout}"
     );
+}
+
+/// A download big enough that the `.part` is flushed behind the writers (every 32 MiB,
+/// by a thread with a second handle to it): on Windows the verified file can only be
+/// renamed into place once that handle is closed.
+#[test]
+fn cli_exe_flushes_a_large_download_behind_the_writers_and_replaces_the_output() {
+    let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
+        return;
+    };
+    let _turn = take_turn();
+    let Some(p) = publish_sized(48_000_000) else {
+        return;
+    };
+    let Some(server) = nginx(p.www.path(), None, "") else {
+        return;
+    };
+    let work = workdir(&p);
+    let url = server.url("image.img.zsync");
+    let out = wine(
+        &cli,
+        &["get", "-i", "seed.img", "-o", "image.img", &url],
+        work.path(),
+    );
+    assert_delta_download(&out, work.path(), &p);
 }
 
 /// A `.zsync` opened by its Windows path, its target beside it (a share mapped to a
