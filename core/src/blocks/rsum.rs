@@ -83,8 +83,9 @@ impl Rsum {
     }
 }
 
-/// Rolling eight windows at once in SSE2 (every x86-64 CPU has it): 2.4 times the speed
-/// of one at a time in a micro-benchmark (0.48 against 1.15 ns a window).
+/// Rolling eight windows at once in SSE2 (every x86-64 CPU has it). On the bench's
+/// 300 MiB plain download the roll went from 17.8% to 8.3% of the CPU samples (perf),
+/// and the whole download's user CPU from 1.37 to 1.21 s.
 ///
 /// The roll is two running sums: `a` grows by `new - old` each window, and `b` by the
 /// new `a` less `old << shift`. Eight windows' worth of `new - old` summed as a prefix

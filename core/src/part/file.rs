@@ -150,8 +150,9 @@ impl WriteBehind {
 }
 
 impl Drop for WriteBehind {
-    /// The flush's handle must be closed before the `.part` is renamed or opened again
-    /// (Windows refuses both while a handle is open).
+    /// The flush's handle is closed before the job ends: it is a clone of the handle
+    /// that holds the job's lock on the `.part`, and a lock is released only once every
+    /// clone is closed, so a next job for the same output would be refused meanwhile.
     fn drop(&mut self) {
         self.reap();
     }
