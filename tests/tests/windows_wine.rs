@@ -233,6 +233,20 @@ fn assert_delta_download(out: &Output, work: &Path, p: &Published) {
     assert!(!work.join("image.img.part").exists());
 }
 
+/// `deltadrop-cli.exe get` of `p` from `server`, with the old file as seed, into a
+/// folder with an older output; checked by [`assert_delta_download`].
+fn delta_download(cli: &Path, p: &Published, server: &Server) -> Output {
+    let work = workdir(p);
+    let url = server.url("image.img.zsync");
+    let out = wine(
+        cli,
+        &["get", "-i", "seed.img", "-o", "image.img", &url],
+        work.path(),
+    );
+    assert_delta_download(&out, work.path(), p);
+    out
+}
+
 #[test]
 fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
@@ -242,14 +256,7 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
     let Some((p, server)) = publish_on_nginx() else {
         return;
     };
-    let work = workdir(&p);
-    let url = server.url("image.img.zsync");
-    let out = wine(
-        &cli,
-        &["get", "-i", "seed.img", "-o", "image.img", &url],
-        work.path(),
-    );
-    assert_delta_download(&out, work.path(), &p);
+    let out = delta_download(&cli, &p, &server);
     // Only the changed part crossed the network, and zsync's closing line says so.
     let (_, fetched) = server.requests_for("image.img");
     assert!(
@@ -265,8 +272,8 @@ fn cli_exe_downloads_a_delta_from_nginx_and_replaces_the_output() {
 }
 
 /// A download big enough that the `.part` is flushed behind the writers (every 32 MiB,
-/// by a thread with a second handle to it): on Windows the verified file can only be
-/// renamed into place once that handle is closed.
+/// by a thread with a second handle to it), so that path runs on Windows too, and the
+/// verified file is still renamed into place.
 #[test]
 fn cli_exe_flushes_a_large_download_behind_the_writers_and_replaces_the_output() {
     let (Some(cli), Some(_)) = (exe("deltadrop-cli"), peer("wine")) else {
@@ -279,14 +286,7 @@ fn cli_exe_flushes_a_large_download_behind_the_writers_and_replaces_the_output()
     let Some(server) = nginx(p.www.path(), None, "") else {
         return;
     };
-    let work = workdir(&p);
-    let url = server.url("image.img.zsync");
-    let out = wine(
-        &cli,
-        &["get", "-i", "seed.img", "-o", "image.img", &url],
-        work.path(),
-    );
-    assert_delta_download(&out, work.path(), &p);
+    delta_download(&cli, &p, &server);
 }
 
 /// A `.zsync` opened by its Windows path, its target beside it (a share mapped to a
