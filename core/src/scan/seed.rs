@@ -33,8 +33,9 @@ use crate::scan::{BlockIndex, Group, is_gzip, open_seed};
 /// less peak than 1 MiB chunks on the bench), and the span read twice at each cut (8 KiB
 /// for pairs of 4 KiB blocks) costs about 3% more reading, from the page cache.
 const CHUNK: usize = 256 << 10;
-/// Windows rolled, then tested, at a time: at first, and at most (the sums of the
-/// largest tile stay in a core's L2 beside the filter).
+/// Windows rolled, then tested, at a time: at first, and at most. The largest tile's
+/// sums are 128 KiB, a quarter of a core's L2 here; tiles of at most 4K windows (16 KiB,
+/// to stay in L1) cost more CPU on the bench (user 1.63 s against 1.40 s, 300 MiB plain).
 const FIRST_TILE: usize = 4 << 10;
 const LAST_TILE: usize = 32 << 10;
 
@@ -828,8 +829,7 @@ mod tests {
                 }
             }
         }
-        let mut plain = noise(3 * bs, 5);
-        plain[..2 * bs].copy_from_slice(&noise(2 * bs, 6));
+        let plain = noise(3 * bs, 5);
         assert!(periodic_run(&plain, 0, bs, bs).is_none());
     }
 
