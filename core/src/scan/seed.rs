@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -113,6 +114,13 @@ struct WindowSums {
 }
 
 impl WindowSums {
+    /// Forgets the sums, for another buffer (keeping their memory).
+    fn clear(&mut self) {
+        self.first = 0;
+        self.tile = 0;
+        self.sums.clear();
+    }
+
     /// The sums of the windows from `from` (whose sum is `at_from`) on: at least its
     /// pair (`bs` more), at most up to the pair at `last`.
     fn starting_at(
@@ -140,6 +148,15 @@ impl WindowSums {
         }
         &self.sums[from - self.first..]
     }
+}
+
+/// A scanning thread's buffers, kept from one chunk to the next: allocating them anew
+/// for each chunk (a quarter MiB and up to 128 KiB) cost glibc's allocator a mapping
+/// and its page faults each time, or left the freed memory in the threads' heaps.
+#[derive(Default)]
+struct Scratch {
+    seed: Vec<u8>,
+    sums: WindowSums,
 }
 
 /// Blocks one buffer's scan has claimed, and the write not yet made.
@@ -261,17 +278,21 @@ impl Scan<'_> {
         pass: Pass,
     ) -> Result<Vec<Range<u64>>> {
         let span = self.block_size() * usize::from(self.index.seq());
+        let scratches: Mutex<Vec<Scratch>> = Mutex::default();
         let jumped: Vec<Vec<Range<u64>>> = pieces
             .par_iter()
-            .map_init(Vec::new, |buf, piece| {
+            .map(|piece| {
                 self.control.checkpoint()?;
+                let mut scratch = scratches.lock().unwrap().pop().unwrap_or_default();
+                let (buf, sums) = (&mut scratch.seed, &mut scratch.sums);
                 let starts = (piece.end - piece.start) as usize;
                 buf.resize(starts - 1 + span, 0);
                 let got =
                     read_at(file, buf, piece.start).map_err(|e| Error::io("read", path, e))?;
                 // Past the end of the seed, windows see zeros, as zsync pads them.
                 buf[got..].fill(0);
-                let jumped = self.scan_buffer(buf, starts, source, pass)?;
+                let jumped = self.scan_buffer(buf, starts, source, pass, sums)?;
+                scratches.lock().unwrap().push(scratch);
                 Ok(jumped
                     .into_iter()
                     .map(|r| piece.start + r.start as u64..piece.start + r.end as u64)
@@ -284,6 +305,7 @@ impl Scan<'_> {
     fn scan_stream(&self, mut reader: impl Read, path: &Path, source: BlockSource) -> Result<()> {
         let span = self.block_size() * usize::from(self.index.seq());
         let mut buf = vec![0u8; CHUNK + span];
+        let mut sums = WindowSums::default();
         // `filled` bytes of `buf` are seed data; window starts before `filled` are tested
         // once `span - 1` bytes past them are known (or the stream has ended).
         let mut filled = 0;
@@ -306,7 +328,7 @@ impl Scan<'_> {
             }
             buf[filled..].fill(0);
             // A stream cannot be read twice cheaply: one pass that looks up every window.
-            self.scan_buffer(&buf, starts, source, Pass::EveryWindow)?;
+            self.scan_buffer(&buf, starts, source, Pass::EveryWindow, &mut sums)?;
             buf.copy_within(starts..filled, 0);
             filled -= starts;
         }
@@ -330,13 +352,14 @@ impl Scan<'_> {
         starts: usize,
         source: BlockSource,
         pass: Pass,
+        sums: &mut WindowSums,
     ) -> Result<Vec<Range<usize>>> {
         let bs = self.block_size();
         let shift = bs.trailing_zeros();
         let seq = usize::from(self.index.seq());
         let mut taken = Taken::default();
         let mut strong = StrongCache::new(self.control_file());
-        let mut sums = WindowSums::default();
+        sums.clear();
 
         let sums_at = |p: usize| {
             let first = Rsum::of_block(&buf[p..p + bs]);
@@ -416,7 +439,7 @@ impl Scan<'_> {
             }
             if seq == 2 {
                 let stop = run.map_or(starts - 1, |(at, _)| at.min(starts - 1));
-                p = self.roll_to_candidate(buf, (p, stop), (&mut r0, &mut r1), &mut sums);
+                p = self.roll_to_candidate(buf, (p, stop), (&mut r0, &mut r1), sums);
             } else {
                 r0.roll(buf[p], buf[p + bs], shift);
                 p += 1;
