@@ -4,3 +4,4 @@ pub mod access;
 pub mod cli;
 pub mod desktop;
 pub mod gui;
+pub mod memory;

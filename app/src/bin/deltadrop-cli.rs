@@ -8,6 +8,7 @@ use clap::Parser;
 use deltadrop::cli::{Cli, run};
 
 fn main() -> ExitCode {
+    deltadrop::memory::return_large_buffers_when_freed();
     let cli = Cli::parse();
     ExitCode::from(run(cli))
 }

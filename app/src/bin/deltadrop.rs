@@ -7,6 +7,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    deltadrop::memory::return_large_buffers_when_freed();
     let args = deltadrop::gui::GuiArgs::parse();
     if let Some(on) = args.set_autostart {
         return set_autostart(on);
