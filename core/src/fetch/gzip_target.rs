@@ -4,28 +4,33 @@
 //!
 //! [`GzipTarget`] is the [`Receiver`] for such a file; requests, batching, the ladder and
 //! retries are the [`Transport`](crate::fetch::Transport)'s, exactly as for a plain
-//! target. Each round:
+//! target. A round:
 //!
-//! 1. takes the first missing blocks (at most [`ROUND_BYTES`] of them), maps them to
-//!    compressed reads ([`ZMap::reads_for`]) and asks for the reads' byte ranges
-//!    ([`fetch_ranges`]);
+//! 1. takes every missing block, maps the blocks to compressed reads of at most
+//!    [`READ_SPAN`] of output each ([`ZMap::reads_in_cells`]) and asks for the reads'
+//!    byte ranges ([`fetch_ranges`]). One round for everything: the gaps between rounds
+//!    (a round trip each, with the link idle) were what a slow link paid most for after
+//!    the scan;
 //! 2. collects the bytes as they arrive, from any number of requests and in any order,
-//!    and inflates the reads in file order as they become whole: a cursor walks the
-//!    reads and stops at the first whose bytes are not all in yet. A range's bytes are
-//!    dropped as soon as the cursor has passed every read that uses them, so what a
-//!    round holds in memory is what arrived ahead of the first incomplete read, not the
-//!    whole round (requests run side by side through the file in step, so that is
-//!    little);
-//! 3. once the requests are over, inflates the reads from the cursor on whose bytes did
-//!    come (after a read that never came whole, or all of them when the bytes arrived
-//!    faster than they were inflated).
+//!    for each read that needs them, and inflates the reads in file order as they
+//!    become whole: a cursor walks the reads and stops at the first whose bytes are not
+//!    all in yet. A read's bytes are dropped once it is inflated;
+//! 3. bounds what waits ahead of the cursor: a reply whose next bytes lie more than
+//!    [`LOOKAHEAD`] past the end of the cursor's read is held back (its connection
+//!    then idles and the server's sending stops, by TCP's flow control), as long as
+//!    another request of the round is going. The last one going never waits, so the
+//!    round always moves on; and a request that ends without some bytes it was asked
+//!    for gives up the reads needing them, which the cursor then passes;
+//! 4. once the requests are over, inflates the reads from the cursor on whose bytes did
+//!    come (after a read that never came whole).
 //!
 //! A read restarts the decoder mid-stream, so it needs the 32 KiB of output before it as
 //! its window; that is read back from the `.part`. Those bytes are always present by
 //! then: every missing block before a read belongs to an earlier read (reads come in file
-//! order and cover every missing block), which was inflated before it, or to an earlier
-//! round. Only when an earlier read failed is the window incomplete; the read then waits
-//! for the next round rather than decode from a wrong window.
+//! order, cover every missing block, and keep each block whole), which was inflated
+//! before it, or to an earlier round. Only when an earlier read failed is the window
+//! incomplete; the read then waits for the next round rather than decode from a wrong
+//! window.
 //!
 //! Every produced block goes through the [`BlockWriter`] like any fetched block: checked
 //! against its MD4 before it is written. Corrupt compressed data shows up as a decoder
@@ -38,7 +43,8 @@
 
 use std::io::{BufReader, Read};
 use std::ops::Range;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
 use url::Url;
 
@@ -50,11 +56,14 @@ use crate::error::{Error, Result, shown_url};
 use crate::event::{BlockSource, BlockState};
 use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch_ranges};
 
-/// Uncompressed bytes of missing blocks handled per round. A read whose bytes are slow
-/// to come whole holds up the inflating of the reads after it, whose bytes are held
-/// meanwhile (until the end of the round if it never comes): at most a round's. Smaller
-/// rounds would cost requests, as each round's ranges go in requests of their own.
-pub(crate) const ROUND_BYTES: u64 = 16 << 20;
+/// Uncompressed bytes one read covers at most (rounded down to whole blocks): a read's
+/// bytes are held until all of them are in, and each read more restarts the decoder
+/// (its 32 KiB window read back from the `.part`), which a MiB of output pays for.
+const READ_SPAN: u64 = 1 << 20;
+/// Compressed bytes a reply may bring past the end of the read the cursor waits for
+/// before it is held back: what a round holds ahead of the cursor, however many
+/// requests run and however their speeds differ.
+const LOOKAHEAD: u64 = 1 << 20;
 
 /// The [`Receiver`] for a target fetched as a gzip-compressed copy.
 pub(crate) struct GzipTarget<'w, 'a> {
@@ -62,35 +71,55 @@ pub(crate) struct GzipTarget<'w, 'a> {
     map: &'w ZMap,
     /// Written between rounds, read by the request threads during one.
     pending: RwLock<Option<Pending>>,
+    /// [`LOOKAHEAD`], but for tests.
+    lookahead: u64,
 }
 
 /// A round's reads, the compressed bytes that came for them, and how far inflating them
 /// has got.
 struct Pending {
     reads: Vec<CompressedRead>,
-    /// The byte ranges asked for, ascending and disjoint; `buffers[i]` is for `ranges[i]`.
+    /// `bytes[i]` holds what arrived for `reads[i]`.
+    bytes: Vec<Mutex<ReadBytes>>,
+    /// The reads that have a header range, by header range: ascending, as the reads'
+    /// checkpoints are.
+    headers: Vec<(Range<u64>, usize)>,
+    /// The byte ranges asked for, ascending and disjoint.
     ranges: Vec<Range<u64>>,
-    buffers: Vec<Mutex<Buffer>>,
-    /// `(last read using it, range)` for every range, in the order of the last read:
-    /// the order in which the cursor leaves the ranges behind.
-    last_users: Vec<(usize, usize)>,
     /// The missing blocks the round is for.
     blocks: Vec<Range<u64>>,
     /// Held by the thread that inflates. Another one whose bytes arrive meanwhile waits
     /// for it, then finds the reads they completed done or does them itself.
     progress: Mutex<Progress>,
+    /// Where bytes stop being taken without waiting: `lookahead` past the end of the
+    /// read at the cursor.
+    room_until: AtomicU64,
+    lookahead: u64,
+    /// Requests of the round going and not held back.
+    going: Mutex<usize>,
+    /// Signalled when the cursor moves or a request ends.
+    moved: Condvar,
 }
 
 /// The cursor over a round's reads.
 struct Progress {
     /// The reads before this one are done with for the round.
     next_read: usize,
-    /// The entries of `Pending::last_users` whose ranges are released.
-    released: usize,
     inflater: Inflater,
 }
 
-/// The bytes received for one asked-for range.
+/// What arrived for one read.
+#[derive(Default)]
+struct ReadBytes {
+    data: Buffer,
+    /// For a read with a header range.
+    header: Buffer,
+    /// A request that should have brought some of its bytes ended without them: the
+    /// read waits for the next round.
+    given_up: bool,
+}
+
+/// The bytes received for one range a read needs.
 #[derive(Default)]
 struct Buffer {
     /// The range's bytes; empty until the first of them arrive, and again once released.
@@ -100,8 +129,8 @@ struct Buffer {
     got: Vec<Range<u64>>,
     /// Where the bytes came from, for error messages.
     url: Option<Url>,
-    /// Every read that uses the range is done with: its bytes are dropped and what
-    /// arrives for it later is not kept.
+    /// The read is done with: its bytes are dropped and what arrives for it later is
+    /// not kept.
     released: bool,
 }
 
@@ -139,7 +168,8 @@ fn reads_for(map: &ZMap, geometry: Geometry, blocks: &[Range<u64>]) -> Result<Ve
         .iter()
         .map(|run| geometry.byte_range(run.clone()))
         .collect();
-    map.reads_for(&needed, None)
+    let span = READ_SPAN / u64::from(geometry.block_size) * u64::from(geometry.block_size);
+    map.reads_in_cells(&needed, None, span.max(u64::from(geometry.block_size)))
         .map_err(|e| Error::Invalid(format!("the control file's Z-Map2: {e}")))
 }
 
@@ -150,6 +180,7 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
             writer,
             map,
             pending: RwLock::new(None),
+            lookahead: LOOKAHEAD,
         }
     }
 
@@ -168,30 +199,31 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
     fn advance(&self, pending: &Pending, over: bool) -> Result<()> {
         let mut progress = pending.progress.lock().unwrap();
         let progress = &mut *progress;
-        while let Some(read) = pending.reads.get(progress.next_read) {
-            if !over && !pending.arrived(read) {
+        let from = progress.next_read;
+        while progress.next_read < pending.reads.len() {
+            let index = progress.next_read;
+            if !over && !pending.arrived(index) {
                 break;
             }
-            let inflated = self.inflate_read(&mut progress.inflater, pending, read);
+            let inflated = self.inflate_read(&mut progress.inflater, pending, index);
             // A failure fails the job: nothing more of the round is inflated.
             progress.next_read = match inflated {
-                Ok(()) => progress.next_read + 1,
+                Ok(()) => index + 1,
                 Err(_) => pending.reads.len(),
             };
-            pending.release_passed(progress);
+            pending.bytes[index].lock().unwrap().release();
             inflated?;
+        }
+        if progress.next_read > from {
+            pending.cursor_moved(progress.next_read);
         }
         Ok(())
     }
 
     /// Inflates one read whose bytes are in, or skips it if they never all came; blocks
     /// it cannot produce stay missing for the next round.
-    fn inflate_read(
-        &self,
-        inflater: &mut Inflater,
-        pending: &Pending,
-        read: &CompressedRead,
-    ) -> Result<()> {
+    fn inflate_read(&self, inflater: &mut Inflater, pending: &Pending, index: usize) -> Result<()> {
+        let read = &pending.reads[index];
         let w = self.writer;
         let geometry = w.geometry();
         let produces = geometry.whole_blocks_in(read.out.clone());
@@ -205,21 +237,19 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         {
             return Ok(());
         }
-        // The header is a few hundred bytes at most: copied, so that only one buffer is
-        // locked at a time.
-        let header = match &read.header {
-            Some(range) => match pending.copy_of(range) {
-                Some(bytes) => bytes,
-                None => return Ok(()),
-            },
-            None => Vec::new(),
-        };
-        let header = Compressed::new(&header, read.header.as_ref().map_or(0, |r| r.start));
-        let Some((buffer, local)) = pending.holding(&read.data) else {
+        let Some(bytes) = pending.whole(index) else {
             return Ok(());
         };
-        let data = Compressed::new(&buffer.bytes[local], read.data.start);
-        let url = buffer.url.as_ref().expect("bytes arrived from somewhere");
+        let header = Compressed::new(
+            &bytes.header.bytes,
+            read.header.as_ref().map_or(0, |r| r.start),
+        );
+        let data = Compressed::new(&bytes.data.bytes, read.data.start);
+        let url = bytes
+            .data
+            .url
+            .as_ref()
+            .expect("bytes arrived from somewhere");
         let mut history = vec![0u8; (window.end - window.start) as usize];
         w.assembly.read_present(&mut history, window.start)?;
         inflater.set_window(&history);
@@ -267,119 +297,165 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
 }
 
 impl Pending {
-    fn new(reads: Vec<CompressedRead>, blocks: Vec<Range<u64>>) -> Pending {
-        let ranges = fetch_ranges(&reads);
-        let mut last_user = vec![0; ranges.len()];
-        for (index, read) in reads.iter().enumerate() {
-            for part in parts(read) {
-                if let Some((range, _)) = locate(&ranges, part) {
-                    last_user[range] = index;
-                }
-            }
-        }
-        let mut last_users: Vec<(usize, usize)> = last_user
-            .into_iter()
+    fn new(reads: Vec<CompressedRead>, blocks: Vec<Range<u64>>, lookahead: u64) -> Pending {
+        let headers = reads
+            .iter()
             .enumerate()
-            .map(|(range, read)| (read, range))
+            .filter_map(|(index, read)| Some((read.header.clone()?, index)))
             .collect();
-        last_users.sort_unstable();
+        let room_until = reads.first().map_or(u64::MAX, |r| r.data.end + lookahead);
         Pending {
-            buffers: ranges.iter().map(|_| Mutex::default()).collect(),
-            ranges,
+            ranges: fetch_ranges(&reads),
+            bytes: reads.iter().map(|_| Mutex::default()).collect(),
+            headers,
             reads,
-            last_users,
             blocks,
             progress: Mutex::new(Progress {
                 next_read: 0,
-                released: 0,
                 inflater: Inflater::new(&[]),
             }),
+            room_until: AtomicU64::new(room_until),
+            lookahead,
+            going: Mutex::new(0),
+            moved: Condvar::new(),
         }
     }
 
-    /// Keeps `chunk`, the remote file's bytes from `at` on, in every asked-for range it
-    /// overlaps (a server may coalesce ranges).
+    /// Keeps `chunk`, the remote file's bytes from `at` on, for every read that needs
+    /// some of them (neighbouring reads share bytes, and a server may coalesce ranges).
     fn store(&self, url: &Url, at: u64, chunk: &[u8]) {
         let piece = at..at + chunk.len() as u64;
-        let first = self.ranges.partition_point(|r| r.end <= piece.start);
-        for (range, buffer) in self.ranges[first..]
+        // Data ranges are ascending, as are header ranges: the reads start at
+        // ascending checkpoints.
+        let first = self.reads.partition_point(|r| r.data.end <= piece.start);
+        for (read, bytes) in self.reads[first..]
             .iter()
-            .zip(&self.buffers[first..])
-            .take_while(|(r, _)| r.start < piece.end)
+            .zip(&self.bytes[first..])
+            .take_while(|(r, _)| r.data.start < piece.end)
         {
-            let from = piece.start.max(range.start);
-            let to = piece.end.min(range.end);
-            buffer.lock().unwrap().store(
-                range.end - range.start,
-                from - range.start..to - range.start,
-                &chunk[(from - at) as usize..(to - at) as usize],
-                url,
-            );
+            bytes.lock().unwrap().data.store(&read.data, at, chunk, url);
+        }
+        let first = self.headers.partition_point(|(h, _)| h.end <= piece.start);
+        for (header, index) in self.headers[first..]
+            .iter()
+            .take_while(|(h, _)| h.start < piece.end)
+        {
+            self.bytes[*index]
+                .lock()
+                .unwrap()
+                .header
+                .store(header, at, chunk, url);
         }
     }
 
-    /// Whether every byte `read` needs is in, or will never be: a part that lies in no
-    /// asked-for range (only a corrupt map makes one) is not waited for.
-    fn arrived(&self, read: &CompressedRead) -> bool {
-        parts(read).all(|part| {
-            locate(&self.ranges, part)
-                .is_none_or(|(range, local)| self.buffers[range].lock().unwrap().holds(&local))
-        })
+    /// Whether every byte read `index` needs is in, or will not come this round.
+    fn arrived(&self, index: usize) -> bool {
+        let bytes = self.bytes[index].lock().unwrap();
+        bytes.given_up || self.is_whole(index, &bytes)
     }
 
-    /// The buffer holding all the bytes of `part`, locked, and where they are in it.
-    fn holding(&self, part: &Range<u64>) -> Option<(MutexGuard<'_, Buffer>, Range<usize>)> {
-        let (range, local) = locate(&self.ranges, part)?;
-        let buffer = self.buffers[range].lock().unwrap();
-        buffer.holds(&local).then_some((buffer, local))
+    fn is_whole(&self, index: usize, bytes: &ReadBytes) -> bool {
+        let read = &self.reads[index];
+        bytes.data.holds(&read.data, &read.data)
+            && read
+                .header
+                .as_ref()
+                .is_none_or(|h| bytes.header.holds(h, h))
     }
 
-    /// A copy of the bytes of `part`, if all of them arrived.
-    fn copy_of(&self, part: &Range<u64>) -> Option<Vec<u8>> {
-        let (buffer, local) = self.holding(part)?;
-        Some(buffer.bytes[local].to_vec())
+    /// The bytes of read `index`, locked, if all of them arrived.
+    fn whole(&self, index: usize) -> Option<MutexGuard<'_, ReadBytes>> {
+        let bytes = self.bytes[index].lock().unwrap();
+        self.is_whole(index, &bytes).then_some(bytes)
     }
 
-    /// Drops the bytes of every range that no read from the cursor on uses.
-    fn release_passed(&self, progress: &mut Progress) {
-        while let Some(&(last_user, range)) = self.last_users.get(progress.released)
-            && last_user < progress.next_read
-        {
-            self.buffers[range].lock().unwrap().release();
-            progress.released += 1;
+    /// The cursor is at read `next_read`: bytes up to `lookahead` past its end are
+    /// taken without waiting.
+    fn cursor_moved(&self, next_read: usize) {
+        let room = self
+            .reads
+            .get(next_read)
+            .map_or(u64::MAX, |r| r.data.end + self.lookahead);
+        self.room_until.store(room, Ordering::Release);
+        let _going = self.going.lock().unwrap();
+        self.moved.notify_all();
+    }
+
+    /// Waits, before bytes from `at` on are stored, while they lie too far ahead of the
+    /// cursor and another request is going: that one brings the bytes the cursor waits
+    /// for, or ends. The last request going never waits, so the round always moves on:
+    /// what one request ahead costs is then memory, as before it was held back.
+    fn wait_for_room(&self, at: u64) {
+        let has_room = || at < self.room_until.load(Ordering::Acquire);
+        if has_room() {
+            return;
+        }
+        let mut going = self.going.lock().unwrap();
+        while !has_room() && *going > 1 {
+            *going -= 1;
+            going = self.moved.wait(going).unwrap();
+            *going += 1;
         }
     }
+
+    /// A request for `asked` ended: the reads it should have brought bytes for and did
+    /// not wait for the next round, and a request held back may go.
+    fn request_over(&self, asked: &[Range<u64>]) {
+        for range in asked {
+            let first = self.reads.partition_point(|r| r.data.end <= range.start);
+            for (index, read) in self.reads[first..]
+                .iter()
+                .enumerate()
+                .take_while(|(_, r)| r.data.start < range.end)
+            {
+                let mut bytes = self.bytes[first + index].lock().unwrap();
+                let header_missing = read.header.as_ref().is_some_and(|h| {
+                    overlap(h, range).is_some_and(|part| !bytes.header.holds(h, &part))
+                });
+                let data_missing = overlap(&read.data, range)
+                    .is_some_and(|part| !bytes.data.holds(&read.data, &part));
+                if !bytes.data.released && (header_missing || data_missing) {
+                    bytes.given_up = true;
+                }
+            }
+        }
+        let mut going = self.going.lock().unwrap();
+        *going = going.saturating_sub(1);
+        self.moved.notify_all();
+    }
 }
 
-/// The compressed byte ranges a read needs: its data and, for a start inside a deflate
-/// block, that block's header.
-fn parts(read: &CompressedRead) -> impl Iterator<Item = &Range<u64>> {
-    std::iter::once(&read.data).chain(&read.header)
+/// The part two ranges share, if any.
+fn overlap(a: &Range<u64>, b: &Range<u64>) -> Option<Range<u64>> {
+    let shared = a.start.max(b.start)..a.end.min(b.end);
+    (shared.start < shared.end).then_some(shared)
 }
 
-/// Which of the asked-for `ranges` (ascending, disjoint) holds all of `part`, and where
-/// `part` lies in it.
-fn locate(ranges: &[Range<u64>], part: &Range<u64>) -> Option<(usize, Range<usize>)> {
-    let index = ranges.partition_point(|r| r.end <= part.start);
-    let outer = ranges.get(index)?;
-    (outer.start <= part.start && part.end <= outer.end).then(|| {
-        (
-            index,
-            (part.start - outer.start) as usize..(part.end - outer.start) as usize,
-        )
-    })
+impl ReadBytes {
+    /// The read is done with: drops its bytes.
+    fn release(&mut self) {
+        self.data.release();
+        self.header.release();
+    }
 }
 
 impl Buffer {
-    /// Keeps `data`, the bytes at `local` of a range `len` bytes long, sent by `url`.
-    fn store(&mut self, len: u64, local: Range<u64>, data: &[u8], url: &Url) {
+    /// Keeps what `chunk` (the remote file's bytes from `at` on, sent by `url`) holds of
+    /// `range`, the buffer's.
+    fn store(&mut self, range: &Range<u64>, at: u64, chunk: &[u8], url: &Url) {
+        let piece = at..at + chunk.len() as u64;
+        let Some(part) = overlap(range, &piece) else {
+            return;
+        };
         if self.released {
             return;
         }
         if self.bytes.is_empty() {
-            self.bytes = vec![0; len as usize];
+            self.bytes = vec![0; (range.end - range.start) as usize];
         }
-        self.bytes[local.start as usize..local.end as usize].copy_from_slice(data);
+        let local = part.start - range.start..part.end - range.start;
+        self.bytes[local.start as usize..local.end as usize]
+            .copy_from_slice(&chunk[(part.start - at) as usize..(part.end - at) as usize]);
         match self.got.last_mut() {
             // The usual case: a reply goes on where it left off.
             Some(last) if last.end == local.start => last.end = local.end,
@@ -391,10 +467,12 @@ impl Buffer {
         self.url = Some(url.clone());
     }
 
-    /// Whether all the bytes at `local` arrived.
-    fn holds(&self, local: &Range<usize>) -> bool {
-        let (start, end) = (local.start as u64, local.end as u64);
-        self.got.iter().any(|g| g.start <= start && end <= g.end)
+    /// Whether all of `part` of `range` (the buffer's) arrived.
+    fn holds(&self, range: &Range<u64>, part: &Range<u64>) -> bool {
+        let local = part.start - range.start..part.end - range.start;
+        self.got
+            .iter()
+            .any(|g| g.start <= local.start && local.end <= g.end)
     }
 
     /// Drops the bytes, for good.
@@ -408,16 +486,7 @@ impl Buffer {
 
 impl Receiver for GzipTarget<'_, '_> {
     fn next_round(&self) -> Result<Option<Round>> {
-        let mut budget = ROUND_BYTES.div_ceil(u64::from(self.writer.geometry().block_size));
-        let mut blocks = Vec::new();
-        for run in self.writer.assembly.missing() {
-            let take = (run.end - run.start).min(budget);
-            blocks.push(run.start..run.start + take);
-            budget -= take;
-            if budget == 0 {
-                break;
-            }
-        }
+        let blocks = self.writer.assembly.missing();
         if blocks.is_empty() {
             return Ok(None);
         }
@@ -425,12 +494,13 @@ impl Receiver for GzipTarget<'_, '_> {
         self.writer
             .reporter
             .blocks(blocks.clone(), BlockState::InFlight, BlockSource::Network);
-        let pending = Pending::new(reads, blocks);
+        let pending = Pending::new(reads, blocks, self.lookahead);
         let ranges = pending.ranges.clone();
         *self.pending.write().unwrap() = Some(pending);
         Ok(Some(Round {
             ranges,
             cuts: Cuts::Every(1),
+            in_file_order: true,
         }))
     }
 
@@ -455,6 +525,7 @@ impl Receiver for GzipTarget<'_, '_> {
         };
         let mut at = start;
         for_each_chunk(body, broken, |chunk| {
+            pending.wait_for_room(at);
             pending.store(url, at, chunk);
             at += chunk.len() as u64;
             self.advance(pending, false).map_err(ReceiveError::Fatal)?;
@@ -478,6 +549,18 @@ impl Receiver for GzipTarget<'_, '_> {
             }
             _ => broken(e),
         })
+    }
+
+    fn requested(&self, _ranges: &[Range<u64>]) {
+        if let Some(pending) = self.pending.read().unwrap().as_ref() {
+            *pending.going.lock().unwrap() += 1;
+        }
+    }
+
+    fn request_over(&self, ranges: &[Range<u64>]) {
+        if let Some(pending) = self.pending.read().unwrap().as_ref() {
+            pending.request_over(ranges);
+        }
     }
 
     fn end_round(&self) -> Result<()> {
@@ -522,8 +605,17 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn reads_are_inflated_in_file_order_as_their_bytes_arrive_and_their_ranges_released() {
+    /// 40 blocks of text, gzip-compressed with a map.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        target: Vec<u8>,
+        gz: Vec<u8>,
+        cf: ControlFile,
+        map: ZMap,
+        url: Url,
+    }
+
+    fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let target = text(40 * BLOCK);
         let input = dir.path().join("target");
@@ -537,61 +629,94 @@ mod tests {
             write_control_file(&input, Some(&dir.path().join("t.zsync")), &options).unwrap();
         let gz = std::fs::read(dir.path().join("target.gz")).unwrap();
         let map = parse_map(&cf).unwrap();
-        let part = PartFile::open(&dir.path().join("out"), target.len() as u64).unwrap();
-        let assembly = Assembly::new(&cf, Some(part));
+        let url = Url::parse("http://example.invalid/target.gz").unwrap();
+        Fixture {
+            dir,
+            target,
+            gz,
+            cf,
+            map,
+            url,
+        }
+    }
+
+    impl Fixture {
+        /// A `.part` where blocks 5-9, 15-19, ... are there already (their 32 KiB are
+        /// the next read's window, with the read before): four missing runs, four
+        /// reads, four ranges.
+        fn assembly(&self) -> Assembly<'_> {
+            let path = self.dir.path().join("out");
+            let part = PartFile::open(&path, self.target.len() as u64).unwrap();
+            let assembly = Assembly::new(&self.cf, Some(part));
+            let sink = NullSink;
+            let reporter = Reporter::new(&sink);
+            let writer = BlockWriter::new(&assembly, &reporter);
+            for block in (0..40).filter(|b| b / 5 % 2 == 1) {
+                let bytes = &self.target[block * BLOCK..(block + 1) * BLOCK];
+                assert!(writer.accept(&self.url, block as u64, bytes).unwrap());
+            }
+            assembly
+        }
+
+        fn feed(&self, gzip: &GzipTarget, range: &Range<u64>) {
+            let bytes = &self.gz[range.start as usize..range.end as usize];
+            gzip.feed(&self.url, range.start, &mut &bytes[..])
+                .ok()
+                .unwrap();
+        }
+    }
+
+    fn present(assembly: &Assembly, blocks: Range<u64>) -> bool {
+        blocks.clone().all(|b| assembly.is_present(b))
+    }
+
+    /// Which reads have bytes held.
+    fn held(gzip: &GzipTarget) -> Vec<bool> {
+        let pending = gzip.pending.read().unwrap();
+        let bytes = &pending.as_ref().unwrap().bytes;
+        bytes
+            .iter()
+            .map(|b| !b.lock().unwrap().data.bytes.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn reads_are_inflated_in_file_order_as_their_bytes_arrive_and_their_bytes_released() {
+        let f = fixture();
+        let assembly = f.assembly();
         let sink = NullSink;
         let reporter = Reporter::new(&sink);
         let writer = BlockWriter::new(&assembly, &reporter);
-        let url = Url::parse("http://example.invalid/target.gz").unwrap();
-        // Blocks 5-9, 15-19, ... are there already (their 32 KiB are the next read's
-        // window, with the read before): four missing runs, four reads, four ranges.
-        for block in (0..40).filter(|b| b / 5 % 2 == 1) {
-            let bytes = &target[block * BLOCK..(block + 1) * BLOCK];
-            assert!(writer.accept(&url, block as u64, bytes).unwrap());
-        }
-        let gzip = GzipTarget::new(&writer, &map);
+        let gzip = GzipTarget::new(&writer, &f.map);
         let round = gzip.next_round().unwrap().unwrap();
         assert_eq!(round.ranges.len(), 4);
-        let feed = |range: Range<u64>| {
-            let bytes = &gz[range.start as usize..range.end as usize];
-            gzip.feed(&url, range.start, &mut &bytes[..]).ok().unwrap();
-        };
-        let present = |blocks: Range<u64>| blocks.clone().all(|b| assembly.is_present(b));
-        let held = || -> Vec<bool> {
-            let pending = gzip.pending.read().unwrap();
-            let buffers = &pending.as_ref().unwrap().buffers;
-            buffers
-                .iter()
-                .map(|b| !b.lock().unwrap().bytes.is_empty())
-                .collect()
-        };
         let halves = |range: &Range<u64>| {
             let middle = range.start + (range.end - range.start) / 2;
             (range.start..middle, middle..range.end)
         };
 
         // The second range whole and the first half of the first: the second read waits
-        // for the first, so nothing is inflated yet, and both buffers are held.
+        // for the first, so nothing is inflated yet, and both reads' bytes are held.
         let (first_half, second_half) = halves(&round.ranges[0]);
-        feed(round.ranges[1].clone());
-        feed(first_half);
-        assert!(!present(0..5) && !present(10..15));
-        assert_eq!(held(), [true, true, false, false]);
-        // The rest of the first range: both reads go, both buffers are dropped.
-        feed(second_half);
-        assert!(present(0..5) && present(10..15));
-        assert_eq!(held(), [false; 4]);
-        // A piece arriving again for a released range (a server that coalesces, a
+        f.feed(&gzip, &round.ranges[1]);
+        f.feed(&gzip, &first_half);
+        assert!(!present(&assembly, 0..5) && !present(&assembly, 10..15));
+        assert_eq!(held(&gzip), [true, true, false, false]);
+        // The rest of the first range: both reads go, both reads' bytes are dropped.
+        f.feed(&gzip, &second_half);
+        assert!(present(&assembly, 0..5) && present(&assembly, 10..15));
+        assert_eq!(held(&gzip), [false; 4]);
+        // A piece arriving again for a read done with (a server that coalesces, a
         // retry) is not kept.
-        feed(round.ranges[0].clone());
-        assert_eq!(held(), [false; 4]);
+        f.feed(&gzip, &round.ranges[0]);
+        assert_eq!(held(&gzip), [false; 4]);
         // The third range in two pieces: inflated as soon as the second comes.
         let (first_half, second_half) = halves(&round.ranges[2]);
-        feed(first_half);
-        assert!(!present(20..25));
-        feed(second_half);
-        assert!(present(20..25));
-        assert_eq!(held(), [false; 4]);
+        f.feed(&gzip, &first_half);
+        assert!(!present(&assembly, 20..25));
+        f.feed(&gzip, &second_half);
+        assert!(present(&assembly, 20..25));
+        assert_eq!(held(&gzip), [false; 4]);
         // The fourth never comes: the end of the round leaves its blocks missing.
         gzip.end_round().unwrap();
         assert_eq!(assembly.missing(), vec![30..35]);
@@ -599,10 +724,68 @@ mod tests {
         // The next round asks for it alone and inflates it on arrival.
         let round = gzip.next_round().unwrap().unwrap();
         assert_eq!(round.ranges.len(), 1);
-        feed(round.ranges[0].clone());
+        f.feed(&gzip, &round.ranges[0]);
         assert!(assembly.is_complete());
         gzip.end_round().unwrap();
         let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
-        assert!(written == target);
+        assert!(written == f.target);
+    }
+
+    #[test]
+    fn a_reply_far_ahead_of_the_cursor_waits_while_another_request_goes() {
+        let f = fixture();
+        let assembly = f.assembly();
+        let sink = NullSink;
+        let reporter = Reporter::new(&sink);
+        let writer = BlockWriter::new(&assembly, &reporter);
+        let mut gzip = GzipTarget::new(&writer, &f.map);
+        // Nothing may wait past the end of the cursor's read.
+        gzip.lookahead = 0;
+        let round = gzip.next_round().unwrap().unwrap();
+        let (first, last) = (&round.ranges[0], &round.ranges[3]);
+        gzip.requested(std::slice::from_ref(first));
+        gzip.requested(std::slice::from_ref(last));
+        std::thread::scope(|scope| {
+            let ahead = scope.spawn(|| f.feed(&gzip, last));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(held(&gzip), [false; 4], "the reply ahead was not held back");
+            // The cursor moves on to the second read: the last one is still too far.
+            f.feed(&gzip, first);
+            assert!(present(&assembly, 0..5));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(held(&gzip), [false; 4]);
+            // The request at the cursor ends: the one held back is the last going, and
+            // goes.
+            gzip.request_over(std::slice::from_ref(first));
+            ahead.join().unwrap();
+        });
+        assert_eq!(held(&gzip), [false, false, false, true]);
+        gzip.request_over(std::slice::from_ref(last));
+        // The second and third reads never came, and the fourth's window is the
+        // third's output: all three wait for the next round.
+        gzip.end_round().unwrap();
+        assert_eq!(assembly.missing(), vec![10..15, 20..25, 30..35]);
+    }
+
+    #[test]
+    fn a_request_that_ends_without_its_bytes_lets_the_cursor_pass_its_read() {
+        let f = fixture();
+        let assembly = f.assembly();
+        let sink = NullSink;
+        let reporter = Reporter::new(&sink);
+        let writer = BlockWriter::new(&assembly, &reporter);
+        let gzip = GzipTarget::new(&writer, &f.map);
+        let round = gzip.next_round().unwrap().unwrap();
+        // The request for the first read ends without its bytes (a reply that broke off).
+        gzip.requested(&round.ranges[..1]);
+        gzip.request_over(&round.ranges[..1]);
+        // The second read's bytes come: the cursor passes the first read, given up, and
+        // the second, whose window is the first's output, without waiting for the end
+        // of the round to drop its bytes.
+        f.feed(&gzip, &round.ranges[1]);
+        assert_eq!(held(&gzip), [false; 4]);
+        assert!(!present(&assembly, 0..5) && !present(&assembly, 10..15));
+        gzip.end_round().unwrap();
+        assert_eq!(assembly.missing(), vec![0..5, 10..15, 20..25, 30..35]);
     }
 }

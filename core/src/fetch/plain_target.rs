@@ -68,6 +68,7 @@ where
                 .map(|run| layout.byte_range(run))
                 .collect(),
             cuts: self.writer.cuts(),
+            in_file_order: false,
         }))
     }
 

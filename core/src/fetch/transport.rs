@@ -67,6 +67,11 @@ pub(crate) struct Round {
     pub ranges: Vec<Range<u64>>,
     /// Where ranges may be cut to share them between requests.
     pub cuts: Cuts,
+    /// The receiver takes the bytes in file order (a gzip target inflates them so): the
+    /// requests go through the file one after another, the next ones sent while the
+    /// one before is still coming (the receiver holds them back), rather than side by
+    /// side through the same stretch.
+    pub in_file_order: bool,
 }
 
 /// Where a range may be cut, so that each piece still holds whole blocks or chunks when
@@ -219,7 +224,7 @@ impl Rounds for RangeRounds<'_> {
     fn next_round(&self, transport: &Transport) -> Result<Option<(VecDeque<Self::Work>, usize)>> {
         let round = self.0.next_round()?;
         Ok(round.map(|round| {
-            let batches = transport.batches(&round.ranges, &round.cuts);
+            let batches = transport.batches(&round.ranges, &round.cuts, round.in_file_order);
             (batches, transport.parallel)
         }))
     }
@@ -400,8 +405,14 @@ impl<'a> Transport<'a> {
         }
     }
 
-    /// Cuts the ranges into pieces and the pieces into requests.
-    fn batches(&self, wanted: &[Range<u64>], cuts: &Cuts) -> VecDeque<Vec<Range<u64>>> {
+    /// Cuts the ranges into pieces and the pieces into requests: side by side through
+    /// the file, or one after another `in_file_order`.
+    fn batches(
+        &self,
+        wanted: &[Range<u64>],
+        cuts: &Cuts,
+        in_file_order: bool,
+    ) -> VecDeque<Vec<Range<u64>>> {
         let total: u64 = wanted.iter().map(|r| r.end - r.start).sum();
         let piece = (total / (self.parallel as u64 * 4)).max(MIN_PIECE);
         let mut ranges = Vec::new();
@@ -416,10 +427,18 @@ impl<'a> Transport<'a> {
         // As few requests as the server allows, but enough to keep `parallel` connections
         // busy when there is a lot to fetch; never more than zsync would send for the same
         // ranges (it asks for 20 per request), rounded down, since a target fetched in
-        // several rounds (gzip) would otherwise round up once per round.
+        // several rounds would otherwise round up once per round. Requests in file order
+        // follow each other, so there may be more of them than connections: shorter
+        // ones keep the next one from waiting long (a server may give up a connection
+        // it cannot send on).
+        let most = if in_file_order {
+            u64::MAX
+        } else {
+            self.parallel.max(1) as u64
+        };
         let wanted_requests = (total / PARALLEL_WORTHWHILE)
             .min((wanted.len() / ZSYNC_RANGES_PER_REQUEST) as u64)
-            .clamp(1, self.parallel.max(1) as u64) as usize;
+            .clamp(1, most) as usize;
         let per_request = self
             .ranges_per_request
             .load(Ordering::Relaxed)
@@ -444,10 +463,10 @@ impl<'a> Transport<'a> {
         }
         // Pieces of one range that end up in the same request are asked for as one: a
         // server would merge them anyway (RFC 9110 §14.2), and fewer parts are cheaper.
-        interleave(batches, self.parallel.max(1))
-            .into_iter()
-            .map(merge)
-            .collect()
+        if !in_file_order {
+            batches = interleave(batches, self.parallel.max(1));
+        }
+        batches.into_iter().map(merge).collect()
     }
 
     fn fetch_batch(

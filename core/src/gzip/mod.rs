@@ -6,7 +6,7 @@
 //! missing uncompressed ranges the engine:
 //!
 //! 1. parses the map ([`ZMap::parse`]);
-//! 2. maps the ranges to compressed reads ([`ZMap::reads_for`]) and the byte ranges to
+//! 2. maps the ranges to compressed reads ([`ZMap::reads_in_cells`]) and the byte ranges to
 //!    fetch ([`fetch_ranges`]);
 //! 3. decodes each read in order with an [`Inflater`] whose window holds the 32 KiB of
 //!    uncompressed data before the read ([`Inflater::set_window`]), starting from
@@ -20,7 +20,7 @@
 //! # fn store(_: u64, _: &[u8]) {}
 //! # let (map_bytes, missing, gz_len): (Vec<u8>, Vec<Range<u64>>, u64) = unimplemented!();
 //! let map = ZMap::parse(&map_bytes)?;
-//! let reads = map.reads_for(&missing, Some(gz_len))?;
+//! let reads = map.reads_in_cells(&missing, Some(gz_len), 1 << 20)?;
 //! let fetches = fetch_ranges(&reads);
 //! let buffers: Vec<Vec<u8>> = fetches.iter().map(fetch).collect();
 //! // Every read's data and header range lies inside one fetched range.

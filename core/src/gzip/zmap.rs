@@ -267,20 +267,43 @@ impl ZMap {
     /// `out.start`) may be output of an earlier read.
     ///
     /// With `compressed_len` known, no range reaches past it.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn reads_for(
         &self,
         needed: &[Range<u64>],
         compressed_len: Option<u64>,
     ) -> Result<Vec<CompressedRead>, ZMapError> {
+        self.reads_in_cells(needed, compressed_len, u64::MAX)
+    }
+
+    /// [`ZMap::reads_for`], with the output cut into cells of `cell` bytes: a read
+    /// covers needed bytes of one cell only, so its output is about a cell at most. A
+    /// needed range is cut at a cell's end, and the reads of two cells are not merged,
+    /// even where their compressed bytes overlap (those are still fetched once:
+    /// [`fetch_ranges`] merges them).
+    ///
+    /// A read is a unit of memory for its user, whose bytes are held until all of them
+    /// are in; each one more restarts the decoder at a checkpoint, a small cost. Cells
+    /// at a multiple of the block size leave every whole block inside one read.
+    pub fn reads_in_cells(
+        &self,
+        needed: &[Range<u64>],
+        compressed_len: Option<u64>,
+        cell: u64,
+    ) -> Result<Vec<CompressedRead>, ZMapError> {
         if let Some(len) = compressed_len {
             self.check_compressed_len(len)?;
         }
         let total = self.uncompressed_len();
-        let mut wanted: Vec<Range<u64>> =
-            needed.iter().filter(|r| r.start < r.end).cloned().collect();
+        let mut wanted: Vec<Range<u64>> = needed
+            .iter()
+            .filter(|r| r.start < r.end)
+            .flat_map(|r| cut_into_cells(r.clone(), cell))
+            .collect();
         wanted.sort_by_key(|r| r.start);
 
         let mut reads: Vec<CompressedRead> = Vec::new();
+        let mut last_cell = None;
         for r in wanted {
             if r.start >= total {
                 return Err(ZMapError::OutOfRange {
@@ -296,8 +319,10 @@ impl ZMap {
                     .expect("the last checkpoint covers `end`"),
             );
             let data = start.in_bit / 8..stop.in_bit.div_ceil(8);
+            let this_cell = r.start / cell;
             if let Some(last) = reads.last_mut()
                 && data.start <= last.data.end
+                && last_cell == Some(this_cell)
             {
                 last.data.end = last.data.end.max(data.end);
                 last.out.end = last.out.end.max(stop.out_byte);
@@ -317,9 +342,23 @@ impl ZMap {
                 data,
                 out: start.out_byte..stop.out_byte,
             });
+            last_cell = Some(this_cell);
         }
         Ok(reads)
     }
+}
+
+/// `range` cut at every multiple of `cell`.
+fn cut_into_cells(range: Range<u64>, cell: u64) -> impl Iterator<Item = Range<u64>> {
+    let mut start = range.start;
+    std::iter::from_fn(move || {
+        (start < range.end).then(|| {
+            let cell_end = (start / cell + 1).saturating_mul(cell);
+            let piece = start..cell_end.min(range.end);
+            start = piece.end;
+            piece
+        })
+    })
 }
 
 use super::inflate::MAX_BLOCK_HEADER_BYTES;
@@ -593,6 +632,39 @@ mod tests {
         assert_eq!(reads.len(), 2);
         assert_eq!(reads[1].header, Some(1010..1297));
         assert_eq!(fetch_ranges(&reads), vec![10..297, 510..1297, 1510..2010]);
+    }
+
+    #[test]
+    fn reads_stay_within_their_cells_and_are_fetched_as_before() {
+        // As above: checkpoints at out 0, 500 (mid-block), 1000, 1500 (mid-block), 2000.
+        let m = map(&[
+            (80, 0, false),
+            (4000, 500, true),
+            (4000, 500, false),
+            (4001, 500, true),
+            (3999, 500, false),
+            (3920, 1000, false),
+        ]);
+        let whole = m.reads_for(&[600..1100], None).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(
+            (whole[0].data.clone(), whole[0].out.clone()),
+            (510..1511, 500..1500)
+        );
+
+        // Cells of 1000 bytes: the range is cut at 1000, and the second read starts from
+        // the checkpoint at or before the cut, although its bytes touch the first's.
+        let cut = m.reads_in_cells(&[600..1100], None, 1000).unwrap();
+        let spans: Vec<_> = cut
+            .iter()
+            .map(|r| (r.data.clone(), r.out.clone()))
+            .collect();
+        assert_eq!(spans, [(510..1010, 500..1000), (1010..1511, 1000..1500)]);
+        assert_eq!(fetch_ranges(&cut), fetch_ranges(&whole));
+
+        // Ranges within one cell still merge.
+        let merged = m.reads_in_cells(&[600..700, 900..990], None, 1000).unwrap();
+        assert_eq!(merged.len(), 1);
     }
 
     #[test]
