@@ -658,6 +658,18 @@ mod tests {
             assembly
         }
 
+        /// Runs `test` on a gzip target over [`Fixture::assembly`], holding back what
+        /// arrives `lookahead` past the cursor's read.
+        fn with_target(&self, lookahead: u64, test: impl FnOnce(&Assembly, &GzipTarget)) {
+            let assembly = self.assembly();
+            let sink = NullSink;
+            let reporter = Reporter::new(&sink);
+            let writer = BlockWriter::new(&assembly, &reporter);
+            let mut gzip = GzipTarget::new(&writer, &self.map);
+            gzip.lookahead = lookahead;
+            test(&assembly, &gzip);
+        }
+
         fn feed(&self, gzip: &GzipTarget, range: &Range<u64>) {
             let bytes = &self.gz[range.start as usize..range.end as usize];
             gzip.feed(&self.url, range.start, &mut &bytes[..])
@@ -683,109 +695,99 @@ mod tests {
     #[test]
     fn reads_are_inflated_in_file_order_as_their_bytes_arrive_and_their_bytes_released() {
         let f = fixture();
-        let assembly = f.assembly();
-        let sink = NullSink;
-        let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let gzip = GzipTarget::new(&writer, &f.map);
-        let round = gzip.next_round().unwrap().unwrap();
-        assert_eq!(round.ranges.len(), 4);
-        let halves = |range: &Range<u64>| {
-            let middle = range.start + (range.end - range.start) / 2;
-            (range.start..middle, middle..range.end)
-        };
+        f.with_target(LOOKAHEAD, |assembly, gzip| {
+            let round = gzip.next_round().unwrap().unwrap();
+            assert_eq!(round.ranges.len(), 4);
+            let halves = |range: &Range<u64>| {
+                let middle = range.start + (range.end - range.start) / 2;
+                (range.start..middle, middle..range.end)
+            };
 
-        // The second range whole and the first half of the first: the second read waits
-        // for the first, so nothing is inflated yet, and both reads' bytes are held.
-        let (first_half, second_half) = halves(&round.ranges[0]);
-        f.feed(&gzip, &round.ranges[1]);
-        f.feed(&gzip, &first_half);
-        assert!(!present(&assembly, 0..5) && !present(&assembly, 10..15));
-        assert_eq!(held(&gzip), [true, true, false, false]);
-        // The rest of the first range: both reads go, both reads' bytes are dropped.
-        f.feed(&gzip, &second_half);
-        assert!(present(&assembly, 0..5) && present(&assembly, 10..15));
-        assert_eq!(held(&gzip), [false; 4]);
-        // A piece arriving again for a read done with (a server that coalesces, a
-        // retry) is not kept.
-        f.feed(&gzip, &round.ranges[0]);
-        assert_eq!(held(&gzip), [false; 4]);
-        // The third range in two pieces: inflated as soon as the second comes.
-        let (first_half, second_half) = halves(&round.ranges[2]);
-        f.feed(&gzip, &first_half);
-        assert!(!present(&assembly, 20..25));
-        f.feed(&gzip, &second_half);
-        assert!(present(&assembly, 20..25));
-        assert_eq!(held(&gzip), [false; 4]);
-        // The fourth never comes: the end of the round leaves its blocks missing.
-        gzip.end_round().unwrap();
-        assert_eq!(assembly.missing(), vec![30..35]);
+            // The second range whole and the first half of the first: the second read waits
+            // for the first, so nothing is inflated yet, and both reads' bytes are held.
+            let (first_half, second_half) = halves(&round.ranges[0]);
+            f.feed(gzip, &round.ranges[1]);
+            f.feed(gzip, &first_half);
+            assert!(!present(assembly, 0..5) && !present(assembly, 10..15));
+            assert_eq!(held(gzip), [true, true, false, false]);
+            // The rest of the first range: both reads go, both reads' bytes are dropped.
+            f.feed(gzip, &second_half);
+            assert!(present(assembly, 0..5) && present(assembly, 10..15));
+            assert_eq!(held(gzip), [false; 4]);
+            // A piece arriving again for a read done with (a server that coalesces, a
+            // retry) is not kept.
+            f.feed(gzip, &round.ranges[0]);
+            assert_eq!(held(gzip), [false; 4]);
+            // The third range in two pieces: inflated as soon as the second comes.
+            let (first_half, second_half) = halves(&round.ranges[2]);
+            f.feed(gzip, &first_half);
+            assert!(!present(assembly, 20..25));
+            f.feed(gzip, &second_half);
+            assert!(present(assembly, 20..25));
+            assert_eq!(held(gzip), [false; 4]);
+            // The fourth never comes: the end of the round leaves its blocks missing.
+            gzip.end_round().unwrap();
+            assert_eq!(assembly.missing(), vec![30..35]);
 
-        // The next round asks for it alone and inflates it on arrival.
-        let round = gzip.next_round().unwrap().unwrap();
-        assert_eq!(round.ranges.len(), 1);
-        f.feed(&gzip, &round.ranges[0]);
-        assert!(assembly.is_complete());
-        gzip.end_round().unwrap();
-        let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
-        assert!(written == f.target);
+            // The next round asks for it alone and inflates it on arrival.
+            let round = gzip.next_round().unwrap().unwrap();
+            assert_eq!(round.ranges.len(), 1);
+            f.feed(gzip, &round.ranges[0]);
+            assert!(assembly.is_complete());
+            gzip.end_round().unwrap();
+            let written = std::fs::read(assembly.file().unwrap().path()).unwrap();
+            assert!(written == f.target);
+        });
     }
 
     #[test]
     fn a_reply_far_ahead_of_the_cursor_waits_while_another_request_goes() {
         let f = fixture();
-        let assembly = f.assembly();
-        let sink = NullSink;
-        let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let mut gzip = GzipTarget::new(&writer, &f.map);
-        // Nothing may wait past the end of the cursor's read.
-        gzip.lookahead = 0;
-        let round = gzip.next_round().unwrap().unwrap();
-        let (first, last) = (&round.ranges[0], &round.ranges[3]);
-        gzip.requested(std::slice::from_ref(first));
-        gzip.requested(std::slice::from_ref(last));
-        std::thread::scope(|scope| {
-            let ahead = scope.spawn(|| f.feed(&gzip, last));
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            assert_eq!(held(&gzip), [false; 4], "the reply ahead was not held back");
-            // The cursor moves on to the second read: the last one is still too far.
-            f.feed(&gzip, first);
-            assert!(present(&assembly, 0..5));
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            assert_eq!(held(&gzip), [false; 4]);
-            // The request at the cursor ends: the one held back is the last going, and
-            // goes.
-            gzip.request_over(std::slice::from_ref(first));
-            ahead.join().unwrap();
+        // No lookahead: bytes past the end of the cursor's read wait.
+        f.with_target(0, |assembly, gzip| {
+            let round = gzip.next_round().unwrap().unwrap();
+            let (first, last) = (&round.ranges[0], &round.ranges[3]);
+            gzip.requested(std::slice::from_ref(first));
+            gzip.requested(std::slice::from_ref(last));
+            std::thread::scope(|scope| {
+                let ahead = scope.spawn(|| f.feed(gzip, last));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                assert_eq!(held(gzip), [false; 4], "the reply ahead was not held back");
+                // The cursor moves on to the second read: the last one is still too far.
+                f.feed(gzip, first);
+                assert!(present(assembly, 0..5));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                assert_eq!(held(gzip), [false; 4]);
+                // The request at the cursor ends: the one held back is the last going, and
+                // goes.
+                gzip.request_over(std::slice::from_ref(first));
+                ahead.join().unwrap();
+            });
+            assert_eq!(held(gzip), [false, false, false, true]);
+            gzip.request_over(std::slice::from_ref(last));
+            // The second and third reads never came, and the fourth's window is the
+            // third's output: all three wait for the next round.
+            gzip.end_round().unwrap();
+            assert_eq!(assembly.missing(), vec![10..15, 20..25, 30..35]);
         });
-        assert_eq!(held(&gzip), [false, false, false, true]);
-        gzip.request_over(std::slice::from_ref(last));
-        // The second and third reads never came, and the fourth's window is the
-        // third's output: all three wait for the next round.
-        gzip.end_round().unwrap();
-        assert_eq!(assembly.missing(), vec![10..15, 20..25, 30..35]);
     }
 
     #[test]
     fn a_request_that_ends_without_its_bytes_lets_the_cursor_pass_its_read() {
         let f = fixture();
-        let assembly = f.assembly();
-        let sink = NullSink;
-        let reporter = Reporter::new(&sink);
-        let writer = BlockWriter::new(&assembly, &reporter);
-        let gzip = GzipTarget::new(&writer, &f.map);
-        let round = gzip.next_round().unwrap().unwrap();
-        // The request for the first read ends without its bytes (a reply that broke off).
-        gzip.requested(&round.ranges[..1]);
-        gzip.request_over(&round.ranges[..1]);
-        // The second read's bytes come: the cursor passes the first read, given up, and
-        // the second, whose window is the first's output, without waiting for the end
-        // of the round to drop its bytes.
-        f.feed(&gzip, &round.ranges[1]);
-        assert_eq!(held(&gzip), [false; 4]);
-        assert!(!present(&assembly, 0..5) && !present(&assembly, 10..15));
-        gzip.end_round().unwrap();
-        assert_eq!(assembly.missing(), vec![0..5, 10..15, 20..25, 30..35]);
+        f.with_target(LOOKAHEAD, |assembly, gzip| {
+            let round = gzip.next_round().unwrap().unwrap();
+            // The request for the first read ends without its bytes (a reply that broke off).
+            gzip.requested(&round.ranges[..1]);
+            gzip.request_over(&round.ranges[..1]);
+            // The second read's bytes come: the cursor passes the first read, given up, and
+            // the second, whose window is the first's output, without waiting for the end
+            // of the round to drop its bytes.
+            f.feed(gzip, &round.ranges[1]);
+            assert_eq!(held(gzip), [false; 4]);
+            assert!(!present(assembly, 0..5) && !present(assembly, 10..15));
+            gzip.end_round().unwrap();
+            assert_eq!(assembly.missing(), vec![0..5, 10..15, 20..25, 30..35]);
+        });
     }
 }

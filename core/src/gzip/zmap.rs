@@ -582,18 +582,22 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn reads_start_and_end_on_checkpoints_and_merge() {
-        // Block starts at bits 80, 8080, 16080 (out 0, 1000, 2000), mid-block points at
-        // bits 4080 and 12081 (out 500, 1500), stream end at bit 20000 (out 3000).
-        let m = map(&[
+    /// Block starts at bits 80, 8080, 16080 (out 0, 1000, 2000), mid-block points at
+    /// bits 4080 and 12081 (out 500, 1500), stream end at bit 20000 (out 3000).
+    fn three_blocks() -> ZMap {
+        map(&[
             (80, 0, false),
             (4000, 500, true),
             (4000, 500, false),
             (4001, 500, true),
             (3999, 500, false),
             (3920, 1000, false),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn reads_start_and_end_on_checkpoints_and_merge() {
+        let m = three_blocks();
         let reads = m.reads_for(&[600..700], None).unwrap();
         assert_eq!(reads.len(), 1);
         let r = &reads[0];
@@ -636,15 +640,7 @@ mod tests {
 
     #[test]
     fn reads_stay_within_their_cells_and_are_fetched_as_before() {
-        // As above: checkpoints at out 0, 500 (mid-block), 1000, 1500 (mid-block), 2000.
-        let m = map(&[
-            (80, 0, false),
-            (4000, 500, true),
-            (4000, 500, false),
-            (4001, 500, true),
-            (3999, 500, false),
-            (3920, 1000, false),
-        ]);
+        let m = three_blocks();
         let whole = m.reads_for(&[600..1100], None).unwrap();
         assert_eq!(whole.len(), 1);
         assert_eq!(
