@@ -190,7 +190,9 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
     ///
     /// What comes out does not depend on when this runs, nor on which thread runs it:
     /// the reads are inflated one at a time, always in file order, each exactly once,
-    /// and a read is only taken before the end of the round once all its bytes are in.
+    /// and a read is only taken before the end of the round once all its bytes are in
+    /// (or once a request that should have brought some ended without them: it is then
+    /// passed over, as at the end of the round).
     /// Its inputs are then what they would be at the end of the round: its bytes (a
     /// range sent twice, by a retry or by a server that coalesces, is the same bytes of
     /// the same file), and its window, which is output of the reads before it, all done
@@ -401,6 +403,12 @@ impl Pending {
     /// A request for `asked` ended: the reads it should have brought bytes for and did
     /// not wait for the next round, and a request held back may go.
     fn request_over(&self, asked: &[Range<u64>]) {
+        self.give_up_unbrought(asked);
+        self.not_going();
+    }
+
+    /// Gives up the reads that needed bytes of `asked` and do not have them.
+    fn give_up_unbrought(&self, asked: &[Range<u64>]) {
         for range in asked {
             let first = self.reads.partition_point(|r| r.data.end <= range.start);
             for (index, read) in self.reads[first..]
@@ -419,6 +427,10 @@ impl Pending {
                 }
             }
         }
+    }
+
+    /// A request ended or was put back unsent: one held back may go.
+    fn not_going(&self) {
         let mut going = self.going.lock().unwrap();
         *going = going.saturating_sub(1);
         self.moved.notify_all();
@@ -560,6 +572,13 @@ impl Receiver for GzipTarget<'_, '_> {
     fn request_over(&self, ranges: &[Range<u64>]) {
         if let Some(pending) = self.pending.read().unwrap().as_ref() {
             pending.request_over(ranges);
+        }
+    }
+
+    fn requeued(&self, _ranges: &[Range<u64>]) {
+        // Its halves will be `requested` again; their bytes are still to come.
+        if let Some(pending) = self.pending.read().unwrap().as_ref() {
+            pending.not_going();
         }
     }
 
@@ -769,6 +788,38 @@ mod tests {
             // third's output: all three wait for the next round.
             gzip.end_round().unwrap();
             assert_eq!(assembly.missing(), vec![10..15, 20..25, 30..35]);
+        });
+    }
+
+    #[test]
+    fn a_request_put_back_unsent_holds_no_reply_back() {
+        let f = fixture();
+        f.with_target(0, |_, gzip| {
+            let round = gzip.next_round().unwrap().unwrap();
+            let (first, last) = (&round.ranges[..2], &round.ranges[3]);
+            gzip.requested(first);
+            gzip.requested(std::slice::from_ref(last));
+            // The server wanted fewer ranges: the first request is cut in two, unsent.
+            gzip.requeued(first);
+            // The reply for the last range is the only one going: it must not wait
+            // (counted as still going, the first request would hold it back for ever).
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    f.feed(gzip, last);
+                    done.send(()).unwrap();
+                });
+                let waited = finished.recv_timeout(std::time::Duration::from_secs(10));
+                if waited.is_err() {
+                    // Let the thread end, so that the test fails rather than hangs.
+                    gzip.request_over(first);
+                }
+                assert!(
+                    waited.is_ok(),
+                    "the reply was held back by a request not sent"
+                );
+            });
+            assert_eq!(held(gzip), [false, false, false, true]);
         });
     }
 

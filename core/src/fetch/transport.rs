@@ -112,6 +112,9 @@ pub(crate) trait Receiver: Sync {
     fn requested(&self, _ranges: &[Range<u64>]) {}
     /// The request for `ranges` is over, whatever came of it.
     fn request_over(&self, _ranges: &[Range<u64>]) {}
+    /// The request for `ranges` was cut in two unanswered (the server wanted fewer
+    /// ranges): each half is queued again, and `requested` once it is sent.
+    fn requeued(&self, _ranges: &[Range<u64>]) {}
     /// Every request of the round is over.
     fn end_round(&self) -> Result<()> {
         Ok(())
@@ -543,8 +546,9 @@ impl<'a> Transport<'a> {
                 Err(RequestError { retry: _, error }) => Tried::UrlFails(error),
             })
         });
-        if !matches!(tried, Ok(Tried::Requeued)) {
-            receiver.request_over(&ranges);
+        match tried {
+            Ok(Tried::Requeued) => receiver.requeued(&ranges),
+            _ => receiver.request_over(&ranges),
         }
         tried.map(drop)
     }
