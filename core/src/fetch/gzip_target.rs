@@ -108,30 +108,36 @@ struct Progress {
     inflater: Inflater,
 }
 
-/// What arrived for one read.
+/// What arrived for one read. Small until its first bytes come: a big target with
+/// scattered changes has many reads, most of them waiting.
 #[derive(Default)]
 struct ReadBytes {
-    data: Buffer,
-    /// For a read with a header range.
-    header: Buffer,
+    arrived: Option<Box<Arrived>>,
     /// A request that should have brought some of its bytes ended without them: the
     /// read waits for the next round.
     given_up: bool,
+    /// The read is done with: its bytes are dropped and what arrives for it later is
+    /// not kept.
+    released: bool,
+}
+
+/// The bytes a read has received.
+struct Arrived {
+    data: Buffer,
+    /// For a read with a header range.
+    header: Buffer,
+    /// Where the bytes came from, for error messages.
+    url: Url,
 }
 
 /// The bytes received for one range a read needs.
 #[derive(Default)]
 struct Buffer {
-    /// The range's bytes; empty until the first of them arrive, and again once released.
+    /// The range's bytes; empty until the first of them arrive.
     bytes: Vec<u8>,
     /// Parts of `bytes` received so far (offsets relative to the buffer's range), sorted
     /// and merged, so that one of them holds any whole part that came.
     got: Vec<Range<u64>>,
-    /// Where the bytes came from, for error messages.
-    url: Option<Url>,
-    /// The read is done with: its bytes are dropped and what arrives for it later is
-    /// not kept.
-    released: bool,
 }
 
 /// The control file's map, checked against the target it should describe; what is
@@ -242,16 +248,13 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
         let Some(bytes) = pending.whole(index) else {
             return Ok(());
         };
+        let bytes = bytes.arrived.as_deref().expect("whole reads have bytes");
         let header = Compressed::new(
             &bytes.header.bytes,
             read.header.as_ref().map_or(0, |r| r.start),
         );
         let data = Compressed::new(&bytes.data.bytes, read.data.start);
-        let url = bytes
-            .data
-            .url
-            .as_ref()
-            .expect("bytes arrived from somewhere");
+        let url = &bytes.url;
         let mut history = vec![0u8; (window.end - window.start) as usize];
         w.assembly.read_present(&mut history, window.start)?;
         inflater.set_window(&history);
@@ -335,18 +338,19 @@ impl Pending {
             .zip(&self.bytes[first..])
             .take_while(|(r, _)| r.data.start < piece.end)
         {
-            bytes.lock().unwrap().data.store(&read.data, at, chunk, url);
+            if let Some(arrived) = bytes.lock().unwrap().taking(url) {
+                arrived.data.store(&read.data, at, chunk);
+            }
         }
         let first = self.headers.partition_point(|(h, _)| h.end <= piece.start);
         for (header, index) in self.headers[first..]
             .iter()
             .take_while(|(h, _)| h.start < piece.end)
         {
-            self.bytes[*index]
-                .lock()
-                .unwrap()
-                .header
-                .store(header, at, chunk, url);
+            let mut bytes = self.bytes[*index].lock().unwrap();
+            if let Some(arrived) = bytes.taking(url) {
+                arrived.header.store(header, at, chunk);
+            }
         }
     }
 
@@ -358,11 +362,13 @@ impl Pending {
 
     fn is_whole(&self, index: usize, bytes: &ReadBytes) -> bool {
         let read = &self.reads[index];
-        bytes.data.holds(&read.data, &read.data)
-            && read
-                .header
-                .as_ref()
-                .is_none_or(|h| bytes.header.holds(h, h))
+        bytes.arrived.as_ref().is_some_and(|bytes| {
+            bytes.data.holds(&read.data, &read.data)
+                && read
+                    .header
+                    .as_ref()
+                    .is_none_or(|h| bytes.header.holds(h, h))
+        })
     }
 
     /// The bytes of read `index`, locked, if all of them arrived.
@@ -417,12 +423,14 @@ impl Pending {
                 .take_while(|(_, r)| r.data.start < range.end)
             {
                 let mut bytes = self.bytes[first + index].lock().unwrap();
+                let arrived = bytes.arrived.as_deref();
                 let header_missing = read.header.as_ref().is_some_and(|h| {
-                    overlap(h, range).is_some_and(|part| !bytes.header.holds(h, &part))
+                    overlap(h, range)
+                        .is_some_and(|part| !arrived.is_some_and(|a| a.header.holds(h, &part)))
                 });
                 let data_missing = overlap(&read.data, range)
-                    .is_some_and(|part| !bytes.data.holds(&read.data, &part));
-                if !bytes.data.released && (header_missing || data_missing) {
+                    .is_some_and(|part| !arrived.is_some_and(|a| a.data.holds(&read.data, &part)));
+                if !bytes.released && (header_missing || data_missing) {
                     bytes.given_up = true;
                 }
             }
@@ -444,24 +452,39 @@ fn overlap(a: &Range<u64>, b: &Range<u64>) -> Option<Range<u64>> {
 }
 
 impl ReadBytes {
+    /// Where bytes sent by `url` go, unless the read is done with.
+    fn taking(&mut self, url: &Url) -> Option<&mut Arrived> {
+        if self.released {
+            return None;
+        }
+        let arrived = self.arrived.get_or_insert_with(|| {
+            Box::new(Arrived {
+                data: Buffer::default(),
+                header: Buffer::default(),
+                url: url.clone(),
+            })
+        });
+        if arrived.url != *url {
+            arrived.url = url.clone();
+        }
+        Some(arrived)
+    }
+
     /// The read is done with: drops its bytes.
     fn release(&mut self) {
-        self.data.release();
-        self.header.release();
+        self.released = true;
+        self.arrived = None;
     }
 }
 
 impl Buffer {
-    /// Keeps what `chunk` (the remote file's bytes from `at` on, sent by `url`) holds of
-    /// `range`, the buffer's.
-    fn store(&mut self, range: &Range<u64>, at: u64, chunk: &[u8], url: &Url) {
+    /// Keeps what `chunk` (the remote file's bytes from `at` on) holds of `range`, the
+    /// buffer's.
+    fn store(&mut self, range: &Range<u64>, at: u64, chunk: &[u8]) {
         let piece = at..at + chunk.len() as u64;
         let Some(part) = overlap(range, &piece) else {
             return;
         };
-        if self.released {
-            return;
-        }
         if self.bytes.is_empty() {
             self.bytes = vec![0; (range.end - range.start) as usize];
         }
@@ -476,7 +499,6 @@ impl Buffer {
                 self.got = merge(std::mem::take(&mut self.got));
             }
         }
-        self.url = Some(url.clone());
     }
 
     /// Whether all of `part` of `range` (the buffer's) arrived.
@@ -485,14 +507,6 @@ impl Buffer {
         self.got
             .iter()
             .any(|g| g.start <= local.start && local.end <= g.end)
-    }
-
-    /// Drops the bytes, for good.
-    fn release(&mut self) {
-        *self = Buffer {
-            released: true,
-            ..Buffer::default()
-        };
     }
 }
 
@@ -707,7 +721,7 @@ mod tests {
         let bytes = &pending.as_ref().unwrap().bytes;
         bytes
             .iter()
-            .map(|b| !b.lock().unwrap().data.bytes.is_empty())
+            .map(|b| b.lock().unwrap().arrived.is_some())
             .collect()
     }
 
