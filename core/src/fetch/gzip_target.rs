@@ -15,12 +15,14 @@
 //!    for each read that needs them, and inflates the reads in file order as they
 //!    become whole: a cursor walks the reads and stops at the first whose bytes are not
 //!    all in yet. A read's bytes are dropped once it is inflated;
-//! 3. bounds what waits ahead of the cursor: a reply whose next bytes lie more than
-//!    [`LOOKAHEAD`] past the end of the cursor's read is held back (its connection
-//!    then idles and the server's sending stops, by TCP's flow control), as long as
-//!    another request of the round is going. The last one going never waits, so the
-//!    round always moves on; and a request that ends without some bytes it was asked
-//!    for gives up the reads needing them, which the cursor then passes;
+//! 3. bounds what waits ahead of the cursor ([`REACH`]): a request is sent once its
+//!    first bytes lie within 5 MiB of the end of the cursor's read (so it is on its
+//!    way before the one before ends), and a reply whose next bytes lie more than
+//!    1 MiB past it is held back (its connection then idles and the server's sending
+//!    stops, by TCP's flow control), in both cases only while another request of the
+//!    round is going. The last one going never waits, so the round always moves on;
+//!    and a request that ends without some bytes it was asked for gives up the reads
+//!    needing them, which the cursor then passes;
 //! 4. once the requests are over, inflates the reads from the cursor on whose bytes did
 //!    come (after a read that never came whole).
 //!
@@ -60,10 +62,24 @@ use crate::gzip::{Compressed, CompressedRead, Inflater, WINDOW_SIZE, ZMap, fetch
 /// bytes are held until all of them are in, and each read more restarts the decoder
 /// (its 32 KiB window read back from the `.part`), which a MiB of output pays for.
 const READ_SPAN: u64 = 1 << 20;
-/// Compressed bytes a reply may bring past the end of the read the cursor waits for
-/// before it is held back: what a round holds ahead of the cursor, however many
-/// requests run and however their speeds differ.
-const LOOKAHEAD: u64 = 1 << 20;
+/// How far ahead of the inflating cursor the round's requests may go.
+#[derive(Clone, Copy)]
+struct Reach {
+    /// Compressed bytes a reply may bring past the end of the read the cursor waits for
+    /// before it is held back: what a round holds ahead of the cursor, however many
+    /// requests run and however their speeds differ.
+    reply: u64,
+    /// How much further on a request may start and still be sent. It is sent while the
+    /// one before is still coming, so that no round trip separates them, but not so
+    /// early that it waits long unread: a server gives up a connection it cannot send
+    /// on (nginx after 60 s), and 5 MiB takes 2 s at 20 Mbit/s.
+    request: u64,
+}
+
+const REACH: Reach = Reach {
+    reply: 1 << 20,
+    request: 4 << 20,
+};
 
 /// The [`Receiver`] for a target fetched as a gzip-compressed copy.
 pub(crate) struct GzipTarget<'w, 'a> {
@@ -71,8 +87,8 @@ pub(crate) struct GzipTarget<'w, 'a> {
     map: &'w ZMap,
     /// Written between rounds, read by the request threads during one.
     pending: RwLock<Option<Pending>>,
-    /// [`LOOKAHEAD`], but for tests.
-    lookahead: u64,
+    /// [`REACH`], but for tests.
+    reach: Reach,
 }
 
 /// A round's reads, the compressed bytes that came for them, and how far inflating them
@@ -91,10 +107,10 @@ struct Pending {
     /// Held by the thread that inflates. Another one whose bytes arrive meanwhile waits
     /// for it, then finds the reads they completed done or does them itself.
     progress: Mutex<Progress>,
-    /// Where bytes stop being taken without waiting: `lookahead` past the end of the
+    /// Where bytes stop being taken without waiting: `reach.reply` past the end of the
     /// read at the cursor.
     room_until: AtomicU64,
-    lookahead: u64,
+    reach: Reach,
     /// Requests of the round going and not held back.
     going: Mutex<usize>,
     /// Signalled when the cursor moves or a request ends.
@@ -186,7 +202,7 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
             writer,
             map,
             pending: RwLock::new(None),
-            lookahead: LOOKAHEAD,
+            reach: REACH,
         }
     }
 
@@ -302,13 +318,13 @@ impl<'w, 'a> GzipTarget<'w, 'a> {
 }
 
 impl Pending {
-    fn new(reads: Vec<CompressedRead>, blocks: Vec<Range<u64>>, lookahead: u64) -> Pending {
+    fn new(reads: Vec<CompressedRead>, blocks: Vec<Range<u64>>, reach: Reach) -> Pending {
         let headers = reads
             .iter()
             .enumerate()
             .filter_map(|(index, read)| Some((read.header.clone()?, index)))
             .collect();
-        let room_until = reads.first().map_or(u64::MAX, |r| r.data.end + lookahead);
+        let room_until = reads.first().map_or(u64::MAX, |r| r.data.end + reach.reply);
         Pending {
             ranges: fetch_ranges(&reads),
             bytes: reads.iter().map(|_| Mutex::default()).collect(),
@@ -320,7 +336,7 @@ impl Pending {
                 inflater: Inflater::new(&[]),
             }),
             room_until: AtomicU64::new(room_until),
-            lookahead,
+            reach,
             going: Mutex::new(0),
             moved: Condvar::new(),
         }
@@ -377,13 +393,13 @@ impl Pending {
         self.is_whole(index, &bytes).then_some(bytes)
     }
 
-    /// The cursor is at read `next_read`: bytes up to `lookahead` past its end are
+    /// The cursor is at read `next_read`: bytes up to `reach.reply` past its end are
     /// taken without waiting.
     fn cursor_moved(&self, next_read: usize) {
         let room = self
             .reads
             .get(next_read)
-            .map_or(u64::MAX, |r| r.data.end + self.lookahead);
+            .map_or(u64::MAX, |r| r.data.end + self.reach.reply);
         self.room_until.store(room, Ordering::Release);
         let _going = self.going.lock().unwrap();
         self.moved.notify_all();
@@ -404,6 +420,22 @@ impl Pending {
             going = self.moved.wait(going).unwrap();
             *going += 1;
         }
+    }
+
+    /// A request for bytes from `start` on is about to be sent: it waits while they lie
+    /// more than `reach.request` past what a reply may bring now and another request is
+    /// going (which brings the bytes the cursor waits for, or ends), then counts as
+    /// going.
+    fn send_when_near(&self, start: u64) {
+        let near = || {
+            let room = self.room_until.load(Ordering::Acquire);
+            start < room.saturating_add(self.reach.request)
+        };
+        let mut going = self.going.lock().unwrap();
+        while !near() && *going > 0 {
+            going = self.moved.wait(going).unwrap();
+        }
+        *going += 1;
     }
 
     /// A request for `asked` ended: the reads it should have brought bytes for and did
@@ -520,7 +552,7 @@ impl Receiver for GzipTarget<'_, '_> {
         self.writer
             .reporter
             .blocks(blocks.clone(), BlockState::InFlight, BlockSource::Network);
-        let pending = Pending::new(reads, blocks, self.lookahead);
+        let pending = Pending::new(reads, blocks, self.reach);
         let ranges = pending.ranges.clone();
         *self.pending.write().unwrap() = Some(pending);
         Ok(Some(Round {
@@ -577,9 +609,9 @@ impl Receiver for GzipTarget<'_, '_> {
         })
     }
 
-    fn requested(&self, _ranges: &[Range<u64>]) {
+    fn requested(&self, ranges: &[Range<u64>]) {
         if let Some(pending) = self.pending.read().unwrap().as_ref() {
-            *pending.going.lock().unwrap() += 1;
+            pending.send_when_near(ranges.first().map_or(0, |r| r.start));
         }
     }
 
@@ -691,15 +723,15 @@ mod tests {
             assembly
         }
 
-        /// Runs `test` on a gzip target over [`Fixture::assembly`], holding back what
-        /// arrives `lookahead` past the cursor's read.
-        fn with_target(&self, lookahead: u64, test: impl FnOnce(&Assembly, &GzipTarget)) {
+        /// Runs `test` on a gzip target over [`Fixture::assembly`] whose requests go as
+        /// far as `reach`.
+        fn with_target(&self, reach: Reach, test: impl FnOnce(&Assembly, &GzipTarget)) {
             let assembly = self.assembly();
             let sink = NullSink;
             let reporter = Reporter::new(&sink);
             let writer = BlockWriter::new(&assembly, &reporter);
             let mut gzip = GzipTarget::new(&writer, &self.map);
-            gzip.lookahead = lookahead;
+            gzip.reach = reach;
             test(&assembly, &gzip);
         }
 
@@ -715,6 +747,12 @@ mod tests {
         blocks.clone().all(|b| assembly.is_present(b))
     }
 
+    /// Bytes past the end of the cursor's read wait; any request may be sent.
+    const REPLY_AT_THE_CURSOR: Reach = Reach {
+        reply: 0,
+        request: u64::MAX,
+    };
+
     /// Which reads have bytes held.
     fn held(gzip: &GzipTarget) -> Vec<bool> {
         let pending = gzip.pending.read().unwrap();
@@ -728,7 +766,7 @@ mod tests {
     #[test]
     fn reads_are_inflated_in_file_order_as_their_bytes_arrive_and_their_bytes_released() {
         let f = fixture();
-        f.with_target(LOOKAHEAD, |assembly, gzip| {
+        f.with_target(REACH, |assembly, gzip| {
             let round = gzip.next_round().unwrap().unwrap();
             assert_eq!(round.ranges.len(), 4);
             let halves = |range: &Range<u64>| {
@@ -776,8 +814,7 @@ mod tests {
     #[test]
     fn a_reply_far_ahead_of_the_cursor_waits_while_another_request_goes() {
         let f = fixture();
-        // No lookahead: bytes past the end of the cursor's read wait.
-        f.with_target(0, |assembly, gzip| {
+        f.with_target(REPLY_AT_THE_CURSOR, |assembly, gzip| {
             let round = gzip.next_round().unwrap().unwrap();
             let (first, last) = (&round.ranges[0], &round.ranges[3]);
             gzip.requested(std::slice::from_ref(first));
@@ -806,9 +843,48 @@ mod tests {
     }
 
     #[test]
+    fn a_request_far_ahead_of_the_cursor_is_sent_once_the_one_before_ends() {
+        let f = fixture();
+        let reach = Reach {
+            reply: 0,
+            request: 0,
+        };
+        f.with_target(reach, |assembly, gzip| {
+            let round = gzip.next_round().unwrap().unwrap();
+            let (first, last) = (&round.ranges[..1], &round.ranges[3..]);
+            gzip.requested(first);
+            let (sent, was_sent) = std::sync::mpsc::channel();
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    gzip.requested(last);
+                    sent.send(()).unwrap();
+                });
+                let wait = std::time::Duration::from_millis(200);
+                assert!(was_sent.recv_timeout(wait).is_err(), "sent far ahead");
+                // The cursor moves on to the second read: the last is still far.
+                f.feed(gzip, &first[0]);
+                assert!(present(assembly, 0..5));
+                assert!(was_sent.recv_timeout(wait).is_err(), "sent far ahead");
+                // The request before it ends: nothing else is going, so it is sent.
+                gzip.request_over(first);
+                let released = was_sent.recv_timeout(std::time::Duration::from_secs(10));
+                if released.is_err() {
+                    // Let the thread end, so that the test fails rather than hangs.
+                    let pending = gzip.pending.read().unwrap();
+                    let pending = pending.as_ref().unwrap();
+                    pending.cursor_moved(pending.reads.len());
+                }
+                assert!(released.is_ok(), "not sent once nothing else was going");
+            });
+            f.feed(gzip, &last[0]);
+            assert_eq!(held(gzip), [false, false, false, true]);
+        });
+    }
+
+    #[test]
     fn a_request_put_back_unsent_holds_no_reply_back() {
         let f = fixture();
-        f.with_target(0, |_, gzip| {
+        f.with_target(REPLY_AT_THE_CURSOR, |_, gzip| {
             let round = gzip.next_round().unwrap().unwrap();
             let (first, last) = (&round.ranges[..2], &round.ranges[3]);
             gzip.requested(first);
@@ -840,7 +916,7 @@ mod tests {
     #[test]
     fn a_request_that_ends_without_its_bytes_lets_the_cursor_pass_its_read() {
         let f = fixture();
-        f.with_target(LOOKAHEAD, |assembly, gzip| {
+        f.with_target(REACH, |assembly, gzip| {
             let round = gzip.next_round().unwrap().unwrap();
             // The request for the first read ends without its bytes (a reply that broke off).
             gzip.requested(&round.ranges[..1]);

@@ -108,7 +108,8 @@ pub(crate) trait Receiver: Sync {
     fn feed(&self, url: &Url, start: u64, body: &mut dyn Read) -> Result<(), ReceiveError>;
     /// Takes the whole remote file, from a server that ignores ranges.
     fn feed_whole(&self, url: &Url, body: &mut dyn Read) -> Result<(), ReceiveError>;
-    /// A request for `ranges` is about to be sent.
+    /// A request for `ranges` is about to be sent. A receiver that takes the bytes in
+    /// file order may make it wait here until they are near.
     fn requested(&self, _ranges: &[Range<u64>]) {}
     /// The request for `ranges` is over, whatever came of it.
     fn request_over(&self, _ranges: &[Range<u64>]) {}
