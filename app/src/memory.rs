@@ -5,8 +5,8 @@
 //! threshold to that buffer's size (up to 32 MiB), and from then on buffers of that
 //! size are carved from the heaps of the threads that allocate them, whose freed
 //! memory mostly stays resident. A download frees many such buffers on several
-//! threads (a gzip round's compressed ranges, the HTTP client's read buffers), so it
-//! held a few MiB it no longer used.
+//! threads (seed chunks, a gzip target's compressed reads, the HTTP client's read
+//! buffers), so it held a few MiB it no longer used.
 
 /// Fixes glibc's mmap threshold at its starting 128 KiB, so that large buffers go
 /// back to the system when freed. Other allocators (macOS's, Windows', musl's) have no

@@ -432,9 +432,8 @@ impl<'a> Transport<'a> {
         // busy when there is a lot to fetch; never more than zsync would send for the same
         // ranges (it asks for 20 per request), rounded down, since a target fetched in
         // several rounds would otherwise round up once per round. Requests in file order
-        // follow each other, so there may be more of them than connections: shorter
-        // ones keep the next one from waiting long (a server may give up a connection
-        // it cannot send on).
+        // follow each other rather than share the file side by side, so their count is
+        // not capped at the connections (it stays within zsync's).
         let most = if in_file_order {
             u64::MAX
         } else {
