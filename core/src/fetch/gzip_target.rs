@@ -445,27 +445,43 @@ impl Pending {
         self.not_going();
     }
 
-    /// Gives up the reads that needed bytes of `asked` and do not have them.
+    /// Gives up the reads that needed bytes of `asked`, for their data or their header,
+    /// and do not have them.
     fn give_up_unbrought(&self, asked: &[Range<u64>]) {
         for range in asked {
             let first = self.reads.partition_point(|r| r.data.end <= range.start);
-            for (index, read) in self.reads[first..]
-                .iter()
-                .enumerate()
-                .take_while(|(_, r)| r.data.start < range.end)
-            {
-                let mut bytes = self.bytes[first + index].lock().unwrap();
-                let arrived = bytes.arrived.as_deref();
-                let header_missing = read.header.as_ref().is_some_and(|h| {
-                    overlap(h, range)
-                        .is_some_and(|part| !arrived.is_some_and(|a| a.header.holds(h, &part)))
-                });
-                let data_missing = overlap(&read.data, range)
-                    .is_some_and(|part| !arrived.is_some_and(|a| a.data.holds(&read.data, &part)));
-                if !bytes.released && (header_missing || data_missing) {
-                    bytes.given_up = true;
+            for (index, read) in self.reads.iter().enumerate().skip(first) {
+                if read.data.start >= range.end {
+                    break;
                 }
+                self.give_up_without(index, range, &read.data, |a| &a.data);
             }
+            let first = self.headers.partition_point(|(h, _)| h.end <= range.start);
+            for (header, index) in self.headers[first..]
+                .iter()
+                .take_while(|(h, _)| h.start < range.end)
+            {
+                self.give_up_without(*index, range, header, |a| &a.header);
+            }
+        }
+    }
+
+    /// Gives up read `index` unless what `asked` holds of `part`, one of its ranges,
+    /// came (into the buffer `buffer` picks).
+    fn give_up_without(
+        &self,
+        index: usize,
+        asked: &Range<u64>,
+        part: &Range<u64>,
+        buffer: impl Fn(&Arrived) -> &Buffer,
+    ) {
+        let Some(shared) = overlap(part, asked) else {
+            return;
+        };
+        let mut bytes = self.bytes[index].lock().unwrap();
+        let came = (bytes.arrived.as_deref()).is_some_and(|a| buffer(a).holds(part, &shared));
+        if !bytes.released && !came {
+            bytes.given_up = true;
         }
     }
 
