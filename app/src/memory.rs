@@ -10,7 +10,7 @@
 
 /// Fixes glibc's mmap threshold at its starting 128 KiB, so that large buffers go
 /// back to the system when freed. Other allocators (macOS's, Windows', musl's) have no
-/// such threshold. Called first in `main`, before any other thread starts.
+/// such threshold. Called from `main`, before any other thread starts.
 pub fn return_large_buffers_when_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter, before any thread allocates.
