@@ -769,6 +769,38 @@ mod tests {
         request: u64::MAX,
     };
 
+    /// How long a test lets a thread held back stay so.
+    const HELD: std::time::Duration = std::time::Duration::from_millis(200);
+
+    /// Runs `work` on a thread of `scope`; the receiver is told when it has returned.
+    fn on_a_thread<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        work: impl FnOnce() + Send + 'scope,
+    ) -> std::sync::mpsc::Receiver<()> {
+        let (done, ended) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            work();
+            // The test may have failed and stopped listening.
+            let _ = done.send(());
+        });
+        ended
+    }
+
+    /// Whether the thread behind `ended` returns within 10 s. If it does not, every
+    /// request and reply held back is let go, so that the thread ends and the test fails
+    /// rather than hangs.
+    fn came_in_time(gzip: &GzipTarget, ended: &std::sync::mpsc::Receiver<()>) -> bool {
+        let came = ended
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_ok();
+        if !came {
+            let pending = gzip.pending.read().unwrap();
+            let pending = pending.as_ref().unwrap();
+            pending.cursor_moved(pending.reads.len());
+        }
+        came
+    }
+
     /// Which reads have bytes held.
     fn held(gzip: &GzipTarget) -> Vec<bool> {
         let pending = gzip.pending.read().unwrap();
@@ -836,18 +868,18 @@ mod tests {
             gzip.requested(std::slice::from_ref(first));
             gzip.requested(std::slice::from_ref(last));
             std::thread::scope(|scope| {
-                let ahead = scope.spawn(|| f.feed(gzip, last));
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                let ahead = on_a_thread(scope, || f.feed(gzip, last));
+                assert!(ahead.recv_timeout(HELD).is_err(), "not held back");
                 assert_eq!(held(gzip), [false; 4], "the reply ahead was not held back");
                 // The cursor moves on to the second read: the last one is still too far.
                 f.feed(gzip, first);
                 assert!(present(assembly, 0..5));
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                assert!(ahead.recv_timeout(HELD).is_err(), "not held back");
                 assert_eq!(held(gzip), [false; 4]);
                 // The request at the cursor ends: the one held back is the last going, and
                 // goes.
                 gzip.request_over(std::slice::from_ref(first));
-                ahead.join().unwrap();
+                assert!(came_in_time(gzip, &ahead), "held back while the last going");
             });
             assert_eq!(held(gzip), [false, false, false, true]);
             gzip.request_over(std::slice::from_ref(last));
@@ -869,28 +901,19 @@ mod tests {
             let round = gzip.next_round().unwrap().unwrap();
             let (first, last) = (&round.ranges[..1], &round.ranges[3..]);
             gzip.requested(first);
-            let (sent, was_sent) = std::sync::mpsc::channel();
             std::thread::scope(|scope| {
-                scope.spawn(|| {
-                    gzip.requested(last);
-                    sent.send(()).unwrap();
-                });
-                let wait = std::time::Duration::from_millis(200);
-                assert!(was_sent.recv_timeout(wait).is_err(), "sent far ahead");
+                let sent = on_a_thread(scope, || gzip.requested(last));
+                assert!(sent.recv_timeout(HELD).is_err(), "sent far ahead");
                 // The cursor moves on to the second read: the last is still far.
                 f.feed(gzip, &first[0]);
                 assert!(present(assembly, 0..5));
-                assert!(was_sent.recv_timeout(wait).is_err(), "sent far ahead");
+                assert!(sent.recv_timeout(HELD).is_err(), "sent far ahead");
                 // The request before it ends: nothing else is going, so it is sent.
                 gzip.request_over(first);
-                let released = was_sent.recv_timeout(std::time::Duration::from_secs(10));
-                if released.is_err() {
-                    // Let the thread end, so that the test fails rather than hangs.
-                    let pending = gzip.pending.read().unwrap();
-                    let pending = pending.as_ref().unwrap();
-                    pending.cursor_moved(pending.reads.len());
-                }
-                assert!(released.is_ok(), "not sent once nothing else was going");
+                assert!(
+                    came_in_time(gzip, &sent),
+                    "not sent once nothing else was going"
+                );
             });
             f.feed(gzip, &last[0]);
             assert_eq!(held(gzip), [false, false, false, true]);
@@ -909,19 +932,10 @@ mod tests {
             gzip.requeued(first);
             // The reply for the last range is the only one going: it must not wait
             // (counted as still going, the first request would hold it back for ever).
-            let (done, finished) = std::sync::mpsc::channel();
             std::thread::scope(|scope| {
-                scope.spawn(|| {
-                    f.feed(gzip, last);
-                    done.send(()).unwrap();
-                });
-                let waited = finished.recv_timeout(std::time::Duration::from_secs(10));
-                if waited.is_err() {
-                    // Let the thread end, so that the test fails rather than hangs.
-                    gzip.request_over(first);
-                }
+                let fed = on_a_thread(scope, || f.feed(gzip, last));
                 assert!(
-                    waited.is_ok(),
+                    came_in_time(gzip, &fed),
                     "the reply was held back by a request not sent"
                 );
             });
