@@ -12,18 +12,17 @@ pub struct Rsum {
 }
 
 impl Rsum {
-    /// The sum of a whole window (the block size is `data.len()`).
+    /// The sum of a whole window (the block size is `data.len()`). In 16-bit arithmetic
+    /// throughout, since only the sums modulo 2^16 are kept: the loop then vectorises to
+    /// 16-bit multiplies, eight bytes a step, where 32-bit ones took four.
     pub fn of_block(data: &[u8]) -> Rsum {
-        let len = data.len() as u32;
-        let (mut a, mut b) = (0u32, 0u32);
+        let len = data.len() as u16;
+        let (mut a, mut b) = (0u16, 0u16);
         for (i, &byte) in data.iter().enumerate() {
-            a = a.wrapping_add(u32::from(byte));
-            b = b.wrapping_add((len - i as u32).wrapping_mul(u32::from(byte)));
+            a = a.wrapping_add(u16::from(byte));
+            b = b.wrapping_add(len.wrapping_sub(i as u16).wrapping_mul(u16::from(byte)));
         }
-        Rsum {
-            a: a as u16,
-            b: b as u16,
-        }
+        Rsum { a, b }
     }
 
     /// Moves the window one byte on: `old` leaves at the front, `new` enters at the back.

@@ -7,5 +7,5 @@ mod seed;
 mod seed_file;
 
 pub(crate) use index::{BlockIndex, Group};
-pub(crate) use seed::{Scan, StrongCache};
+pub(crate) use seed::{Scan, StrongCache, common_prefix_len};
 pub(crate) use seed_file::{is_gzip, open_seed};

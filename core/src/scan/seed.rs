@@ -76,6 +76,23 @@ struct Periodic {
     resume: usize,
 }
 
+/// How many bytes `a` and `b` have in common from their start: compared 32 at a time,
+/// since a run of one value (a zero-filled stretch) can be megabytes long.
+pub(crate) fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let whole = (a.as_chunks::<32>().0.iter())
+        .zip(b.as_chunks::<32>().0)
+        .take_while(|(a, b)| a == b)
+        .count()
+        * 32;
+    whole
+        + (a[whole..].iter())
+            .zip(&b[whole..])
+            .take_while(|(a, b)| a == b)
+            .count()
+}
+
 /// Whether the pair window at `p` of `buf` (whose two weak sums are equal: perhaps one
 /// block twice) repeats itself every `d` bytes, `d` a power of two up to the block size
 /// `bs` (a period of two blocks' worth that divides neither block cannot make them
@@ -89,11 +106,7 @@ fn periodic_run(buf: &[u8], p: usize, starts: usize, bs: usize) -> Option<Period
     // Window `p + k` (k >= d) repeats window `p + k - d` when each of the `k` bytes it
     // reaches past window `p` repeats the byte `d` before it.
     let last = starts - 1;
-    let repeating = buf[p + span..last + span]
-        .iter()
-        .zip(&buf[p + span - d..])
-        .take_while(|(byte, before)| byte == before)
-        .count();
+    let repeating = common_prefix_len(&buf[p + span..last + span], &buf[p + span - d..]);
     Some(Periodic {
         last_distinct: p + d - 1,
         resume: p + repeating,
@@ -720,6 +733,20 @@ mod tests {
 
     fn missing(found: &[bool]) -> Vec<usize> {
         (0..found.len()).filter(|&b| !found[b]).collect()
+    }
+
+    #[test]
+    fn common_prefixes_are_measured_to_the_byte() {
+        let a = noise(200, 1);
+        for differs_at in [0, 1, 31, 32, 33, 95, 128, 199] {
+            let mut b = a.clone();
+            b[differs_at] ^= 4;
+            assert_eq!(common_prefix_len(&a, &b), differs_at);
+        }
+        assert_eq!(common_prefix_len(&a, &a), 200);
+        assert_eq!(common_prefix_len(&a[..70], &a), 70);
+        assert_eq!(common_prefix_len(&a, &a[..33]), 33);
+        assert_eq!(common_prefix_len(&[], &a), 0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::control::ControlFile;
 use crate::error::{Error, Result};
 use crate::job::Control;
 use crate::part::read_at;
-use crate::scan::{BlockIndex, StrongCache, is_gzip, open_seed};
+use crate::scan::{BlockIndex, StrongCache, common_prefix_len, is_gzip, open_seed};
 use sightings::{Match, Pattern, Repeats, Saw, Sightings};
 
 mod sightings;
@@ -306,11 +306,8 @@ impl<'c> ZsyncTarget<'c> {
             if let Some(d) = repeats.period_at(key, buf, p) {
                 // The windows from here on repeat those `d` bytes back, for as long as
                 // the bytes entering them do: the same contents, seen already.
-                let more = buf[p + span..starts - 1 + span]
-                    .iter()
-                    .zip(&buf[p + span - d..])
-                    .take_while(|(a, b)| a == b)
-                    .count();
+                let more =
+                    common_prefix_len(&buf[p + span..starts - 1 + span], &buf[p + span - d..]);
                 let seen_at = (piece.start + (p - d) as u64, &buf[p - d..p + span]);
                 sightings.repeated(repeats.repeated(p, d), d, seen_at);
                 p += more + 1;
