@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -216,36 +217,75 @@ impl PartFile {
     }
 
     /// The hash of the file's `bytes` (all of it, or a format's data part), read from
-    /// disk in order while it is still being filled: before each piece is read, `wait_for(bytes)` must return true once those bytes are
-    /// final (false gives up: `Ok(None)`). Hashing then overlaps fetching instead of
-    /// following it.
+    /// disk in order while it is still being filled: before each piece is read,
+    /// `wait_for(bytes)` must return true once those bytes are final (false gives up:
+    /// `Ok(None)`). Hashing then overlaps fetching instead of following it.
+    ///
+    /// A thread of its own reads the pieces (waits, then copies out of the page cache)
+    /// while this one hashes the piece before: once the fetch is done, the hash is all a
+    /// download waits for.
     pub fn hash_as_filled(
         &self,
         algorithm: FileHashAlgorithm,
         bytes: Range<u64>,
-        mut wait_for: impl FnMut(Range<u64>) -> bool,
+        wait_for: impl FnMut(Range<u64>) -> bool + Send,
     ) -> Result<Option<FileHash>> {
-        const PIECE: u64 = 1 << 20;
-        let mut hasher = FileHasher::new(algorithm);
-        let mut buf = vec![0u8; PIECE as usize];
+        // Three pieces at most are held: one hashed, one read, one waiting between.
+        let (to_hash, pieces) = std::sync::mpsc::sync_channel(1);
+        let (to_reuse, hashed) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(move || self.read_in_order(bytes, wait_for, to_hash, hashed));
+            let mut hasher = FileHasher::new(algorithm);
+            for piece in pieces {
+                let Some(piece) = piece? else {
+                    return Ok(None);
+                };
+                hasher.update(&piece);
+                // Gone only once the reader is done.
+                let _ = to_reuse.send(piece);
+            }
+            Ok(Some(hasher.finish()))
+        })
+    }
+
+    /// [`Self::hash_as_filled`]'s reader: sends each piece of `bytes` once `wait_for`
+    /// says it is final, in buffers the hasher gives back; `None` when `wait_for` gives
+    /// up. Stops at the first error, or when the hasher has stopped listening.
+    fn read_in_order(
+        &self,
+        bytes: Range<u64>,
+        mut wait_for: impl FnMut(Range<u64>) -> bool,
+        to_hash: SyncSender<Result<Option<Vec<u8>>>>,
+        hashed: Receiver<Vec<u8>>,
+    ) {
+        const PIECE: u64 = 256 << 10;
         let mut offset = bytes.start;
         while offset < bytes.end {
-            let piece = PIECE.min(bytes.end - offset);
-            if !wait_for(offset..offset + piece) {
-                return Ok(None);
+            let len = PIECE.min(bytes.end - offset);
+            if !wait_for(offset..offset + len) {
+                let _ = to_hash.send(Ok(None));
+                return;
             }
-            let buf = &mut buf[..piece as usize];
-            let n =
-                read_at(&self.file, buf, offset).map_err(|e| Error::io("read", &self.path, e))?;
-            if n < buf.len() {
-                let e =
-                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file got shorter");
-                return Err(Error::io("read", &self.path, e));
+            let mut piece = hashed.try_recv().unwrap_or_default();
+            piece.resize(len as usize, 0);
+            let read = match read_at(&self.file, &mut piece, offset) {
+                Ok(n) if n < piece.len() => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file got shorter",
+                )),
+                Ok(_) => Ok(Some(piece)),
+                Err(e) => Err(e),
+            };
+            let failed = read.is_err();
+            if to_hash
+                .send(read.map_err(|e| Error::io("read", &self.path, e)))
+                .is_err()
+                || failed
+            {
+                return;
             }
-            hasher.update(buf);
-            offset += piece;
+            offset += len;
         }
-        Ok(Some(hasher.finish()))
     }
 
     /// Starts writing what is cached for the file out to disk and waits for it; the final
@@ -356,6 +396,48 @@ mod tests {
         );
         drop(first);
         PartFile::open(&output, 1000).expect("free again once the first job is gone");
+    }
+
+    #[test]
+    fn hashing_reads_each_piece_in_order_once_it_is_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = crate::test_data::noise((1 << 20) + 5, 9);
+        let part = PartFile::open(&dir.path().join("out"), content.len() as u64).unwrap();
+        part.write_at(0, &content).unwrap();
+        let hash_of = |bytes: Range<usize>| {
+            let mut hasher = FileHasher::new(FileHashAlgorithm::Sha1);
+            hasher.update(&content[bytes]);
+            hasher.finish()
+        };
+        let hash_as_filled = |bytes: Range<usize>, give_up_at: Option<u64>| {
+            let asked = Mutex::new(Vec::new());
+            let bytes = bytes.start as u64..bytes.end as u64;
+            let hash = part.hash_as_filled(FileHashAlgorithm::Sha1, bytes, |piece| {
+                asked.lock().unwrap().push(piece.clone());
+                Some(piece.start) != give_up_at
+            });
+            (hash, asked.into_inner().unwrap())
+        };
+
+        let (hash, asked) = hash_as_filled(3..content.len(), None);
+        assert_eq!(hash.unwrap(), Some(hash_of(3..content.len())));
+        assert_eq!(asked.first().unwrap().start, 3);
+        assert_eq!(asked.last().unwrap().end, content.len() as u64);
+        assert!(
+            asked.windows(2).all(|w| w[0].end == w[1].start),
+            "{asked:?}"
+        );
+
+        let second = asked[1].start;
+        let (hash, asked) = hash_as_filled(3..content.len(), Some(second));
+        assert_eq!(hash.unwrap(), None, "gave up");
+        assert_eq!(asked.len(), 2, "nothing asked after giving up");
+
+        let (hash, _) = hash_as_filled(0..content.len() + 1, None);
+        let error = hash
+            .expect_err("the file is shorter than asked")
+            .to_string();
+        assert!(error.contains("got shorter"), "{error}");
     }
 
     #[test]
