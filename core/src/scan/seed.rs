@@ -76,6 +76,14 @@ struct Periodic {
     resume: usize,
 }
 
+/// Whether `data` is all zeros: tested 32 bytes at a time, since the scan asks it of
+/// every block it takes (a byte at a time it was 80% of `take_group`'s CPU samples on
+/// the bench's image, whose zero-filled blocks are read to their end).
+fn all_zeros(data: &[u8]) -> bool {
+    let (whole, rest) = data.as_chunks::<32>();
+    whole.iter().all(|chunk| *chunk == [0; 32]) && rest.iter().all(|&b| b == 0)
+}
+
 /// How many bytes `a` and `b` have in common from their start: compared 32 at a time,
 /// since a run of one value (a zero-filled stretch) can be megabytes long.
 pub(crate) fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
@@ -593,7 +601,7 @@ impl Scan<'_> {
         taken.blocks.push(block);
         let len = self.geometry().block_len(block);
         let data = &buf[at..at + len];
-        if self.assembly.reads_as_zeros() && data.iter().all(|&b| b == 0) {
+        if self.assembly.reads_as_zeros() && all_zeros(data) {
             // Already there: a fresh .part reads as zeros, and stays sparse.
             return Ok(true);
         }
@@ -733,6 +741,17 @@ mod tests {
 
     fn missing(found: &[bool]) -> Vec<usize> {
         (0..found.len()).filter(|&b| !found[b]).collect()
+    }
+
+    #[test]
+    fn all_zeros_sees_any_byte_that_is_not() {
+        let zeros = vec![0u8; 100];
+        assert!(all_zeros(&zeros) && all_zeros(&[]));
+        for at in [0, 31, 32, 63, 64, 95, 96, 99] {
+            let mut data = zeros.clone();
+            data[at] = 1;
+            assert!(!all_zeros(&data), "byte {at}");
+        }
     }
 
     #[test]
