@@ -49,13 +49,13 @@ impl Rsum {
     }
 
     /// Rolls this sum, of the window at `data[0..bs]`, over every window of `data` and
-    /// appends each one's packed sum to `out`: `data.len() - bs + 1` of them, this one
-    /// first. A loop with nothing else in it: the seed scan rolls a tile of windows this
-    /// way, then tests the tile, each stage tight enough to run at full speed.
-    pub fn roll_packed(self, data: &[u8], bs: usize, out: &mut Vec<u32>) {
-        let first = out.len();
-        out.resize(first + data.len() + 1 - bs, 0);
-        let (this, rest) = out[first..].split_first_mut().expect("one window at least");
+    /// writes each one's packed sum to `out`, which has room for exactly the
+    /// `data.len() - bs + 1` of them, this one first. A loop with nothing else in it: the
+    /// seed scan rolls a tile of windows this way, then tests the tile, each stage tight
+    /// enough to run at full speed.
+    pub fn roll_packed(self, data: &[u8], bs: usize, out: &mut [u32]) {
+        assert_eq!(out.len(), data.len() + 1 - bs, "a slot per window");
+        let (this, rest) = out.split_first_mut().expect("one window at least");
         *this = self.packed();
         // SAFETY: every x86-64 CPU has SSE2.
         #[cfg(target_arch = "x86_64")]
@@ -185,10 +185,9 @@ mod tests {
         let bs = 64;
         let mut data = noise(bs * 5 + 7, 3);
         data[bs..bs * 3].fill(0xff);
-        let mut out = vec![42];
+        let mut out = vec![42; data.len() - bs + 1];
         Rsum::of_block(&data[..bs]).roll_packed(&data, bs, &mut out);
-        assert_eq!(out.len(), 1 + data.len() - bs + 1, "appends one per window");
-        for (start, &packed) in out[1..].iter().enumerate() {
+        for (start, &packed) in out.iter().enumerate() {
             let window = Rsum::of_block(&data[start..start + bs]);
             assert_eq!(packed, window.packed(), "window {start}");
             assert_eq!(Rsum::from_packed(packed), window);
@@ -205,7 +204,7 @@ mod tests {
             for windows in (1..=40).chain([255, 256, 257, 299]) {
                 let tile = &data[..bs + windows - 1];
                 let start = Rsum::of_block(&tile[..bs]);
-                let mut ours = Vec::new();
+                let mut ours = vec![0; windows];
                 start.roll_packed(tile, bs, &mut ours);
                 let mut one_at_a_time = vec![start.packed(); windows];
                 start.roll_each(tile, bs, &mut one_at_a_time[1..]);

@@ -128,7 +128,10 @@ fn periodic_run(buf: &[u8], p: usize, starts: usize, bs: usize) -> Option<Period
 struct WindowSums {
     /// The window `sums[0]` is of.
     first: usize,
+    /// Room for the longest tile so far: only the first `len` are this tile's sums, so
+    /// a tile is written once, not zero-filled first.
     sums: Vec<u32>,
+    len: usize,
     /// Windows to roll next time: grows while the scan runs through tiles without
     /// stopping, so a long stretch of new data is rolled in few, long loops.
     tile: usize,
@@ -139,7 +142,7 @@ impl WindowSums {
     fn clear(&mut self) {
         self.first = 0;
         self.tile = 0;
-        self.sums.clear();
+        self.len = 0;
     }
 
     /// The sums of the windows from `from` (whose sum is `at_from`) on: at least its
@@ -152,7 +155,7 @@ impl WindowSums {
         last: usize,
         bs: usize,
     ) -> &[u32] {
-        let end = self.first + self.sums.len();
+        let end = self.first + self.len;
         if from < self.first || from + bs + 1 >= end {
             // The scan went through the whole tile (it stops at the last window whose
             // pair is known) or elsewhere.
@@ -164,10 +167,13 @@ impl WindowSums {
             };
             let to = (from + self.tile).min(last);
             self.first = from;
-            self.sums.clear();
-            at_from.roll_packed(&buf[from..to + 2 * bs], bs, &mut self.sums);
+            self.len = to + bs + 1 - from;
+            if self.sums.len() < self.len {
+                self.sums.resize(self.len, 0);
+            }
+            at_from.roll_packed(&buf[from..to + 2 * bs], bs, &mut self.sums[..self.len]);
         }
-        &self.sums[from - self.first..]
+        &self.sums[from - self.first..self.len]
     }
 }
 
