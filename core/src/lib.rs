@@ -52,6 +52,7 @@ mod make;
 mod part;
 mod scan;
 pub mod serve;
+mod spares;
 #[cfg(test)]
 mod test_data;
 mod zck;

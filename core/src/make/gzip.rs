@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::part::read_at;
+use crate::spares::Spares;
 
 /// Input compressed per parallel piece; a multiple of every block size `-z` accepts.
 const CHUNK: usize = 1 << 20;
@@ -37,6 +38,22 @@ fn gzip_header(mtime: u32) -> [u8; 10] {
 
 /// An empty final block with fixed codes (`BFINAL=1, BTYPE=01`, end-of-block), 10 bits.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// A compressing thread's input buffer and compressor (with its deflate state, a few
+/// hundred KiB at the best level), kept from one piece to the next as [`Spares`].
+struct Scratch {
+    data: Vec<u8>,
+    compressor: Compress,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            data: Vec::new(),
+            compressor: Compress::new(Compression::best(), false),
+        }
+    }
+}
 
 /// One chunk's deflate bytes and where each of its blocks' compressed data starts.
 struct Piece {
@@ -73,6 +90,7 @@ pub fn compress(
     // Uncompressed offset of the next block: every block but the last is whole.
     let mut block_out = 0u64;
     let batch = rayon::current_num_threads().max(1) * 2;
+    let (scratches, outputs) = (Spares::<Scratch>::new(), Spares::<Vec<u8>>::new());
     let mut offset = 0u64;
     while offset < length {
         let starts: Vec<u64> = (0..batch as u64)
@@ -82,16 +100,25 @@ pub fn compress(
         let pieces = starts
             .par_iter()
             .map(|&start| {
-                let mut data = vec![0u8; (length - start).min(CHUNK as u64) as usize];
-                let got = read_at(input, &mut data, start)
-                    .map_err(|e| Error::io("read", input_path, e))?;
+                let mut scratch = scratches.take();
+                let data = &mut scratch.data;
+                data.resize((length - start).min(CHUNK as u64) as usize, 0);
+                let got =
+                    read_at(input, data, start).map_err(|e| Error::io("read", input_path, e))?;
                 if got < data.len() {
                     return Err(Error::Invalid(format!(
                         "{} got shorter while it was being compressed",
                         input_path.display()
                     )));
                 }
-                Ok(compress_piece(&data, block_size as usize))
+                let piece = compress_piece(
+                    data,
+                    block_size as usize,
+                    &mut scratch.compressor,
+                    outputs.take(),
+                );
+                scratches.give_back(scratch);
+                Ok(piece)
             })
             .collect::<Result<Vec<Piece>>>()?;
         for piece in pieces {
@@ -102,6 +129,7 @@ pub fn compress(
             out.write_all(&piece.deflate).map_err(write_err)?;
             written += piece.deflate.len() as u64;
             crc.combine(&piece.crc);
+            outputs.give_back(piece.deflate);
         }
         offset = starts
             .last()
@@ -125,11 +153,17 @@ pub fn compress(
     Ok(map.entries)
 }
 
-/// Compresses `data`, ending a deflate block (with a sync flush) after every `block_size`
-/// bytes of it.
-fn compress_piece(data: &[u8], block_size: usize) -> Piece {
-    let mut compressor = Compress::new(Compression::best(), false);
-    let mut deflate = Vec::with_capacity(data.len() / 2 + 1024);
+/// Compresses `data` with `compressor` (reset first) into `deflate` (emptied first),
+/// ending a deflate block (with a sync flush) after every `block_size` bytes of it.
+fn compress_piece(
+    data: &[u8],
+    block_size: usize,
+    compressor: &mut Compress,
+    mut deflate: Vec<u8>,
+) -> Piece {
+    compressor.reset();
+    deflate.clear();
+    deflate.reserve(data.len() / 2 + 1024);
     let mut block_starts = Vec::with_capacity(data.len().div_ceil(block_size));
     let mut crc = Crc::new();
     crc.update(data);
@@ -137,15 +171,24 @@ fn compress_piece(data: &[u8], block_size: usize) -> Piece {
         block_starts.push(deflate.len());
         let mut consumed = 0;
         loop {
-            // Room for a stored block of all of it plus the flush marker.
-            deflate.reserve(block.len() - consumed + 64);
-            let before = compressor.total_in();
+            // Room for a stored block of all of it plus the flush marker. Only this room is
+            // handed to the compressor: `compress_vec` would zero-fill all the buffer's
+            // spare capacity at every call, a quarter MiB on average, 256 times a piece.
+            let (start, room) = (deflate.len(), block.len() - consumed + 64);
+            deflate.resize(start + room, 0);
+            let (before_in, before_out) = (compressor.total_in(), compressor.total_out());
             compressor
-                .compress_vec(&block[consumed..], &mut deflate, FlushCompress::Sync)
+                .compress(
+                    &block[consumed..],
+                    &mut deflate[start..],
+                    FlushCompress::Sync,
+                )
                 .expect("deflate cannot fail on valid parameters");
-            consumed += (compressor.total_in() - before) as usize;
-            // Spare room left means the flush is complete.
-            if consumed == block.len() && deflate.len() < deflate.capacity() {
+            consumed += (compressor.total_in() - before_in) as usize;
+            let produced = (compressor.total_out() - before_out) as usize;
+            deflate.truncate(start + produced);
+            // Room left over means the flush is complete.
+            if consumed == block.len() && produced < room {
                 break;
             }
         }

@@ -13,7 +13,6 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -28,6 +27,7 @@ use crate::event::{BlockSource, BlockState, Event};
 use crate::job::Control;
 use crate::part::{Assembly, read_at};
 use crate::scan::{BlockIndex, Group, is_gzip, open_seed};
+use crate::spares::Spares;
 
 /// Window starts handled per chunk of a plain seed. Each scanning thread holds one chunk
 /// (and a window's span more): 256 KiB keeps that memory small beside the index (2 MiB
@@ -177,9 +177,8 @@ impl WindowSums {
     }
 }
 
-/// A scanning thread's buffers, kept from one chunk to the next: allocating them anew
-/// for each chunk (a quarter MiB and up to 128 KiB) cost glibc's allocator a mapping
-/// and its page faults each time, or left the freed memory in the threads' heaps.
+/// A scanning thread's buffers (a quarter MiB and up to 128 KiB), kept from one chunk to
+/// the next as [`Spares`].
 #[derive(Default)]
 struct Scratch {
     seed: Vec<u8>,
@@ -305,12 +304,12 @@ impl Scan<'_> {
         pass: Pass,
     ) -> Result<Vec<Range<u64>>> {
         let span = self.block_size() * usize::from(self.index.seq());
-        let scratches: Mutex<Vec<Scratch>> = Mutex::default();
+        let scratches: Spares<Scratch> = Spares::new();
         let jumped: Vec<Vec<Range<u64>>> = pieces
             .par_iter()
             .map(|piece| {
                 self.control.checkpoint()?;
-                let mut scratch = scratches.lock().unwrap().pop().unwrap_or_default();
+                let mut scratch = scratches.take();
                 let (buf, sums) = (&mut scratch.seed, &mut scratch.sums);
                 let starts = (piece.end - piece.start) as usize;
                 buf.resize(starts - 1 + span, 0);
@@ -319,7 +318,7 @@ impl Scan<'_> {
                 // Past the end of the seed, windows see zeros, as zsync pads them.
                 buf[got..].fill(0);
                 let jumped = self.scan_buffer(buf, starts, source, pass, sums)?;
-                scratches.lock().unwrap().push(scratch);
+                scratches.give_back(scratch);
                 Ok(jumped
                     .into_iter()
                     .map(|r| piece.start + r.start as u64..piece.start + r.end as u64)
