@@ -5,15 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use deltadrop::cli::{Cli, Command, run};
+use deltadrop::cli::{Cli, run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // `make` allocates its large buffers (a piece to compress, a compressor) anew for
-    // each piece: mapped and unmapped each time, they cost `make -z` of 300 MiB 0.3 s
-    // more system time. What the fixed threshold is for is a download's memory.
-    if !matches!(cli.command, Command::Make(_)) {
-        deltadrop::memory::return_large_buffers_when_freed();
-    }
-    ExitCode::from(run(cli))
+    deltadrop::memory::return_large_buffers_when_freed();
+    ExitCode::from(run(Cli::parse()))
 }
