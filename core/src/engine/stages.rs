@@ -47,6 +47,9 @@ impl<'a> Stages<'a> {
             Mode::PlanOnly | Mode::EstimateSeeds => Ok(None),
         }
     }
+
+    /// Hands the old output, then each seed, in order, to `take`, until `complete` says
+    /// nothing is missing; a file named twice (or the `.part` itself) only once. A
     /// problem with a seed skips the seed; one with the `.part` (a full disk) stops the
     /// job: decided by which file failed, not by what was being done.
     pub fn each_seed(
@@ -141,6 +144,7 @@ impl<'a> Stages<'a> {
         });
     }
 
+    /// Reports the plan: what is left to fetch (`cost`: in how many ranges, how many
     /// bytes).
     pub fn report_plan<L: Layout + ?Sized>(
         &self,
