@@ -35,6 +35,7 @@ deltadrop --bin deltadrop-cli`; done at start unless `--ours` names a binary).
 """
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -266,6 +267,35 @@ def report_floor(clients: list[str], link_shape: tuple[float, float], best, medi
     print(row + f"   ({', '.join(f'{median(name, 0) / floor:.2f}' for name in clients)})")
 
 
+def phases(cmd: list[str], cwd: Path) -> dict[str, float]:
+    """Runs `deltadrop-cli get --json` once and notes when each stage's first event came,
+    in seconds from the start: where the time goes (on a link, what is above the floor)."""
+    marks = {"control_loaded": "loaded", "planned": "planned"}
+    seen: dict[str, float] = {}
+    started = time.monotonic()
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            event = json.loads(line)
+            name = marks.get(event.get("event"), event.get("phase") if event.get("event") == "phase" else None)
+            if name:
+                seen.setdefault(name, time.monotonic() - started)
+    if proc.returncode != 0:
+        raise SystemExit(f"deltadrop failed (exit {proc.returncode}) in the timed run")
+    seen["exit"] = time.monotonic() - started
+    return seen
+
+
+def report_phases(seen: dict[str, float], floor_rtt_s: float, fetched: int, mbit: float) -> None:
+    """Prints one timed run's stages; the fetch beside its own floor (the same bytes at the
+    link's rate, plus the round trip of asking)."""
+    fetch = seen["verifying"] - seen["fetching"]
+    fetch_floor = fetched / (mbit * 1e6 / 8) + floor_rtt_s
+    print(f"{'stages s':14}control file {seen['loaded']:.2f}, seed scan and plan "
+          f"{seen['planned'] - seen['loaded']:.2f}, fetch {fetch:.2f} (its floor {fetch_floor:.2f}), "
+          f"verify and install {seen['exit'] - seen['verifying']:.2f}: total {seen['exit']:.2f} "
+          f"(one more run, with --json)")
+
+
 def link_shape(text: str) -> tuple[float, float]:
     """--link RATE_MBIT:RTT_MS, e.g. 20:100."""
     try:
@@ -472,6 +502,15 @@ def main() -> None:
                           f"CPU {user:.2f} user + {system:.2f} system", flush=True)
             control_size = None if control == target else (www / control).stat().st_size
             report(case, peer, args, results, control_size)
+            if args.link:
+                out = client / "out-deltadrop.img"
+                for leftover in client.glob("out-deltadrop.img*"):
+                    leftover.unlink()
+                subprocess.run(["sync"])
+                seen = phases([str(ours), "get", "--json", "-i", str(seed), "-o", str(out), url], client)
+                subprocess.run(["sync"])
+                _, fetched, offset = log_since(log, offset, target)
+                report_phases(seen, args.link[1] / 1000, fetched, args.link[0])
     finally:
         if proxy:
             proxy.close()
