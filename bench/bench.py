@@ -21,7 +21,9 @@ With `--link 20:100` every client reaches nginx through a simulated link of 20 M
 and 100 ms round trip (bench/link.py: a delaying, pacing proxy, checked against a 5 MiB
 fetch before the cases run), and each case also prints the floor: the bytes deltadrop
 fetched (the complete scan's: every block a seed holds is found) over the rate, plus one
-round trip, and every client's wall time as a multiple of it. `--baseline OLD-CLI` runs
+round trip, and every client's wall time as a multiple of it; then one more deltadrop
+run with `--json` shows what is above the floor (`stages s`: the control file, the seed
+scan and plan, the fetch beside its own floor, verify and install). `--baseline OLD-CLI` runs
 an older deltadrop-cli too, in turn with the peer and the current one, as the column
 "before": a change's before and after measured side by side on the same machine state.
 
@@ -288,10 +290,11 @@ def phases(cmd: list[str], cwd: Path) -> dict[str, float]:
 def report_phases(seen: dict[str, float], floor_rtt_s: float, fetched: int, mbit: float) -> None:
     """Prints one timed run's stages; the fetch beside its own floor (the same bytes at the
     link's rate, plus the round trip of asking)."""
-    fetch = seen["verifying"] - seen["fetching"]
     fetch_floor = fetched / (mbit * 1e6 / 8) + floor_rtt_s
+    fetch = (f"fetch {seen['verifying'] - seen['fetching']:.2f} (its floor {fetch_floor:.2f})"
+             if "fetching" in seen else "nothing to fetch")
     print(f"{'stages s':14}control file {seen['loaded']:.2f}, seed scan and plan "
-          f"{seen['planned'] - seen['loaded']:.2f}, fetch {fetch:.2f} (its floor {fetch_floor:.2f}), "
+          f"{seen['planned'] - seen['loaded']:.2f}, {fetch}, "
           f"verify and install {seen['exit'] - seen['verifying']:.2f}: total {seen['exit']:.2f} "
           f"(one more run, with --json)")
 
@@ -509,6 +512,8 @@ def main() -> None:
                 subprocess.run(["sync"])
                 seen = phases([str(ours), "get", "--json", "-i", str(seed), "-o", str(out), url], client)
                 subprocess.run(["sync"])
+                if not same_file(out, expected):
+                    raise SystemExit("deltadrop produced a wrong file in the timed run")
                 _, fetched, offset = log_since(log, offset, target)
                 report_phases(seen, args.link[1] / 1000, fetched, args.link[0])
     finally:
