@@ -197,6 +197,13 @@ def log_since(log: Path, offset: int, target: str) -> tuple[int, int, int]:
     return requests, body, len(data)
 
 
+def fresh_output(client: Path, name: str) -> Path:
+    """Where client `name` writes the target, with what an earlier run left there gone."""
+    for leftover in client.glob(f"out-{name}.img*"):
+        leftover.unlink()
+    return client / f"out-{name}.img"
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Compares two files 1 MiB at a time (memory stays flat)."""
     if a.stat().st_size != b.stat().st_size:
@@ -278,7 +285,8 @@ def phases(cmd: list[str], cwd: Path) -> dict[str, float]:
     with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True) as proc:
         for line in proc.stdout:
             event = json.loads(line)
-            name = marks.get(event.get("event"), event.get("phase") if event.get("event") == "phase" else None)
+            kind = event.get("event")
+            name = event["phase"] if kind == "phase" else marks.get(kind)
             if name:
                 seen.setdefault(name, time.monotonic() - started)
     if proc.returncode != 0:
@@ -460,22 +468,24 @@ def main() -> None:
             peer = {"zck": "zckdl", "zck-ours": "zckdl", "casync": "casync"}.get(case, "zsync")
             # zckdl has no -o: it writes the URL's file name in its working directory.
             peer_dir = client / "peer"
+
+            def get(cli: Path, out: Path, *flags: str) -> list[str]:
+                return [str(cli), "get", *flags, "-i", str(seed), "-o", str(out), url]
+
             clients = {
                 "zsync": lambda out: ["zsync", "-q", "-i", str(old), "-o", str(out), url],
                 "zckdl": lambda out: ["zckdl", "-q", f"--source={seed}", url],
                 "casync": lambda out: ["casync", "extract", f"--store=http://127.0.0.1:{client_port}/default.castr",
                                        f"--seed={seed}", url, str(out)],
-                "before": lambda out: [str(args.baseline), "get", "-q", "-i", str(seed), "-o", str(out), url],
-                "deltadrop": lambda out: [str(ours), "get", "-q", "-i", str(seed), "-o", str(out), url],
+                "before": lambda out: get(args.baseline, out, "-q"),
+                "deltadrop": lambda out: get(ours, out, "-q"),
             }
             chosen_clients = [peer, "before", "deltadrop"] if args.baseline else [peer, "deltadrop"]
             clients = {name: clients[name] for name in chosen_clients}
             results: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in clients}
             for run in range(args.runs):
                 for name, cmd in clients.items():
-                    out = peer_dir / Path(control).name if name == "zckdl" else client / f"out-{name}.img"
-                    for leftover in client.glob(f"out-{name}.img*"):
-                        leftover.unlink()
+                    out = peer_dir / Path(control).name if name == "zckdl" else fresh_output(client, name)
                     shutil.rmtree(peer_dir, ignore_errors=True)
                     peer_dir.mkdir()
                     subprocess.run(["sync"])
@@ -506,11 +516,9 @@ def main() -> None:
             control_size = None if control == target else (www / control).stat().st_size
             report(case, peer, args, results, control_size)
             if args.link:
-                out = client / "out-deltadrop.img"
-                for leftover in client.glob("out-deltadrop.img*"):
-                    leftover.unlink()
+                out = fresh_output(client, "deltadrop")
                 subprocess.run(["sync"])
-                seen = phases([str(ours), "get", "--json", "-i", str(seed), "-o", str(out), url], client)
+                seen = phases(get(ours, out, "--json"), client)
                 subprocess.run(["sync"])
                 if not same_file(out, expected):
                     raise SystemExit("deltadrop produced a wrong file in the timed run")
